@@ -1,0 +1,176 @@
+//! Secrets and who may do what: peer tokens, operator and observer roles, and
+//! the browser `Origin` check that keeps other sites from driving the hub.
+//!
+//! Invariant: every secret comparison goes through [`same_secret`], which
+//! takes the same time whatever the inputs share. Nothing here logs a secret.
+
+use std::fs::File;
+use std::io::Read;
+
+/// `n` bytes from the operating system's generator.
+///
+/// Reading `/dev/urandom` cannot block once the kernel has booted; a failure
+/// to open it means the machine is unusable for secrets, and the hub refuses
+/// to mint a token it cannot trust rather than fall back to something weak.
+pub fn os_random(n: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// A fresh peer token: 32 random bytes, hex-encoded.
+pub fn new_token() -> std::io::Result<String> {
+    Ok(hex(&os_random(32)?))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// What a caller of an operator path may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Reads and acts.
+    Operator,
+    /// Reads only.
+    Observer,
+}
+
+/// The operator side's credentials and trusted browser origins.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub operator_token: Option<String>,
+    pub observer_token: Option<String>,
+    /// Origins allowed besides the loopback ones on the served port.
+    pub allowed_origins: Vec<String>,
+    /// The address the hub is bound to, and its port.
+    pub host: String,
+    pub port: u16,
+}
+
+impl Access {
+    /// Auth is on once an operator token is configured.
+    pub fn enabled(&self) -> bool {
+        self.operator_token.is_some()
+    }
+
+    /// The role a bearer token grants. With auth off everyone is operator.
+    pub fn role_for(&self, bearer: Option<&str>) -> Option<Role> {
+        if !self.enabled() {
+            return Some(Role::Operator);
+        }
+        let bearer = bearer?;
+        if let Some(op) = &self.operator_token
+            && same_secret(bearer, op)
+        {
+            return Some(Role::Operator);
+        }
+        if let Some(obs) = &self.observer_token
+            && same_secret(bearer, obs)
+        {
+            return Some(Role::Observer);
+        }
+        None
+    }
+
+    /// Whether a browser `Origin` header names a page we trust: the console
+    /// served on a loopback name or the bound host at our port, or an origin
+    /// the operator allowed explicitly.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        if self
+            .allowed_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        let Some(rest) = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+        else {
+            return false;
+        };
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return false;
+        };
+        if port.parse::<u16>().ok() != Some(self.port) {
+            return false;
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        is_loopback_name(host) || host.eq_ignore_ascii_case(&self.host)
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `::1`.
+pub fn is_loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access() -> Access {
+        Access {
+            operator_token: Some("op-secret".into()),
+            observer_token: Some("obs-secret".into()),
+            allowed_origins: vec!["https://console.example".into()],
+            host: "10.0.0.5".into(),
+            port: 8765,
+        }
+    }
+
+    #[test]
+    fn tokens_are_64_hex_characters_and_differ() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn roles_follow_the_configured_tokens() {
+        let a = access();
+        assert_eq!(a.role_for(Some("op-secret")), Some(Role::Operator));
+        assert_eq!(a.role_for(Some("obs-secret")), Some(Role::Observer));
+        assert_eq!(a.role_for(Some("op-secreT")), None);
+        assert_eq!(a.role_for(None), None);
+        assert_eq!(Access::default().role_for(None), Some(Role::Operator));
+    }
+
+    #[test]
+    fn origins_on_our_port_or_listed_are_trusted() {
+        let a = access();
+        assert!(a.origin_allowed("http://127.0.0.1:8765"));
+        assert!(a.origin_allowed("http://localhost:8765"));
+        assert!(a.origin_allowed("http://[::1]:8765"));
+        assert!(a.origin_allowed("http://10.0.0.5:8765"));
+        assert!(a.origin_allowed("https://console.example/"));
+        assert!(!a.origin_allowed("http://127.0.0.1:9999"));
+        assert!(!a.origin_allowed("http://evil.example:8765"));
+        assert!(!a.origin_allowed("null"));
+    }
+}

@@ -1,0 +1,204 @@
+//! `caucus hub`'s configuration: flags, then environment, then defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+
+/// Everything `caucus hub` can be told.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub host: String,
+    pub port: u16,
+    pub log_level: String,
+    pub client_ttl: Duration,
+    pub reaped_grace: Duration,
+    pub open_browser: bool,
+    pub operator_token: Option<String>,
+    pub observer_token: Option<String>,
+    pub log_file: Option<PathBuf>,
+    pub log_retention: Duration,
+    pub allowed_origins: Vec<String>,
+    pub rate_limit: bool,
+    pub max_connections: usize,
+}
+
+pub const HELP: &str = "\
+caucus hub: run the room (agent HTTP API and operator console)
+
+Usage: caucus hub [OPTIONS]
+
+Options:
+  --host HOST                 address to bind [default: 127.0.0.1]
+  --port PORT                 port to bind; 0 picks a free one [default: 8765]
+  --log-level LEVEL           error, warn, info, debug or trace
+                              [env: CAUCUS_LOG] [default: INFO]
+  --client-ttl SECONDS        reap peers idle this long [default: 300]
+  --reaped-grace SECONDS      a reaped peer may come back this long [default: 1800]
+  --no-browser                do not open the console in a browser
+  --operator-token TOKEN      turn auth on; this token may act
+                              [env: CAUCUS_OPERATOR_TOKEN] [default: none, auth off]
+  --observer-token TOKEN      this token may watch but not act
+                              [env: CAUCUS_OBSERVER_TOKEN] [default: none]
+  --log-file PATH             append every routed message to this JSONL file
+                              [env: CAUCUS_LOG_FILE] [default: none]
+  --log-retention-hours H     prune transcript lines older than this
+                              [env: CAUCUS_LOG_RETENTION_HOURS] [default: 24]
+  --allowed-origin ORIGIN     also trust this browser origin (repeatable)
+                              [env: CAUCUS_ALLOWED_ORIGINS, comma-separated]
+                              [default: loopback origins on the served port]
+  --no-rate-limit             lift the per-sender and per-address limits
+                              (trusted rooms, benchmarks)
+  --max-connections N         requests in flight before new ones get 503
+                              [default: 4096]
+  -h, --help                  print this help
+
+Environment variables give a value when its flag is absent.
+";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn seconds(value: &str, what: &str) -> Result<Duration, String> {
+    match value.trim().parse::<f64>() {
+        Ok(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{what}: {value:?} is not a number of seconds")),
+    }
+}
+
+impl HubConfig {
+    /// Reads the arguments after `hub`. `Ok(None)` means `--help` was printed.
+    pub fn parse(mut args: lexopt::Parser) -> Result<Option<HubConfig>, String> {
+        let mut host = None;
+        let mut port = None;
+        let mut log_level = None;
+        let mut client_ttl = None;
+        let mut reaped_grace = None;
+        let mut open_browser = true;
+        let mut operator_token = None;
+        let mut observer_token = None;
+        let mut log_file = None;
+        let mut retention = None;
+        let mut origins = Vec::new();
+        let mut rate_limit = true;
+        let mut max_connections = None;
+        let text = |v: Result<std::ffi::OsString, lexopt::Error>| -> Result<String, String> {
+            v.map_err(|e| e.to_string())?
+                .into_string()
+                .map_err(|_| "arguments must be UTF-8".to_string())
+        };
+        while let Some(arg) = args.next().map_err(|e| e.to_string())? {
+            match arg {
+                Long("host") => host = Some(text(args.value())?),
+                Long("port") => {
+                    let v = text(args.value())?;
+                    port = Some(
+                        v.parse::<u16>()
+                            .map_err(|_| format!("--port: {v:?} is not a port number"))?,
+                    );
+                }
+                Long("log-level") => log_level = Some(text(args.value())?),
+                Long("client-ttl") => {
+                    client_ttl = Some(seconds(&text(args.value())?, "--client-ttl")?)
+                }
+                Long("reaped-grace") => {
+                    reaped_grace = Some(seconds(&text(args.value())?, "--reaped-grace")?)
+                }
+                Long("no-browser") => open_browser = false,
+                Long("operator-token") => operator_token = Some(text(args.value())?),
+                Long("observer-token") => observer_token = Some(text(args.value())?),
+                Long("log-file") => log_file = Some(PathBuf::from(text(args.value())?)),
+                Long("log-retention-hours") => retention = Some(text(args.value())?),
+                Long("allowed-origin") => origins.push(text(args.value())?),
+                Long("no-rate-limit") => rate_limit = false,
+                Long("max-connections") => {
+                    let v = text(args.value())?;
+                    max_connections = Some(
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or(format!("--max-connections: {v:?} is not a positive count"))?,
+                    );
+                }
+                Short('h') | Long("help") => {
+                    print!("{HELP}");
+                    return Ok(None);
+                }
+                other => return Err(other.unexpected().to_string()),
+            }
+        }
+        if origins.is_empty()
+            && let Some(list) = env("CAUCUS_ALLOWED_ORIGINS")
+        {
+            origins = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        let retention = match retention.or_else(|| env("CAUCUS_LOG_RETENTION_HOURS")) {
+            Some(h) => {
+                let hours = seconds(&h, "--log-retention-hours")?;
+                hours * 3600
+            }
+            None => Duration::from_secs(24 * 3600),
+        };
+        let operator_token = operator_token.or_else(|| env("CAUCUS_OPERATOR_TOKEN"));
+        let observer_token = observer_token.or_else(|| env("CAUCUS_OBSERVER_TOKEN"));
+        if observer_token.is_some() && operator_token.is_none() {
+            return Err(
+                "--observer-token needs --operator-token: without it auth is off and \
+                 everyone is operator"
+                    .into(),
+            );
+        }
+        Ok(Some(HubConfig {
+            host: host.unwrap_or_else(|| "127.0.0.1".into()),
+            port: port.unwrap_or(8765),
+            log_level: log_level
+                .or_else(|| env("CAUCUS_LOG"))
+                .unwrap_or_else(|| "INFO".into()),
+            client_ttl: client_ttl.unwrap_or(Duration::from_secs(300)),
+            reaped_grace: reaped_grace.unwrap_or(Duration::from_secs(1800)),
+            open_browser,
+            operator_token,
+            observer_token,
+            log_file: log_file.or_else(|| env("CAUCUS_LOG_FILE").map(PathBuf::from)),
+            log_retention: retention,
+            allowed_origins: origins,
+            rate_limit,
+            max_connections: max_connections.unwrap_or(4096),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<HubConfig>, String> {
+        HubConfig::parse(lexopt::Parser::from_args(args.iter().copied()))
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = parse(&["--port", "0", "--client-ttl", "1.5", "--no-rate-limit"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.port, 0);
+        assert_eq!(c.client_ttl, Duration::from_millis(1500));
+        assert!(!c.rate_limit);
+        assert_eq!(c.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        let err = parse(&["--port", "eighty"]).unwrap_err();
+        assert!(err.contains("--port"), "{err}");
+        let err = parse(&["--client-ttl", "-3"]).unwrap_err();
+        assert!(err.contains("--client-ttl"), "{err}");
+        assert!(parse(&["--frobnicate"]).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! `HubError`: every way a hub request can fail, with its status and body.
+//!
+//! The room returns these; `routes.rs` renders them. Status codes and body
+//! shapes are those of `shared/spec/hub-http.md`, which caucus-mcp clients
+//! branch on, so each variant documents the status it carries.
+
+use serde_json::{Value, json};
+
+use crate::wire::MAX_BODY_BYTES;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HubError {
+    /// 422: the request is well-formed HTTP but its values break a rule.
+    Invalid(String),
+    /// 413: the body is over the limit.
+    BodyTooLarge,
+    /// 401: the token names no peer (never issued, left, kicked or expired).
+    UnknownToken,
+    /// 401 on operator paths: no or wrong operator/observer token.
+    Unauthorized(&'static str),
+    /// 403: a disallowed browser origin, or an observer trying to act.
+    Forbidden(&'static str),
+    /// 403: topic change by a non-member.
+    NotMember,
+    /// 409: the operator stopped the room.
+    Stopped,
+    /// 409: a name held by a live listener, registered without its token.
+    NameInUse { project: String },
+    /// 409: a resource cap of the room (records, channels, forms, hands).
+    Limit(&'static str),
+    /// 423: a talking stick is up for the scope and the caller is not holding it.
+    FloorHeld {
+        scope: String,
+        held_by: String,
+        reason: Option<String>,
+    },
+    /// 429: the caller's bucket is empty; retry after this many seconds.
+    RateLimited(f64),
+    /// 400: `action` names nothing this endpoint does.
+    UnknownAction(String),
+    /// 404: a peer, channel, form or path that does not exist.
+    NotFound(String),
+    /// 405: a known path with the wrong method.
+    MethodNotAllowed,
+    /// 503: the connection cap is reached.
+    Busy,
+}
+
+impl HubError {
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        HubError::Invalid(detail.into())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            HubError::Invalid(_) => 422,
+            HubError::BodyTooLarge => 413,
+            HubError::UnknownToken | HubError::Unauthorized(_) => 401,
+            HubError::Forbidden(_) | HubError::NotMember => 403,
+            HubError::Stopped | HubError::NameInUse { .. } | HubError::Limit(_) => 409,
+            HubError::FloorHeld { .. } => 423,
+            HubError::RateLimited(_) => 429,
+            HubError::UnknownAction(_) => 400,
+            HubError::NotFound(_) => 404,
+            HubError::MethodNotAllowed => 405,
+            HubError::Busy => 503,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        match self {
+            HubError::Invalid(detail) => json!({ "detail": detail }),
+            HubError::BodyTooLarge => {
+                json!({ "detail": "request body too large", "max_bytes": MAX_BODY_BYTES })
+            }
+            HubError::UnknownToken => json!({ "detail": "unknown token" }),
+            HubError::Unauthorized(detail) | HubError::Forbidden(detail) => {
+                json!({ "detail": detail })
+            }
+            HubError::NotMember => json!({ "detail": "not a channel member" }),
+            HubError::Stopped => json!({ "detail": "room stopped" }),
+            HubError::NameInUse { project } => json!({
+                "error": "name_in_use",
+                "project": project,
+                "note": "a live listener already holds this name; you look like a \
+                         duplicate session. Join under another name, or rejoin with \
+                         the token you were given.",
+            }),
+            HubError::Limit(detail) => json!({ "detail": detail }),
+            HubError::FloorHeld {
+                scope,
+                held_by,
+                reason,
+            } => json!({
+                "error": "floor_held",
+                "scope": scope,
+                "held_by": held_by,
+                "reason": reason,
+                "hint": format!(
+                    "{held_by} holds the talking stick for {scope}; raise_hand to \
+                     be queued for the next turn."
+                ),
+            }),
+            HubError::RateLimited(retry_after) => {
+                json!({ "detail": "rate limited", "retry_after": retry_after })
+            }
+            HubError::UnknownAction(action) => {
+                json!({ "detail": format!("unknown action {action:?}") })
+            }
+            HubError::NotFound(detail) => json!({ "detail": detail }),
+            HubError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
+            HubError::Busy => json!({ "detail": "too many connections, retry shortly" }),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `caucus hub`: bind, accept, hand each request to a thread of its own, and
+//! run the background upkeep (the reaper, the transcript writer).
+//!
+//! The hub is the only process with state; it all sits in one [`Room`]
+//! behind one mutex. A long-poll holds its thread, not the lock: it sleeps on
+//! its peer's `Condvar`, which releases the mutex while it waits.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod room;
+pub mod routes;
+pub mod transcript;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use auth::Access;
+use config::HubConfig;
+use room::{Room, RoomConfig};
+
+/// Stack for request threads: handlers are shallow, and serde_json caps
+/// nesting at 128 levels, well within this.
+const REQUEST_STACK: usize = 256 * 1024;
+
+/// What every request thread shares.
+pub struct Hub {
+    room: Mutex<Room>,
+    pub access: Access,
+}
+
+impl Hub {
+    /// The room, locked. A panic in another request thread poisons the
+    /// mutex; the room's methods leave it consistent at every return, so the
+    /// lock is recovered rather than propagated.
+    pub fn room(&self) -> MutexGuard<'_, Room> {
+        self.room.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Counts a request thread for the connection cap while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the hub until the process is killed.
+pub fn run(config: HubConfig) -> Result<(), String> {
+    let server = tiny_http::Server::http((config.host.as_str(), config.port))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or("the hub is not listening on an IP socket")?;
+    let mut room = Room::new(RoomConfig {
+        client_ttl: config.client_ttl,
+        reaped_grace: config.reaped_grace,
+        rate_limit: config.rate_limit,
+    });
+    if let Some(path) = &config.log_file {
+        let sink = transcript::start(path.clone(), config.log_retention)
+            .map_err(|e| format!("cannot open the transcript {}: {e}", path.display()))?;
+        room.set_transcript(sink);
+    }
+    let hub = Arc::new(Hub {
+        room: Mutex::new(room),
+        access: Access {
+            operator_token: config.operator_token.clone(),
+            observer_token: config.observer_token.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+            host: config.host.clone(),
+            port: addr.port(),
+        },
+    });
+
+    let url = format!("http://{addr}/");
+    // Scripts and tests read this line to learn the port picked for `--port 0`.
+    println!("caucus hub listening on {url}");
+    let _ = std::io::stdout().flush();
+    log::info!(
+        "hub {} on {url} (auth {}, rate limits {})",
+        env!("CARGO_PKG_VERSION"),
+        if hub.access.enabled() { "on" } else { "off" },
+        if config.rate_limit { "on" } else { "off" }
+    );
+    if !config.rate_limit {
+        log::warn!("rate limits are off: any peer may flood the room");
+    }
+
+    start_reaper(Arc::clone(&hub), &config)?;
+    if config.open_browser {
+        open_browser(&url);
+    }
+
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    for request in server.incoming_requests() {
+        if in_flight.load(Ordering::Relaxed) >= config.max_connections {
+            let e = error::HubError::Busy;
+            let _ = request.respond(
+                tiny_http::Response::from_string(e.body().to_string()).with_status_code(e.status()),
+            );
+            log::warn!(
+                "connection cap ({}) reached: refused a request",
+                config.max_connections
+            );
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(Arc::clone(&in_flight));
+        let hub = Arc::clone(&hub);
+        let spawned = thread::Builder::new()
+            .name("request".into())
+            .stack_size(REQUEST_STACK)
+            .spawn(move || {
+                let _guard = guard;
+                routes::handle(&hub, request);
+            });
+        if let Err(e) = spawned {
+            // The request is dropped unanswered; tiny_http closes it.
+            log::error!("cannot start a request thread: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Sweeps idle peers often enough for the configured TTL: every 15 s as the
+/// spec says, sooner when the TTL or grace is shorter than a minute.
+fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
+    let shortest = config.client_ttl.min(config.reaped_grace);
+    let every = (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+    thread::Builder::new()
+        .name("reaper".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(every);
+                hub.room().reap(Instant::now());
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the reaper: {e}"))
+}
+
+/// Best effort: a hub on a headless box simply has no browser to open.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    match std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(mut child) => {
+            // Reap the opener so it does not linger as a zombie.
+            let _ = thread::Builder::new().spawn(move || child.wait());
+        }
+        Err(e) => log::info!("console at {url} (could not open a browser: {e})"),
+    }
+}

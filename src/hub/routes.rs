@@ -1,0 +1,539 @@
+//! The endpoint table: parse the request, call the room, render the answer.
+//!
+//! **Boundary:** the HTTP API of `shared/spec/hub-http.md`. Every endpoint is
+//! one arm of the `match` in [`dispatch`]; each handler reads its inputs,
+//! makes one call on the room under its lock, and renders outside it.
+//!
+//! **Invariant:** no handler mutates room state itself, and none holds the
+//! room's lock while reading a body or writing a response.
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response};
+
+use super::Hub;
+use super::auth::Role;
+use super::error::HubError;
+use super::export;
+use super::room::{Batch, Sent};
+use crate::wire::{
+    AckRequest, AskRequest, BROADCAST, ChannelRequest, ControlRequest, FloorRequest,
+    MAX_BODY_BYTES, Mode, RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
+};
+
+/// The longest a `/receive` may wait, whatever the client asks.
+pub const MAX_POLL: Duration = Duration::from_secs(25);
+
+/// The revision of `protocol.md`; bump it whenever the text changes.
+pub const PROTOCOL_VERSION: i64 = 1;
+/// The agents' operating protocol, served at `/protocol`.
+pub const PROTOCOL_TEXT: &str = include_str!("../protocol.md");
+
+/// A successful answer.
+pub struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    content_type: &'static str,
+    attachment: Option<&'static str>,
+}
+
+impl Reply {
+    fn json(value: &Value) -> Reply {
+        Reply::raw_json(value.to_string())
+    }
+
+    fn raw_json(text: String) -> Reply {
+        Reply {
+            status: 200,
+            body: text.into_bytes(),
+            content_type: "application/json",
+            attachment: None,
+        }
+    }
+}
+
+type Answer = Result<Reply, HubError>;
+
+/// Every path the hub serves, for telling 405 from 404.
+const PATHS: &[&str] = &[
+    "/",
+    "/version",
+    "/protocol",
+    "/register",
+    "/leave",
+    "/send",
+    "/receive",
+    "/ack",
+    "/peers",
+    "/ping",
+    "/status",
+    "/channels",
+    "/channels/join",
+    "/channels/leave",
+    "/channels/topic",
+    "/floor",
+    "/ask",
+    "/forms",
+    "/control",
+    "/export",
+];
+
+/// Handles one request to the end, including writing the response.
+pub fn handle(hub: &Hub, mut req: Request) {
+    let url = req.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let method = req.method().clone();
+    let answer = dispatch(hub, &mut req, &method, path, query);
+    let response = match answer {
+        Ok(reply) => {
+            let mut r = Response::from_data(reply.body)
+                .with_status_code(reply.status)
+                .with_header(header("Content-Type", reply.content_type));
+            if let Some(name) = reply.attachment {
+                r = r.with_header(header(
+                    "Content-Disposition",
+                    &format!("attachment; filename=\"{name}\""),
+                ));
+            }
+            r
+        }
+        Err(e) => {
+            if e.status() >= 500 {
+                log::warn!("{method} {path}: {}", e.status());
+            } else {
+                log::debug!("{method} {path}: {}", e.status());
+            }
+            Response::from_data(e.body().to_string().into_bytes())
+                .with_status_code(e.status())
+                .with_header(header("Content-Type", "application/json"))
+        }
+    };
+    if let Err(e) = req.respond(response) {
+        // The client went away; nothing is lost, /receive replays on the next poll.
+        log::debug!("{method} {path}: response not written: {e}");
+    }
+}
+
+fn header(name: &'static str, value: &str) -> Header {
+    // `from_bytes` fails only on non-ASCII bytes. Every name is a constant
+    // and every value a constant or a file name we chose, all ASCII.
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+}
+
+fn dispatch(hub: &Hub, req: &mut Request, method: &Method, path: &str, query: &str) -> Answer {
+    use Method::{Get, Post};
+    match (method, path) {
+        (Get, "/") => Ok(index()),
+        (Get, "/version") => Ok(Reply::json(&json!({"version": env!("CARGO_PKG_VERSION")}))),
+        (Get, "/protocol") => Ok(Reply::json(
+            &json!({"version": PROTOCOL_VERSION, "text": PROTOCOL_TEXT}),
+        )),
+        (Post, "/register") => register(hub, req),
+        (Post, "/leave") => leave(hub, req),
+        (Post, "/send") => send(hub, req),
+        (Get, "/receive") => receive(hub, req, query),
+        (Post, "/ack") => ack(hub, req),
+        (Get, "/peers") => Ok(Reply::json(&json!({"peers": hub.room().peers()}))),
+        (Get, "/ping") => ping(hub, query),
+        (Post, "/status") => status(hub, req),
+        (Get, "/channels") => Ok(Reply::json(&json!({"channels": hub.room().channels()}))),
+        (Post, "/channels/join") => channel_join(hub, req),
+        (Post, "/channels/leave") => channel_leave(hub, req),
+        (Post, "/channels/topic") => channel_topic(hub, req),
+        (Get, "/floor") => Ok(Reply::json(&json!({"floors": hub.room().floors()}))),
+        (Post, "/floor") => floor(hub, req),
+        (Post, "/ask") => ask(hub, req),
+        (Get, "/forms") => Ok(Reply::json(&json!({"forms": hub.room().forms()}))),
+        (Post, "/control") => control(hub, req),
+        (Get, "/export") => export(hub, req, query),
+        (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
+        _ => Err(HubError::NotFound("Not Found".into())),
+    }
+}
+
+// ---- request plumbing ---------------------------------------------------
+
+/// Reads and parses a JSON body, refusing anything over the size limit
+/// before reading it.
+fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, HubError> {
+    if req.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(HubError::BodyTooLarge);
+    }
+    let mut buf = Vec::new();
+    req.as_reader()
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| HubError::invalid(format!("body: could not be read: {e}")))?;
+    if buf.len() > MAX_BODY_BYTES {
+        return Err(HubError::BodyTooLarge);
+    }
+    if buf.iter().all(u8::is_ascii_whitespace) {
+        return Err(HubError::invalid("body: a JSON object is required"));
+    }
+    serde_json::from_slice(&buf).map_err(|e| HubError::invalid(format!("body: {e}")))
+}
+
+fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// The token of `Authorization: Bearer <token>`, if well-formed.
+fn bearer(req: &Request) -> Option<&str> {
+    let value = header_value(req, "Authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.remote_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component.
+fn decode(s: &str) -> Result<String, HubError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let pair = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|p| Some(hex_value(p[0])? << 4 | hex_value(p[1])?));
+                match pair {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => return Err(HubError::invalid("query: bad percent-escape")),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| HubError::invalid("query: not UTF-8"))
+}
+
+/// The first value of `key` in a query string.
+fn query_param(query: &str, key: &str) -> Result<Option<String>, HubError> {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(k)? == key {
+            return decode(v).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+// ---- agent endpoints ------------------------------------------------------
+
+fn index() -> Reply {
+    Reply {
+        status: 200,
+        body: include_bytes!("../../ui/index.html").to_vec(),
+        content_type: "text/html; charset=utf-8",
+        attachment: None,
+    }
+}
+
+fn register(hub: &Hub, req: &mut Request) -> Answer {
+    let r: RegisterRequest = body(req)?;
+    let ip = client_ip(req);
+    let (reg, channels) = {
+        let mut room = hub.room();
+        let reg = room.register(&r.project, r.token.as_deref(), ip)?;
+        (reg, room.channels())
+    };
+    let stale = r.protocol_version.is_none_or(|v| v < PROTOCOL_VERSION);
+    log::info!("registered {}", reg.project);
+    Ok(Reply::json(&json!({
+        "token": reg.token,
+        "project": reg.project,
+        "protocol_version": PROTOCOL_VERSION,
+        "protocol_stale": stale,
+        "protocol_text": stale.then_some(PROTOCOL_TEXT),
+        "channels": channels,
+        "note": reg.note,
+    })))
+}
+
+fn leave(hub: &Hub, req: &mut Request) -> Answer {
+    let r: TokenRequest = body(req)?;
+    let name = hub.room().leave(&r.token)?;
+    Ok(Reply::json(&json!({"left": true, "project": name})))
+}
+
+fn sent(s: &Sent) -> Reply {
+    let mut v = json!({"message_id": s.message_id, "delivered_to": s.delivered_to});
+    if !s.queue_full.is_empty() {
+        v["queue_full"] = json!(s.queue_full);
+    }
+    Reply::json(&v)
+}
+
+fn send(hub: &Hub, req: &mut Request) -> Answer {
+    let r: SendRequest = body(req)?;
+    let s = hub.room().send(&r.token, &r.to, &r.content)?;
+    Ok(sent(&s))
+}
+
+fn receive(hub: &Hub, req: &Request, query: &str) -> Answer {
+    let timeout = match query_param(query, "timeout")? {
+        None => MAX_POLL,
+        Some(t) => match t.trim().parse::<f64>() {
+            Ok(secs) if !secs.is_nan() => {
+                Duration::from_secs_f64(secs.clamp(0.0, MAX_POLL.as_secs_f64()))
+            }
+            _ => return Err(HubError::invalid("timeout: must be a number of seconds")),
+        },
+    };
+    let ack_seq = match query_param(query, "ack_seq")? {
+        None => None,
+        Some(s) => Some(
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| HubError::invalid("ack_seq: must be an integer >= 0"))?,
+        ),
+    };
+    let token = match bearer(req) {
+        Some(t) => t.to_string(),
+        None => query_param(query, "token")?.ok_or(HubError::UnknownToken)?,
+    };
+    let deadline = Instant::now() + timeout;
+    let mut room = hub.room();
+    let poll = room.begin_receive(&token, ack_seq)?;
+    let outcome = loop {
+        match room.take(&poll) {
+            Ok(Some(batch)) => break Ok(batch),
+            Err(e) => break Err(e),
+            Ok(None) => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break Ok(Batch {
+                messages: Vec::new(),
+                mode: room.mode(),
+            });
+        }
+        room = match poll.wake.wait_timeout(room, deadline - now) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    };
+    room.end_receive(&poll);
+    drop(room);
+    let batch = outcome?;
+    // The messages were encoded once when routed; this only joins them.
+    let mut text = String::with_capacity(
+        40 + batch
+            .messages
+            .iter()
+            .map(|m| m.json.len() + 1)
+            .sum::<usize>(),
+    );
+    text.push_str("{\"messages\":[");
+    for (i, m) in batch.messages.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&m.json);
+    }
+    text.push_str("],\"mode\":\"");
+    text.push_str(batch.mode.as_str());
+    text.push_str("\"}");
+    Ok(Reply::raw_json(text))
+}
+
+fn ack(hub: &Hub, req: &mut Request) -> Answer {
+    let r: AckRequest = body(req)?;
+    hub.room().ack(&r.token, r.seq)?;
+    Ok(Reply::json(&json!({"acked": true, "seq": r.seq})))
+}
+
+fn ping(hub: &Hub, query: &str) -> Answer {
+    let peer = query_param(query, "peer")?.unwrap_or_default();
+    let n = peer.chars().count();
+    if n == 0 || n > 64 {
+        return Err(HubError::invalid("peer: must be 1..64 characters"));
+    }
+    Ok(Reply::json(&hub.room().ping(&peer)))
+}
+
+fn status(hub: &Hub, req: &mut Request) -> Answer {
+    let r: StatusRequest = body(req)?;
+    let status = hub.room().set_status(&r.token, &r.status)?;
+    Ok(Reply::json(&json!({"status": status})))
+}
+
+fn channel_join(hub: &Hub, req: &mut Request) -> Answer {
+    let r: ChannelRequest = body(req)?;
+    hub.room().join_channel(&r.token, &r.channel)?;
+    Ok(Reply::json(&json!({"joined": true, "channel": r.channel})))
+}
+
+fn channel_leave(hub: &Hub, req: &mut Request) -> Answer {
+    let r: ChannelRequest = body(req)?;
+    hub.room().leave_channel(&r.token, &r.channel)?;
+    Ok(Reply::json(&json!({"left": true, "channel": r.channel})))
+}
+
+fn channel_topic(hub: &Hub, req: &mut Request) -> Answer {
+    let r: TopicRequest = body(req)?;
+    let topic = hub.room().set_topic(&r.token, &r.channel, &r.topic)?;
+    Ok(Reply::json(&json!({"channel": r.channel, "topic": topic})))
+}
+
+fn floor(hub: &Hub, req: &mut Request) -> Answer {
+    let r: FloorRequest = body(req)?;
+    let result = hub.room().floor(&r.token, &r.action, &r.scope, &r.reason)?;
+    Ok(Reply::json(&result))
+}
+
+fn ask(hub: &Hub, req: &mut Request) -> Answer {
+    let r: AskRequest = body(req)?;
+    let (form_id, to) = hub.room().ask(&r.token, &r.to, &r.title, r.fields)?;
+    Ok(Reply::json(&json!({"form_id": form_id, "to": to})))
+}
+
+// ---- operator endpoints ---------------------------------------------------
+
+/// The caller's role on an operator path, after the Origin check.
+fn operator_role(hub: &Hub, req: &Request) -> Result<Role, HubError> {
+    if let Some(origin) = header_value(req, "Origin")
+        && !hub.access.origin_allowed(origin)
+    {
+        return Err(HubError::Forbidden("origin not allowed"));
+    }
+    hub.access
+        .role_for(bearer(req))
+        .ok_or(HubError::Unauthorized("operator token required"))
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, HubError> {
+    value
+        .as_deref()
+        .ok_or_else(|| HubError::invalid(format!("{field}: required for this action")))
+}
+
+fn control(hub: &Hub, req: &mut Request) -> Answer {
+    if operator_role(hub, req)? != Role::Operator {
+        return Err(HubError::Forbidden("observers may watch but not act"));
+    }
+    let r: ControlRequest = body(req)?;
+    let mut room = hub.room();
+    let result = match r.action.as_str() {
+        "pause" | "resume" | "reset" | "stop" => {
+            let mode = match r.action.as_str() {
+                "pause" => Mode::Paused,
+                "stop" => Mode::Stopped,
+                _ => Mode::Running,
+            };
+            room.set_mode(mode);
+            log::warn!("operator: {} (room is {})", r.action, mode.as_str());
+            json!({"mode": mode})
+        }
+        "kick" => {
+            let peer = required(&r.peer, "peer")?;
+            room.kick(peer)?;
+            json!({"kicked": peer})
+        }
+        "say" => {
+            let content = required(&r.content, "content")?;
+            let to = r.to.as_deref().unwrap_or(BROADCAST);
+            let s = room.operator_say(to, content)?;
+            json!({"message_id": s.message_id, "delivered_to": s.delivered_to,
+                   "queue_full": s.queue_full})
+        }
+        "pause_peer" | "resume_peer" => {
+            let peer = required(&r.peer, "peer")?;
+            let paused = r.action == "pause_peer";
+            room.set_peer_paused(peer, paused)?;
+            json!({"peer": peer, "paused": paused})
+        }
+        "heartbeat" => {
+            let peer = required(&r.peer, "peer")?;
+            json!({"result": room.heartbeat(peer)?})
+        }
+        "close_channel" => {
+            let channel = required(&r.channel, "channel")?;
+            room.close_channel(channel)?;
+            json!({"closed": channel})
+        }
+        "clear_floor" => {
+            let scope = r.scope.as_deref().unwrap_or(BROADCAST);
+            room.clear_floor(scope)?;
+            json!({"cleared": scope})
+        }
+        "answer_form" => {
+            let id = required(&r.id, "id")?;
+            let answers = r.answers.clone().unwrap_or_default();
+            let answers = room.answer_form(id, answers)?;
+            json!({"answered": id, "answers": answers})
+        }
+        "cancel_form" => {
+            let id = required(&r.id, "id")?;
+            room.cancel_form(id)?;
+            json!({"cancelled": id})
+        }
+        other => return Err(HubError::UnknownAction(other.to_string())),
+    };
+    drop(room);
+    Ok(Reply::json(&result))
+}
+
+fn export(hub: &Hub, req: &Request, query: &str) -> Answer {
+    if hub.access.enabled() && hub.access.role_for(bearer(req)).is_none() {
+        return Err(HubError::Unauthorized("operator/observer token required"));
+    }
+    let format = query_param(query, "format")?.unwrap_or_else(|| "json".into());
+    let log = hub.room().log();
+    let messages: Vec<_> = log.iter().map(|r| &r.msg).collect();
+    let e = export::render(&messages, &format);
+    Ok(Reply {
+        status: 200,
+        body: e.body.into_bytes(),
+        content_type: e.media_type,
+        attachment: Some(e.filename),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        let q = "peer=a%20b&timeout=1.5&x=%E2%9C%93+y";
+        assert_eq!(query_param(q, "peer").unwrap().as_deref(), Some("a b"));
+        assert_eq!(query_param(q, "timeout").unwrap().as_deref(), Some("1.5"));
+        assert_eq!(query_param(q, "x").unwrap().as_deref(), Some("✓ y"));
+        assert_eq!(query_param(q, "missing").unwrap(), None);
+        assert!(query_param("peer=%zz", "peer").is_err());
+        assert!(query_param("peer=%ff", "peer").is_err());
+    }
+
+    #[test]
+    fn the_protocol_is_short() {
+        assert!(PROTOCOL_TEXT.len() < 3000, "{} chars", PROTOCOL_TEXT.len());
+    }
+}

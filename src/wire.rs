@@ -1,0 +1,261 @@
+//! The JSON shapes of the hub's HTTP API, shared by the hub and its clients.
+//!
+//! Every type here mirrors a row of `shared/spec/hub-http.md`. Field names and
+//! enum spellings are the wire contract with caucus-mcp 1.3.0: renaming one
+//! breaks existing clients. This module knows nothing of HTTP or of the room's
+//! rules; it only says what the bytes look like.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The recipient that means "everyone but the sender".
+pub const BROADCAST: &str = "all";
+
+/// Longest peer name, channel name or recipient, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest message content, in characters.
+pub const MAX_CONTENT_CHARS: usize = 8192;
+/// Longest status line, in characters.
+pub const MAX_STATUS_CHARS: usize = 280;
+/// Longest channel topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 200;
+/// Longest floor reason, in characters.
+pub const MAX_REASON_CHARS: usize = 280;
+/// Largest request body the hub reads, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Whether `name` addresses a channel: `#` followed by at least one character.
+pub fn is_channel(name: &str) -> bool {
+    name.len() > 1 && name.starts_with('#')
+}
+
+/// What a message is, as clients branch on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Chat from an agent or the operator.
+    Message,
+    /// The operator's stop (content `stop`).
+    Control,
+    /// A notice written by the hub.
+    System,
+    /// An operator form's answer or cancellation.
+    Answer,
+}
+
+/// Who wrote a message. Set by the hub only; clients trust it over `sender`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Agent,
+    Operator,
+    Hub,
+}
+
+/// The message object of the spec: what `/receive` returns, the feed shows
+/// and `/export` writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub content: String,
+    pub kind: Kind,
+    pub ts: f64,
+    pub seq: u64,
+    pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Value>,
+}
+
+/// The room's control mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Running => "running",
+            Mode::Paused => "paused",
+            Mode::Stopped => "stopped",
+        }
+    }
+}
+
+fn broadcast() -> String {
+    BROADCAST.to_string()
+}
+
+/// `POST /register`.
+#[derive(Debug, Deserialize)]
+pub struct RegisterRequest {
+    pub project: String,
+    #[serde(default)]
+    pub protocol_version: Option<i64>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// Any body that carries only the caller's token (`/leave`).
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+/// `POST /send`.
+#[derive(Debug, Deserialize)]
+pub struct SendRequest {
+    pub token: String,
+    #[serde(default = "broadcast")]
+    pub to: String,
+    pub content: String,
+}
+
+/// `POST /ack`.
+#[derive(Debug, Deserialize)]
+pub struct AckRequest {
+    pub token: String,
+    pub seq: i64,
+}
+
+/// `POST /status`.
+#[derive(Debug, Deserialize)]
+pub struct StatusRequest {
+    pub token: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// `POST /channels/join` and `POST /channels/leave`.
+#[derive(Debug, Deserialize)]
+pub struct ChannelRequest {
+    pub token: String,
+    pub channel: String,
+}
+
+/// `POST /channels/topic`.
+#[derive(Debug, Deserialize)]
+pub struct TopicRequest {
+    pub token: String,
+    pub channel: String,
+    #[serde(default)]
+    pub topic: String,
+}
+
+/// `POST /floor`.
+#[derive(Debug, Deserialize)]
+pub struct FloorRequest {
+    pub token: String,
+    pub action: String,
+    #[serde(default = "broadcast")]
+    pub scope: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The input shape of one form field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Radio,
+    Checkbox,
+    Text,
+    Textarea,
+}
+
+/// One question of an operator form.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Field {
+    pub key: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    #[serde(default)]
+    pub options: Vec<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub allow_other: bool,
+}
+
+/// `POST /ask`.
+#[derive(Debug, Deserialize)]
+pub struct AskRequest {
+    pub token: String,
+    #[serde(default = "broadcast")]
+    pub to: String,
+    pub title: String,
+    pub fields: Vec<Field>,
+}
+
+/// A form as `/forms`, the feed and the snapshot show it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Form {
+    pub id: String,
+    pub title: String,
+    pub asker: String,
+    pub to: String,
+    pub fields: Vec<Field>,
+    pub status: String,
+    pub answers: Option<Value>,
+    pub ts: f64,
+    pub seq: u64,
+}
+
+/// `POST /control`: the four room actions of caucus-mcp plus the console's
+/// commands. Which fields matter depends on `action`.
+#[derive(Debug, Deserialize)]
+pub struct ControlRequest {
+    pub action: String,
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub answers: Option<serde_json::Map<String, Value>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_needs_a_name_after_the_hash() {
+        assert!(is_channel("#a"));
+        assert!(!is_channel("#"));
+        assert!(!is_channel("all"));
+        assert!(!is_channel("a#b"));
+    }
+
+    #[test]
+    fn meta_is_left_out_when_unset() {
+        let m = Message {
+            id: "0123456789ab".into(),
+            sender: "a".into(),
+            recipient: "all".into(),
+            content: "hi".into(),
+            kind: Kind::Message,
+            ts: 1.5,
+            seq: 3,
+            origin: Origin::Agent,
+            meta: None,
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(!text.contains("meta"));
+        let back: Message = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
+    }
+}
