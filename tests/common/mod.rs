@@ -1,0 +1,280 @@
+//! Shared test helpers: start the real `caucus` binary on an ephemeral
+//! loopback port and talk to it over real sockets, as a client would.
+//!
+//! The HTTP client here is deliberately raw (a `TcpStream`, one request per
+//! connection) so tests can also send what no well-behaved client would.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_caucus");
+
+/// A running hub, stopped when dropped.
+pub struct Hub {
+    child: Child,
+    pub addr: String,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Hub {
+    /// Starts `caucus hub` with `extra` flags on a free port.
+    pub fn start(extra: &[&str]) -> Hub {
+        Hub::start_with_env(extra, &[])
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Hub {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["hub", "--port", "0", "--no-browser", "--log-level", "warn"])
+            .args(extra)
+            .env_remove("CAUCUS_OPERATOR_TOKEN")
+            .env_remove("CAUCUS_OBSERVER_TOKEN")
+            .env_remove("CAUCUS_LOG_FILE")
+            .env_remove("CAUCUS_ALLOWED_ORIGINS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start caucus hub");
+        let stdout = child.stdout.take().expect("hub stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the hub's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("caucus hub listening on http://")
+            .and_then(|s| s.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Hub { child, addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends raw bytes and reads the whole answer.
+    pub fn raw(&self, request: &[u8]) -> Resp {
+        let mut s = TcpStream::connect(&self.addr).expect("connect to the hub");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(request).expect("write request");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).expect("read answer");
+        parse(&buf)
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, &[], b"")
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Resp {
+        self.request("POST", path, &[], body.to_string().as_bytes())
+    }
+
+    /// `POST /control` with no credentials.
+    pub fn control(&self, body: Value) -> Resp {
+        self.post("/control", body)
+    }
+
+    /// Registers `name` and returns the agent; panics unless it is a 200.
+    pub fn join(&self, name: &str) -> Agent<'_> {
+        let r = self.post("/register", json!({"project": name, "protocol_version": 1}));
+        assert_eq!(r.status, 200, "register {name}: {}", r.text);
+        Agent {
+            hub: self,
+            name: name.to_string(),
+            token: r.json()["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub fn peers(&self) -> Vec<String> {
+        serde_json::from_value(self.get("/peers").json()["peers"].clone()).unwrap()
+    }
+
+    pub fn ping(&self, peer: &str) -> Value {
+        self.get(&format!("/ping?peer={peer}")).json()
+    }
+
+    /// Waits, up to 30 s, until `/ping` says `peer` matches `pred`.
+    pub fn wait_for_peer(&self, peer: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let p = self.ping(peer);
+            if pred(&p) {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "{peer} never matched: {p}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The room's log as `/export` gives it.
+    pub fn log(&self) -> Vec<Value> {
+        let r = self.get("/export?format=json");
+        assert_eq!(r.status, 200);
+        r.json()["messages"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A registered peer.
+pub struct Agent<'h> {
+    pub hub: &'h Hub,
+    pub name: String,
+    pub token: String,
+}
+
+impl Agent<'_> {
+    pub fn say(&self, to: &str, content: &str) -> Resp {
+        self.hub.post(
+            "/send",
+            json!({"token": self.token, "to": to, "content": content}),
+        )
+    }
+
+    /// `GET /receive` with the bearer header.
+    pub fn receive_raw(&self, query: &str) -> Resp {
+        let auth = format!("Bearer {}", self.token);
+        self.hub.request(
+            "GET",
+            &format!("/receive?{query}"),
+            &[("Authorization", &auth)],
+            b"",
+        )
+    }
+
+    /// Polls once (timeout in seconds) and returns the messages.
+    pub fn receive(&self, timeout: f64) -> Vec<Value> {
+        let r = self.receive_raw(&format!("timeout={timeout}"));
+        assert_eq!(r.status, 200, "receive: {}", r.text);
+        r.json()["messages"].as_array().unwrap().clone()
+    }
+
+    /// Polls and returns the chat messages only (no hub notices).
+    pub fn chat(&self, timeout: f64) -> Vec<Value> {
+        self.receive(timeout)
+            .into_iter()
+            .filter(|m| m["kind"] == "message")
+            .collect()
+    }
+
+    pub fn ack(&self, seq: u64) -> Resp {
+        self.hub
+            .post("/ack", json!({"token": self.token, "seq": seq}))
+    }
+
+    pub fn floor(&self, action: &str, scope: &str) -> Value {
+        let r = self.hub.post(
+            "/floor",
+            json!({"token": self.token, "action": action, "scope": scope, "reason": "urgent"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+
+    pub fn post(&self, path: &str, mut body: Value) -> Resp {
+        body["token"] = json!(self.token);
+        self.hub.post(path, body)
+    }
+}
+
+fn parse(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        text: String::from_utf8(body).expect("UTF-8 body"),
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 4 + size..];
+    }
+}

@@ -1,0 +1,366 @@
+//! The operator's side: room control, the console actions over `POST
+//! /control`, auth and origins, the reaper, and the transcript file.
+
+mod common;
+
+use std::thread;
+
+use common::Hub;
+use serde_json::{Value, json};
+
+#[test]
+fn pause_holds_delivery_and_resume_releases_it() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    assert_eq!(
+        hub.control(json!({"action": "pause"})).json(),
+        json!({"mode": "paused"})
+    );
+    // Sends are still accepted while paused.
+    assert_eq!(a.say("beta", "held").status, 200);
+    let held = b.receive_raw("timeout=0.3").json();
+    assert_eq!(held["messages"], json!([]));
+    assert_eq!(held["mode"], "paused");
+    thread::scope(|s| {
+        let poll = s.spawn(|| b.chat(20.0));
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        assert_eq!(
+            hub.control(json!({"action": "resume"})).json(),
+            json!({"mode": "running"})
+        );
+        assert_eq!(poll.join().unwrap()[0]["content"], "held");
+    });
+}
+
+#[test]
+fn stop_reaches_every_poll_and_reset_reopens() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    thread::scope(|s| {
+        let poll = s.spawn(|| b.receive_raw("timeout=20").json());
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        assert_eq!(
+            hub.control(json!({"action": "stop"})).json(),
+            json!({"mode": "stopped"})
+        );
+        let got = poll.join().unwrap();
+        assert_eq!(got["mode"], "stopped");
+        let stop = &got["messages"][0];
+        assert_eq!(stop["kind"], "control");
+        assert_eq!(stop["content"], "stop");
+        assert_eq!(stop["sender"], "hub");
+        assert_eq!(stop["origin"], "hub");
+        assert_eq!(stop["seq"], 0);
+    });
+    // Every later poll returns the stop at once, to everyone.
+    assert_eq!(a.receive(20.0)[0]["content"], "stop");
+    assert_eq!(a.say("beta", "x").status, 409);
+    assert_eq!(
+        hub.control(json!({"action": "reset"})).json(),
+        json!({"mode": "running"})
+    );
+    assert_eq!(a.say("beta", "back").status, 200);
+    // The stop is not replayed after the reset.
+    let after = b.receive(1.0);
+    assert!(after.iter().all(|m| m["kind"] != "control"), "{after:?}");
+    assert_eq!(after.last().unwrap()["content"], "back");
+}
+
+#[test]
+fn unknown_actions_and_targets_are_refused() {
+    let hub = Hub::start(&[]);
+    let r = hub.control(json!({"action": "explode"}));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].as_str().unwrap().contains("explode"));
+    assert_eq!(hub.control(json!({})).status, 422);
+    for body in [
+        json!({"action": "kick", "peer": "ghost"}),
+        json!({"action": "pause_peer", "peer": "ghost"}),
+        json!({"action": "heartbeat", "peer": "ghost"}),
+        json!({"action": "say", "to": "ghost", "content": "hi"}),
+        json!({"action": "close_channel", "channel": "#none"}),
+        json!({"action": "clear_floor", "scope": "all"}),
+        json!({"action": "cancel_form", "id": "000000000000"}),
+    ] {
+        let r = hub.control(body.clone());
+        assert_eq!(r.status, 404, "{body}: {}", r.text);
+        assert!(r.json()["detail"].is_string());
+    }
+    assert_eq!(hub.control(json!({"action": "kick"})).status, 422);
+}
+
+#[test]
+fn kick_is_final_and_ends_the_peers_poll() {
+    let hub = Hub::start(&[]);
+    let b = hub.join("beta");
+    thread::scope(|s| {
+        let poll = s.spawn(|| b.receive_raw("timeout=20"));
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        assert_eq!(
+            hub.control(json!({"action": "kick", "peer": "beta"}))
+                .json(),
+            json!({"kicked": "beta"})
+        );
+        assert_eq!(poll.join().unwrap().status, 401);
+    });
+    assert_eq!(hub.ping("beta")["state"], "absent");
+    assert_eq!(b.say("all", "back?").status, 401);
+    assert!(
+        hub.log()
+            .iter()
+            .any(|m| m["content"] == "beta kicked by operator")
+    );
+}
+
+#[test]
+fn the_operator_speaks_to_all_a_peer_or_a_channel_through_any_floor() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    a.floor("take", "all");
+    b.post("/channels/join", json!({"channel": "#ops"}));
+    let r = hub.control(json!({"action": "say", "content": "hello room"}));
+    assert_eq!(r.json()["delivered_to"], json!(["alpha", "beta"]));
+    hub.control(json!({"action": "say", "to": "beta", "content": "just you"}));
+    hub.control(json!({"action": "say", "to": "#ops", "content": "ops"}));
+    let got: Vec<Value> = b.chat(1.0);
+    let contents: Vec<&str> = got.iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["hello room", "just you", "ops"]);
+    assert!(
+        got.iter()
+            .all(|m| m["sender"] == "human" && m["origin"] == "operator")
+    );
+    assert_eq!(
+        hub.control(json!({"action": "say", "content": ""})).status,
+        422
+    );
+}
+
+#[test]
+fn one_peer_can_be_paused_while_the_room_runs() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let c = hub.join("gamma");
+    assert_eq!(
+        hub.control(json!({"action": "pause_peer", "peer": "beta"}))
+            .json(),
+        json!({"peer": "beta", "paused": true})
+    );
+    a.say("all", "news");
+    assert_eq!(c.chat(1.0).len(), 1);
+    assert!(b.receive(0.3).is_empty());
+    thread::scope(|s| {
+        let poll = s.spawn(|| b.chat(20.0));
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        hub.control(json!({"action": "resume_peer", "peer": "beta"}));
+        assert_eq!(poll.join().unwrap()[0]["content"], "news");
+    });
+}
+
+#[test]
+fn heartbeat_close_channel_and_clear_floor() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let hb = hub
+        .control(json!({"action": "heartbeat", "peer": "alpha"}))
+        .json();
+    assert_eq!(hb["result"]["state"], "live");
+    a.post("/channels/join", json!({"channel": "#ops"}));
+    a.floor("take", "#ops");
+    assert_eq!(
+        hub.control(json!({"action": "close_channel", "channel": "#ops"}))
+            .json(),
+        json!({"closed": "#ops"})
+    );
+    assert_eq!(hub.get("/channels").json(), json!({"channels": {}}));
+    assert_eq!(hub.get("/floor").json(), json!({"floors": {}}));
+    a.floor("take", "all");
+    assert_eq!(
+        hub.control(json!({"action": "clear_floor", "scope": "all"}))
+            .json(),
+        json!({"cleared": "all"})
+    );
+    assert_eq!(hub.get("/floor").json(), json!({"floors": {}}));
+}
+
+#[test]
+fn with_an_operator_token_control_and_export_need_it() {
+    let hub = Hub::start(&[
+        "--operator-token",
+        "op-secret",
+        "--observer-token",
+        "obs-secret",
+    ]);
+    let none = hub.control(json!({"action": "stop"}));
+    assert_eq!(none.status, 401);
+    let wrong = hub.request(
+        "POST",
+        "/control",
+        &[("Authorization", "Bearer nope")],
+        br#"{"action":"stop"}"#,
+    );
+    assert_eq!(wrong.status, 401);
+    let observer = hub.request(
+        "POST",
+        "/control",
+        &[("Authorization", "Bearer obs-secret")],
+        br#"{"action":"stop"}"#,
+    );
+    assert_eq!(observer.status, 403);
+    let operator = hub.request(
+        "POST",
+        "/control",
+        &[("Authorization", "Bearer op-secret")],
+        br#"{"action":"pause"}"#,
+    );
+    assert_eq!(operator.json(), json!({"mode": "paused"}));
+
+    assert_eq!(hub.get("/export").status, 401);
+    let read = hub.request(
+        "GET",
+        "/export",
+        &[("Authorization", "Bearer obs-secret")],
+        b"",
+    );
+    assert_eq!(read.status, 200);
+    // Agents' endpoints stay open.
+    assert_eq!(hub.get("/peers").status, 200);
+}
+
+#[test]
+fn tokens_come_from_the_environment_too() {
+    let hub = Hub::start_with_env(&[], &[("CAUCUS_OPERATOR_TOKEN", "env-secret")]);
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 401);
+    let ok = hub.request(
+        "POST",
+        "/control",
+        &[("Authorization", "Bearer env-secret")],
+        br#"{"action":"pause"}"#,
+    );
+    assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn a_cross_site_origin_cannot_drive_the_room() {
+    let hub = Hub::start(&["--allowed-origin", "https://console.example"]);
+    let evil = hub.request(
+        "POST",
+        "/control",
+        &[("Origin", "http://evil.example")],
+        br#"{"action":"stop"}"#,
+    );
+    assert_eq!(evil.status, 403);
+    assert_eq!(evil.json()["detail"], "origin not allowed");
+    let port = hub.addr.rsplit(':').next().unwrap();
+    let ours = format!("http://localhost:{port}");
+    for origin in [ours.as_str(), "https://console.example"] {
+        let r = hub.request(
+            "POST",
+            "/control",
+            &[("Origin", origin)],
+            br#"{"action":"pause"}"#,
+        );
+        assert_eq!(r.status, 200, "{origin}");
+    }
+    assert_eq!(hub.get("/protocol").status, 200);
+    let stopped = hub.log().iter().any(|m| m["content"] == "control: stopped");
+    assert!(!stopped, "the refused stop changed the room");
+}
+
+#[test]
+fn idle_peers_are_reaped_and_revived_with_their_mail() {
+    let hub = Hub::start(&["--client-ttl", "0.3"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    b.ack(0);
+    hub.wait_for_peer("beta", |p| p["state"] == "reaped");
+    assert!(!hub.peers().contains(&"beta".to_string()));
+    let reaped = hub.ping("beta");
+    assert_eq!(reaped["present"], false);
+    assert_eq!(reaped["listening"], false);
+    assert!(reaped["reaped_age"].as_f64().unwrap() >= 0.0);
+    // alpha was reaped too; its send revives it, and the mail still queues.
+    let sent = a.say("beta", "while you were out").json();
+    assert_eq!(sent["delivered_to"], json!(["beta"]));
+    let got = b.receive(1.0);
+    assert!(got.iter().any(|m| m["content"] == "while you were out"));
+    assert!(got.iter().any(|m| {
+        m["kind"] == "system"
+            && m["content"]
+                .as_str()
+                .unwrap()
+                .starts_with("beta reconnected after")
+    }));
+    assert_eq!(hub.ping("beta")["state"], "live");
+}
+
+#[test]
+fn a_reaped_name_taken_by_a_newcomer_voids_the_old_token() {
+    let hub = Hub::start(&["--client-ttl", "0.2"]);
+    let old = hub.join("alpha");
+    hub.wait_for_peer("alpha", |p| p["state"] == "reaped");
+    let newcomer = hub.post("/register", json!({"project": "alpha"})).json();
+    assert_ne!(newcomer["token"], old.token.as_str());
+    assert_eq!(old.say("all", "me again").status, 401);
+}
+
+#[test]
+fn the_reaped_grace_ends_in_forgetting() {
+    let hub = Hub::start(&["--client-ttl", "0.2", "--reaped-grace", "0.2"]);
+    let a = hub.join("alpha");
+    hub.wait_for_peer("alpha", |p| p["state"] == "absent");
+    assert_eq!(a.say("all", "too late").status, 401);
+}
+
+#[test]
+fn the_transcript_gets_one_line_per_routed_message() {
+    let dir = std::env::temp_dir().join(format!("caucus-transcript-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("room.jsonl");
+    let hub = Hub::start(&["--log-file", path.to_str().unwrap()]);
+    let a = hub.join("alpha");
+    hub.join("beta");
+    let id = a.say("beta", "on the record").json()["message_id"].clone();
+    // The writer is a thread of its own: wait for the line, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let line = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("on the record")) {
+            break l.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no transcript line");
+        thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["sender"], "alpha");
+    assert_eq!(v["recipient"], "beta");
+    assert_eq!(v["kind"], "message");
+    assert_eq!(v["meta"], json!({"id": id, "delivered_to": ["beta"]}));
+    assert!(v["ts"].as_str().unwrap().ends_with("+00:00"));
+    assert!(v["seq"].as_u64().unwrap() >= 1);
+    drop(hub);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_full_queue_is_reported_to_the_sender() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    for _ in 0..1000 {
+        assert_eq!(a.say("beta", "x").json()["delivered_to"], json!(["beta"]));
+    }
+    let over = a.say("beta", "overflow").json();
+    assert_eq!(over["delivered_to"], json!([]));
+    assert_eq!(over["queue_full"], json!(["beta"]));
+    // Draining (a client that does not ack) makes room again.
+    assert_eq!(b.receive(1.0).len(), 1000);
+    assert!(b.receive(0.1).is_empty());
+    assert_eq!(
+        a.say("beta", "room again").json()["delivered_to"],
+        json!(["beta"])
+    );
+}
