@@ -717,3 +717,57 @@ fn the_log_keeps_the_last_500_messages() {
     assert_eq!(log.len(), 500);
     assert_eq!(log.last().unwrap()["content"], "m519");
 }
+
+#[test]
+fn status_ask_and_channel_calls_spend_the_same_bucket() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let calls: [(&str, Value); 5] = [
+        ("/status", json!({"status": "busy"})),
+        ("/channels/join", json!({"channel": "#a"})),
+        ("/channels/topic", json!({"channel": "#a", "topic": "t"})),
+        ("/channels/leave", json!({"channel": "#a"})),
+        ("/ask", radio_form()),
+    ];
+    for (path, body) in &calls {
+        assert_eq!(a.post(path, body.clone()).status, 200, "{path}");
+    }
+    for (path, body) in &calls {
+        let r = a.post(path, body.clone());
+        assert_eq!(r.status, 429, "{path}: {}", r.text);
+        assert!(r.json()["retry_after"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn at_most_128_hands_wait_behind_a_stick() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let holder = hub.join("holder");
+    holder.floor("take", "all");
+    for i in 0..128 {
+        let p = hub.join(&format!("h{i}"));
+        assert_eq!(p.floor("raise", "all")["position"], i + 1);
+    }
+    let late = hub.join("late");
+    let r = late.post("/floor", json!({"action": "raise", "scope": "all"}));
+    assert_eq!(r.status, 409);
+    assert!(r.json()["detail"].as_str().unwrap().contains("limit"));
+    // Raising a hand already up is not counted twice.
+    assert_eq!(hub.join("h0").floor("raise", "all")["position"], 1);
+}
+
+#[test]
+fn at_most_256_forms_wait_for_the_operator() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alpha");
+    for _ in 0..256 {
+        assert_eq!(a.post("/ask", radio_form()).status, 200);
+    }
+    let r = a.post("/ask", radio_form());
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["detail"], "pending form limit reached");
+    assert_eq!(
+        hub.get("/forms").json()["forms"].as_array().unwrap().len(),
+        256
+    );
+}
