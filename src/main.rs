@@ -1,7 +1,10 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
+mod bridge;
+mod client;
 mod clock;
 mod hub;
+mod watch;
 mod wire;
 
 use std::process::ExitCode;
@@ -15,6 +18,8 @@ Usage: caucus <COMMAND> [OPTIONS]
 
 Commands:
   hub       run the room: agent HTTP API and operator console
+  bridge    the caucus tools for an MCP host, over stdio
+  watch     wait for messages to an agent, print them, exit
 
 Options:
   -h, --help     print this help (or `caucus <COMMAND> --help`)
@@ -38,15 +43,21 @@ fn init_logging(level: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot start logging: {e}"))
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<ExitCode, String> {
     let mut args = lexopt::Parser::from_env();
     match args.next().map_err(|e| e.to_string())? {
+        Some(Value(cmd)) if cmd == "bridge" => {
+            let level = std::env::var("CAUCUS_LOG").unwrap_or_else(|_| "warn".into());
+            init_logging(&level)?;
+            Ok(bridge::main(args))
+        }
+        Some(Value(cmd)) if cmd == "watch" => Ok(watch::main(args)),
         Some(Value(cmd)) if cmd == "hub" => {
             let Some(config) = hub::config::HubConfig::parse(args)? else {
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             };
             init_logging(&config.log_level)?;
-            hub::run(config)
+            hub::run(config).map(|()| ExitCode::SUCCESS)
         }
         Some(Value(cmd)) => Err(format!(
             "unknown command {:?}; try `caucus --help`",
@@ -54,11 +65,11 @@ fn run() -> Result<(), String> {
         )),
         Some(Short('V') | Long("version")) => {
             println!("caucus {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Some(Short('h') | Long("help")) | None => {
             print!("{HELP}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Some(other) => Err(other.unexpected().to_string()),
     }
@@ -66,7 +77,7 @@ fn run() -> Result<(), String> {
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("caucus: {e}");
             ExitCode::from(2)

@@ -278,3 +278,153 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[eol + 4 + size..];
     }
 }
+
+/// A running `caucus bridge`, driven over its real stdin and stdout.
+pub struct Bridge {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    next_id: u64,
+}
+
+impl Bridge {
+    /// Starts a bridge for `project` against `hub_url`.
+    pub fn start(hub_url: &str, project: &str) -> Bridge {
+        Bridge::start_with(hub_url, &[("CAUCUS_PROJECT", project)], None)
+    }
+
+    pub fn start_with(
+        hub_url: &str,
+        env: &[(&str, &str)],
+        cwd: Option<&std::path::Path>,
+    ) -> Bridge {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("bridge")
+            .env("CAUCUS_HUB_URL", hub_url)
+            .env_remove("CAUCUS_PROJECT")
+            .env_remove("CAUCUS_ALLOW_REMOTE_HUB")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().expect("start caucus bridge");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("bridge stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Bridge {
+            child,
+            stdin,
+            lines: rx,
+            next_id: 1000,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes one raw line.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to bridge");
+        stdin.flush().expect("flush bridge stdin");
+    }
+
+    pub fn send(&mut self, msg: &Value) {
+        self.send_line(&msg.to_string());
+    }
+
+    /// The next line the bridge writes, parsed (waits at most 60 s).
+    pub fn recv(&mut self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line from the bridge");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("bridge wrote non-JSON ({e}): {line}"))
+    }
+
+    /// Sends a request and returns the response with the same id, failing on
+    /// any other line in between.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let resp = self.recv();
+        assert_eq!(resp["id"], id, "unexpected line: {resp}");
+        resp
+    }
+
+    /// The legacy handshake at `version`; returns the initialize result.
+    pub fn initialize(&mut self, version: &str) -> Value {
+        let r = self.request(
+            "initialize",
+            json!({"protocolVersion": version, "capabilities": {},
+                   "clientInfo": {"name": "tests", "version": "1"}}),
+        );
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        r["result"].clone()
+    }
+
+    /// Calls a tool and returns its structured result.
+    pub fn call(&mut self, tool: &str, args: Value) -> Value {
+        let r = self.request("tools/call", json!({"name": tool, "arguments": args}));
+        let result = &r["result"];
+        assert!(result.is_object(), "tools/call {tool} failed: {r}");
+        let text = result["content"][0]["text"].as_str().expect("text content");
+        let structured = result["structuredContent"].clone();
+        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), structured);
+        structured
+    }
+
+    /// Handshake, setup and join as the bridge's project.
+    pub fn join(&mut self) -> Value {
+        self.initialize("2025-06-18");
+        assert_eq!(self.call("setup", json!({}))["ready"], true);
+        let j = self.call("join", json!({}));
+        assert_eq!(j["joined"], true, "{j}");
+        j
+    }
+
+    /// Closes stdin and waits (up to 30 s) for the process to exit.
+    pub fn close(&mut self) -> std::process::ExitStatus {
+        self.stdin = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for bridge") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bridge did not exit after EOF"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Hub {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}

@@ -1,0 +1,867 @@
+//! The bridge's tools: their names, schemas and handlers, and the session
+//! state they share (setup done, the joined name and its token).
+//!
+//! Every tool answers one JSON object, as `shared/spec/bridge-watch.md` lists.
+//! Hub refusals become results the model can act on (`rate_limited`,
+//! `floor_held`, `stopped`…), never protocol errors. Descriptions and schemas
+//! are read by every agent in every session: each word must earn its place.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::client::{Answer, HubClient};
+
+/// One tool: name, description, parameters (JSON Schema properties and
+/// required names), and whether it only reads.
+struct Tool {
+    name: &'static str,
+    description: &'static str,
+    properties: &'static str,
+    required: &'static [&'static str],
+    read_only: bool,
+}
+
+const SCOPE: &str =
+    r#""scope":{"type":"string","description":"\"all\" or a #channel","default":"all"}"#;
+
+/// The tool table, in the order `tools/list` gives it.
+const TOOLS: &[Tool] = &[
+    Tool {
+        name: "setup",
+        description: "Call first: fetch the room's protocol and enable the other tools.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+    Tool {
+        name: "join",
+        description: "Enter the room. Then run watch_command's command in the background.",
+        properties: r#""project":{"type":"string","description":"name to use; default: this project's"}"#,
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "leave",
+        description: "Leave the room for good.",
+        properties: "",
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "whoami",
+        description: "Your name, hub, and whether setup and join are done.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+    Tool {
+        name: "list_peers",
+        description: "Names of the agents in the room.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+    Tool {
+        name: "say",
+        description: "Send a message. Sending to a #channel joins it.",
+        properties: r#""content":{"type":"string"},"to":{"type":"string","description":"a peer, \"all\" or a #channel","default":"all"}"#,
+        required: &["content"],
+        read_only: false,
+    },
+    Tool {
+        name: "listen",
+        description: "Wait for messages (fallback when no watcher runs).",
+        properties: r#""timeout":{"type":"number","description":"seconds, at most 25","default":30}"#,
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "watch_command",
+        description: "Shell command that waits for messages and exits when one arrives; run it in the background, relaunch after each exit but not after STOP.",
+        properties: "",
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "ping",
+        description: "Is a peer live, listening, and its status line.",
+        properties: r#""peer":{"type":"string"}"#,
+        required: &["peer"],
+        read_only: true,
+    },
+    Tool {
+        name: "set_status",
+        description: "One line on what you are doing now; empty clears.",
+        properties: r#""status":{"type":"string","default":""}"#,
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "join_channel",
+        description: "Subscribe to a #channel.",
+        properties: r#""channel":{"type":"string"}"#,
+        required: &["channel"],
+        read_only: false,
+    },
+    Tool {
+        name: "leave_channel",
+        description: "Unsubscribe from a #channel.",
+        properties: r#""channel":{"type":"string"}"#,
+        required: &["channel"],
+        read_only: false,
+    },
+    Tool {
+        name: "list_channels",
+        description: "Channels with topics and members.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+    Tool {
+        name: "set_channel_topic",
+        description: "Set a channel's one-line topic (members only); empty clears.",
+        properties: r#""channel":{"type":"string"},"topic":{"type":"string","default":""}"#,
+        required: &["channel"],
+        read_only: false,
+    },
+    Tool {
+        name: "take_floor",
+        description: "Urgent only: take the talking stick so only you speak in scope.",
+        properties: concat!(
+            r#""reason":{"type":"string"},"#,
+            r#""scope":{"type":"string","description":"\"all\" or a #channel","default":"all"}"#
+        ),
+        required: &["reason"],
+        read_only: false,
+    },
+    Tool {
+        name: "raise_hand",
+        description: "Queue for the talking stick.",
+        properties: SCOPE,
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "pass_floor",
+        description: "Hand the stick to the next raised hand.",
+        properties: SCOPE,
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "drop_floor",
+        description: "Put the stick away.",
+        properties: SCOPE,
+        required: &[],
+        read_only: false,
+    },
+    Tool {
+        name: "floor_status",
+        description: "Sticks held, by scope, with raised hands.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+    Tool {
+        name: "ask_operator",
+        description: "Ask the human a question the room cannot settle; the answer arrives as a message of kind answer.",
+        properties: concat!(
+            r#""title":{"type":"string"},"#,
+            r#""fields":{"type":"array","items":{"type":"object","properties":{"#,
+            r#""key":{"type":"string"},"label":{"type":"string"},"#,
+            r#""type":{"enum":["radio","checkbox","text","textarea"]},"#,
+            r#""options":{"type":"array","items":{"type":"string"}},"#,
+            r#""required":{"type":"boolean"}},"required":["key","label","type"]}},"#,
+            r#""to":{"type":"string","description":"\"all\" or a #channel","default":"all"}"#
+        ),
+        required: &["title", "fields"],
+        read_only: false,
+    },
+    Tool {
+        name: "list_forms",
+        description: "Questions waiting for the operator.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+];
+
+/// The `tools/list` array.
+pub fn list() -> Vec<Value> {
+    TOOLS
+        .iter()
+        .map(|t| {
+            // The table's fragments are constants, checked by a unit test.
+            let properties: Value =
+                serde_json::from_str(&format!("{{{}}}", t.properties)).unwrap_or(json!({}));
+            let mut schema = json!({"type": "object", "properties": properties});
+            if !t.required.is_empty() {
+                schema["required"] = json!(t.required);
+            }
+            let mut tool = json!({
+                "name": t.name,
+                "description": t.description,
+                "inputSchema": schema,
+            });
+            if t.read_only {
+                tool["annotations"] = json!({"readOnlyHint": true});
+            }
+            tool
+        })
+        .collect()
+}
+
+/// What the tools share for the life of the bridge.
+pub struct Session {
+    hub: HubClient,
+    default_project: String,
+    setup_done: bool,
+    protocol_version: Option<i64>,
+    joined: Option<Joined>,
+    /// Tokens issued so far, by name: a re-join presents the cached one.
+    tokens: HashMap<String, String>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Clone)]
+struct Joined {
+    project: String,
+    token: String,
+    /// Highest seq handed to the model: acknowledged on the next listen.
+    last_seq: u64,
+}
+
+fn default_project() -> String {
+    if let Ok(p) = std::env::var("CAUCUS_PROJECT")
+        && !p.trim().is_empty()
+    {
+        return p.trim().to_string();
+    }
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+impl Session {
+    pub fn new(hub: HubClient) -> Self {
+        Session {
+            hub,
+            default_project: default_project(),
+            setup_done: false,
+            protocol_version: None,
+            joined: None,
+            tokens: HashMap::new(),
+            token_file: None,
+        }
+    }
+}
+
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// EOF on stdin: leave the room (briefly, best effort) and forget the token file.
+pub fn shutdown(session: &Mutex<Session>) {
+    let (hub, joined, file) = {
+        let mut s = lock(session);
+        (s.hub.clone(), s.joined.take(), s.token_file.take())
+    };
+    if let Some(path) = file {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(j) = joined {
+        // A hub that is down must not hold the exit up: give it two seconds.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(hub.post("/leave", &json!({"token": j.token})));
+        });
+        let _ = rx.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+/// A parsed `tools/call`.
+pub struct ToolCall {
+    name: String,
+    args: Map<String, Value>,
+}
+
+impl ToolCall {
+    pub fn parse(params: &Value) -> Result<ToolCall, String> {
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("tools/call needs a \"name\" string")?;
+        if !TOOLS.iter().any(|t| t.name == name) {
+            return Err(format!("unknown tool: {name}"));
+        }
+        let args = match params.get("arguments") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Err("\"arguments\" must be an object".into()),
+        };
+        Ok(ToolCall {
+            name: name.to_string(),
+            args,
+        })
+    }
+
+    pub fn is_listen(&self) -> bool {
+        self.name == "listen"
+    }
+
+    /// Runs the tool; `None` when it was cancelled (no response is sent).
+    pub fn run(&self, session: &Arc<Mutex<Session>>, cancel: &Receiver<()>) -> Option<Value> {
+        let value = match self.dispatch(session, cancel) {
+            Ok(v) => v,
+            Err(Cancelled) => return None,
+        };
+        let failed = value.get("error").is_some()
+            || (value.get("stopped") == Some(&json!(true)) && self.name != "listen");
+        Some(json!({
+            "content": [{"type": "text", "text": value.to_string()}],
+            "structuredContent": value,
+            "isError": failed,
+        }))
+    }
+
+    fn dispatch(
+        &self,
+        session: &Arc<Mutex<Session>>,
+        cancel: &Receiver<()>,
+    ) -> Result<Value, Cancelled> {
+        let name = self.name.as_str();
+        if name == "whoami" {
+            return Ok(whoami(&lock(session)));
+        }
+        if name != "setup" && !lock(session).setup_done {
+            return Ok(json!({"error": "setup_required", "hint": "call setup() first"}));
+        }
+        let args = Args(&self.args);
+        let result = match name {
+            "setup" => setup(session),
+            "join" => args.opt_str("project").and_then(|p| join(session, p)),
+            "list_peers" => read(session, "/peers"),
+            "list_channels" => read(session, "/channels"),
+            "floor_status" => read(session, "/floor"),
+            "list_forms" => read(session, "/forms"),
+            "ping" => args
+                .str("peer", None)
+                .and_then(|p| read(session, &format!("/ping?peer={}", encode(&p)))),
+            _ => return member_tool(session, name, &args, cancel),
+        };
+        Ok(result.unwrap_or_else(|e| e))
+    }
+}
+
+/// A cancelled call.
+struct Cancelled;
+
+/// Tool arguments with type checks that say what was wrong.
+struct Args<'a>(&'a Map<String, Value>);
+
+impl Args<'_> {
+    fn str(&self, key: &str, default: Option<&str>) -> Result<String, Value> {
+        match (self.0.get(key), default) {
+            (Some(Value::String(s)), _) => Ok(s.clone()),
+            (None | Some(Value::Null), Some(d)) => Ok(d.to_string()),
+            (None | Some(Value::Null), None) => Err(invalid(format!("`{key}` is required"))),
+            (Some(_), _) => Err(invalid(format!("`{key}` must be a string"))),
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<String>, Value> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(format!("`{key}` must be a string"))),
+        }
+    }
+}
+
+fn invalid(detail: String) -> Value {
+    json!({"error": "invalid_arguments", "detail": detail})
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unreachable(hub: &HubClient, detail: String) -> Value {
+    json!({"error": "hub_unreachable", "detail": detail, "hub": hub.base()})
+}
+
+/// The result for a hub status a tool has no special meaning for.
+fn refusal(session: &Mutex<Session>, a: &Answer) -> Value {
+    let detail = a.body.get("detail").cloned().unwrap_or(Value::Null);
+    match a.status {
+        401 => {
+            let mut s = lock(session);
+            if let Some(j) = s.joined.take() {
+                s.tokens.remove(&j.project);
+            }
+            json!({"error": "not_joined", "hint": "the hub no longer knows you (left, kicked or expired); call join() again"})
+        }
+        409 if detail == "room stopped" => json!({
+            "stopped": true,
+            "note": "the operator stopped the room: stop sending and finish",
+        }),
+        423 => json!({
+            "error": "floor_held",
+            "held_by": a.body["held_by"],
+            "scope": a.body["scope"],
+            "reason": a.body["reason"],
+            "hint": a.body["hint"],
+        }),
+        429 => json!({"error": "rate_limited", "retry_after": a.body["retry_after"]}),
+        422 => json!({"error": "invalid", "detail": detail}),
+        status => json!({"error": "hub_error", "status": status, "detail": detail}),
+    }
+}
+
+fn whoami(s: &Session) -> Value {
+    json!({
+        "default_project": s.default_project,
+        "joined_as": s.joined.as_ref().map(|j| &j.project),
+        "hub": s.hub.base(),
+        "joined": s.joined.is_some(),
+        "setup_done": s.setup_done,
+        "known_protocol_version": s.protocol_version,
+    })
+}
+
+fn setup(session: &Mutex<Session>) -> Result<Value, Value> {
+    let hub = lock(session).hub.clone();
+    let a = hub
+        .get("/protocol", None, None)
+        .map_err(|e| unreachable(&hub, e))?;
+    if a.status != 200 {
+        return Err(refusal(session, &a));
+    }
+    let version = a.body["version"].as_i64();
+    let mut s = lock(session);
+    s.setup_done = true;
+    s.protocol_version = version;
+    Ok(json!({
+        "ready": true,
+        "protocol_version": version,
+        "protocol": a.body["text"],
+        "default_project": s.default_project,
+        "hub": s.hub.base(),
+    }))
+}
+
+fn join(session: &Mutex<Session>, project: Option<String>) -> Result<Value, Value> {
+    let (hub, project, version, cached, previous) = {
+        let s = lock(session);
+        let project = project.unwrap_or_else(|| s.default_project.clone());
+        let cached = s.tokens.get(&project).cloned();
+        let previous = s.joined.clone().filter(|j| j.project != project);
+        (s.hub.clone(), project, s.protocol_version, cached, previous)
+    };
+    if let Some(old) = previous {
+        // Joining under another name: the old one leaves.
+        let _ = hub.post("/leave", &json!({"token": old.token}));
+        lock(session).joined = None;
+    }
+    let mut body = json!({"project": project, "protocol_version": version});
+    if let Some(t) = &cached {
+        body["token"] = json!(t);
+    }
+    let a = hub
+        .post("/register", &body)
+        .map_err(|e| unreachable(&hub, e))?;
+    match a.status {
+        200 => {}
+        409 if a.body["error"] == "name_in_use" => {
+            return Err(json!({
+                "error": "name_in_use",
+                "project": project,
+                "note": a.body["note"],
+                "hub": hub.base(),
+            }));
+        }
+        409 => return Err(json!({"error": "hub_full", "detail": a.body["detail"]})),
+        422 => return Err(json!({"error": "invalid_name", "detail": a.body["detail"]})),
+        _ => return Err(refusal(session, &a)),
+    }
+    let token = a.body["token"].as_str().unwrap_or_default().to_string();
+    let stale = a.body["protocol_stale"] == json!(true);
+    let mut s = lock(session);
+    let same = cached.as_deref() == Some(token.as_str());
+    let last_seq = match &s.joined {
+        Some(j) if same && j.project == project => j.last_seq,
+        _ => 0,
+    };
+    s.tokens.insert(project.clone(), token.clone());
+    s.joined = Some(Joined {
+        project: project.clone(),
+        token,
+        last_seq,
+    });
+    if stale {
+        s.protocol_version = a.body["protocol_version"].as_i64();
+    }
+    let mut out = json!({
+        "joined": true,
+        "project": project,
+        "hub": s.hub.base(),
+        "protocol_version": a.body["protocol_version"],
+        "protocol_stale": stale,
+        "channels": a.body["channels"],
+    });
+    if stale {
+        out["protocol"] = a.body["protocol_text"].clone();
+        out["note"] = json!("the protocol changed since you last read it: read it now");
+    } else if !a.body["note"].is_null() {
+        out["note"] = a.body["note"].clone();
+    }
+    Ok(out)
+}
+
+/// GET a read-only endpoint and return its body.
+fn read(session: &Mutex<Session>, path: &str) -> Result<Value, Value> {
+    let hub = lock(session).hub.clone();
+    let a = hub
+        .get(path, None, None)
+        .map_err(|e| unreachable(&hub, e))?;
+    if a.status == 200 {
+        Ok(a.body)
+    } else {
+        Err(refusal(session, &a))
+    }
+}
+
+/// Tools that need a joined session.
+fn member_tool(
+    session: &Arc<Mutex<Session>>,
+    name: &str,
+    args: &Args,
+    cancel: &Receiver<()>,
+) -> Result<Value, Cancelled> {
+    let (hub, joined) = {
+        let s = lock(session);
+        (s.hub.clone(), s.joined.clone())
+    };
+    let Some(me) = joined else {
+        return Ok(json!({"error": "not_joined", "hint": "call join() first"}));
+    };
+    let post = |path: &str, mut body: Value| -> Result<Answer, Value> {
+        body["token"] = json!(me.token);
+        hub.post(path, &body).map_err(|e| unreachable(&hub, e))
+    };
+    let ok_or = |a: Answer| -> Value {
+        if a.status == 200 {
+            a.body
+        } else {
+            refusal(session, &a)
+        }
+    };
+    let floor = |action: &str, reason: &str| -> Result<Value, Value> {
+        let scope = args.str("scope", Some("all"))?;
+        post(
+            "/floor",
+            json!({"action": action, "scope": scope, "reason": reason}),
+        )
+        .map(ok_or)
+    };
+    let result: Result<Value, Value> = match name {
+        "leave" => Ok(leave(session, &hub, &me)),
+        "say" => (|| {
+            let content = args.str("content", None)?;
+            let to = args.str("to", Some("all"))?;
+            post("/send", json!({"to": to, "content": content})).map(ok_or)
+        })(),
+        "set_status" => args
+            .str("status", Some(""))
+            .and_then(|st| post("/status", json!({"status": st})).map(ok_or)),
+        "join_channel" | "leave_channel" => (|| {
+            let channel = args.str("channel", None)?;
+            let path = if name == "join_channel" {
+                "/channels/join"
+            } else {
+                "/channels/leave"
+            };
+            let a = post(path, json!({"channel": channel}))?;
+            Ok(if a.status == 422 {
+                json!({"error": "invalid_channel", "hint": "a channel is # and a name without spaces, e.g. #api"})
+            } else {
+                ok_or(a)
+            })
+        })(),
+        "set_channel_topic" => (|| {
+            let channel = args.str("channel", None)?;
+            let topic = args.str("topic", Some(""))?;
+            let a = post(
+                "/channels/topic",
+                json!({"channel": channel, "topic": topic}),
+            )?;
+            Ok(match a.status {
+                403 => json!({"error": "not_a_member", "hint": "join_channel first"}),
+                422 => json!({"error": "invalid_channel", "detail": a.body["detail"]}),
+                _ => ok_or(a),
+            })
+        })(),
+        "take_floor" => args.str("reason", None).and_then(|r| floor("take", &r)),
+        "raise_hand" => floor("raise", ""),
+        "pass_floor" => floor("pass", ""),
+        "drop_floor" => floor("drop", ""),
+        "ask_operator" => (|| {
+            let title = args.str("title", None)?;
+            let to = args.str("to", Some("all"))?;
+            let fields = args
+                .0
+                .get("fields")
+                .filter(|f| f.is_array())
+                .cloned()
+                .ok_or_else(|| invalid("`fields` must be an array of field objects".into()))?;
+            let a = post("/ask", json!({"title": title, "fields": fields, "to": to}))?;
+            Ok(match a.status {
+                422 => json!({"error": "invalid_form", "detail": a.body["detail"]}),
+                409 if a.body["detail"] != "room stopped" => {
+                    json!({"error": "too_many_forms", "detail": a.body["detail"]})
+                }
+                _ => ok_or(a),
+            })
+        })(),
+        "watch_command" => watch_command(session, &me),
+        "listen" => return listen(session, &hub, &me, args, cancel),
+        other => Err(invalid(format!("no tool named {other}"))),
+    };
+    Ok(result.unwrap_or_else(|e| e))
+}
+
+fn leave(session: &Mutex<Session>, hub: &HubClient, me: &Joined) -> Value {
+    // Best effort: we forget the token whatever the hub says.
+    let _ = hub.post("/leave", &json!({"token": me.token}));
+    let file = {
+        let mut s = lock(session);
+        s.joined = None;
+        s.tokens.remove(&me.project);
+        s.token_file.take()
+    };
+    if let Some(path) = file {
+        let _ = std::fs::remove_file(path);
+    }
+    json!({"left": true, "project": me.project})
+}
+
+fn listen(
+    session: &Mutex<Session>,
+    hub: &HubClient,
+    me: &Joined,
+    args: &Args,
+    cancel: &Receiver<()>,
+) -> Result<Value, Cancelled> {
+    let timeout = match args.0.get("timeout") {
+        None | Some(Value::Null) => 30.0,
+        Some(v) => match v.as_f64() {
+            Some(t) if t.is_finite() && t >= 0.0 => t,
+            _ => return Ok(invalid("`timeout` must be a number of seconds >= 0".into())),
+        },
+    };
+    let wait = timeout.min(25.0);
+    // The poll runs on a thread of its own so a cancel can end this call at
+    // once. Anything that poll is handed but we never show is not
+    // acknowledged, so the hub hands it out again.
+    let (tx, rx) = mpsc::channel();
+    let path = format!("/receive?timeout={wait}&ack_seq={}", me.last_seq);
+    let poll_hub = hub.clone();
+    let token = me.token.clone();
+    thread::spawn(move || {
+        let _ = tx.send(poll_hub.get(
+            &path,
+            Some(&token),
+            Some(Duration::from_secs_f64(wait + 15.0)),
+        ));
+    });
+    let answer = loop {
+        if cancel.try_recv().is_ok() {
+            return Err(Cancelled);
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(a) => break a,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break Err("the poll thread ended".into()),
+        }
+    };
+    // A cancel that came while the answer was on its way still wins: what
+    // the poll got is not acknowledged, so the hub hands it out again.
+    if cancel.try_recv().is_ok() {
+        return Err(Cancelled);
+    }
+    let a = match answer {
+        Ok(a) => a,
+        Err(e) => return Ok(unreachable(hub, e)),
+    };
+    if a.status != 200 {
+        return Ok(refusal(session, &a));
+    }
+    let mut stop = false;
+    let mut last = me.last_seq;
+    let mut messages = Vec::new();
+    for m in a.body["messages"].as_array().into_iter().flatten() {
+        if m["kind"] == "control" {
+            stop |= m["content"] == "stop";
+            continue;
+        }
+        let seq = m["seq"].as_u64().unwrap_or(0);
+        if seq != 0 && seq <= me.last_seq {
+            continue; // already shown: the hub handed it out again
+        }
+        last = last.max(seq);
+        messages.push(m.clone());
+    }
+    if let Some(j) = lock(session).joined.as_mut()
+        && j.token == me.token
+    {
+        j.last_seq = j.last_seq.max(last);
+    }
+    Ok(json!({"messages": messages, "mode": a.body["mode"], "stop": stop}))
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Writes `token` to a new file only its owner can read.
+fn write_token_file(project: &str, token: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let safe: String = project
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = std::env::temp_dir();
+    for attempt in 0..16u32 {
+        let nonce = crate::hub::auth::os_random(6).map(|b| crate::hub::auth::hex(&b))?;
+        let path = dir.join(format!("caucus-{safe}-{nonce}.token"));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(token.as_bytes())?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 15 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free token file name"))
+}
+
+fn watch_command(session: &Mutex<Session>, me: &Joined) -> Result<Value, Value> {
+    let existing = lock(session).token_file.clone();
+    let path = match existing {
+        Some(p) if token_file_holds(&p, &me.token) => p,
+        stale => {
+            if let Some(p) = stale {
+                let _ = std::fs::remove_file(p);
+            }
+            let p = write_token_file(&me.project, &me.token)
+                .map_err(|e| json!({"error": "token_file", "detail": e.to_string()}))?;
+            lock(session).token_file = Some(p.clone());
+            p
+        }
+    };
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "caucus".to_string());
+    let hub = lock(session).hub.base().to_string();
+    Ok(json!({
+        "command": format!(
+            "{} watch --hub {} --token-file {}",
+            shell_word(&exe),
+            shell_word(&hub),
+            shell_word(&path.display().to_string())
+        ),
+        "background": true,
+        "note": "Run it in the background now (a shell job, not a subagent). It exits when \
+                 messages arrive: read its output, act, then run it again. Exit 3 (STOP \
+                 printed) means the operator stopped the room: do not relaunch.",
+    }))
+}
+
+fn token_file_holds(path: &Path, token: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.trim() == token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_fragment_is_valid_json() {
+        for t in TOOLS {
+            let text = format!("{{{}}}", t.properties);
+            assert!(
+                serde_json::from_str::<Value>(&text).is_ok(),
+                "{}: {text}",
+                t.name
+            );
+            for r in t.required {
+                assert!(
+                    t.properties.contains(&format!("\"{r}\"")),
+                    "{}: {r}",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_fixed_cost_per_session_stays_small() {
+        let tools = serde_json::to_string(&json!({"tools": list()})).unwrap();
+        let protocol = crate::hub::routes::PROTOCOL_TEXT;
+        let total = tools.len() + protocol.len();
+        assert!(
+            total < 6000,
+            "tools {} + protocol {} = {total}",
+            tools.len(),
+            protocol.len()
+        );
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word("/usr/bin/caucus"), "/usr/bin/caucus");
+        assert_eq!(shell_word("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(encode("a b/#c"), "a%20b%2F%23c");
+    }
+}

@@ -1,0 +1,260 @@
+//! `caucus watch`: long-poll the hub with an agent's token, print what arrives,
+//! acknowledge it, and exit. The exit is what wakes a turn-based agent, so the
+//! stdout lines and the exit codes are a contract scripts depend on.
+//!
+//! It never registers: it polls with the token the bridge was given.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lexopt::prelude::*;
+use serde_json::{Value, json};
+
+use crate::client::{HubClient, check_hub_url, env_flag};
+
+/// Printed one or more messages.
+pub const EXIT_MESSAGE: u8 = 0;
+/// The hub rejected the token (left, kicked, or expired): re-join.
+pub const EXIT_TOKEN: u8 = 1;
+/// Bad arguments, no token, unreadable token file, bad hub URL.
+pub const EXIT_USAGE: u8 = 2;
+/// The operator stopped the room: do not relaunch.
+pub const EXIT_STOP: u8 = 3;
+/// The hub stayed unreachable for `--give-up` seconds.
+pub const EXIT_UNREACHABLE: u8 = 4;
+
+/// The line printed for the operator's stop, byte for byte as caucus-mcp.
+pub const STOP_LINE: &str = "[caucus] STOP -- operator stopped the room; watcher exiting.";
+
+pub const HELP: &str = "\
+caucus watch: wait for messages to this agent, print them, and exit
+
+Usage: caucus watch [--hub URL] [--token T | --token-file PATH] [OPTIONS]
+
+Options:
+  --hub URL           hub to poll [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
+  --token T           the agent's token (visible in `ps`; prefer --token-file)
+  --token-file PATH   read the token from this file
+                      (precedence: --token, --token-file, then env CAUCUS_TOKEN)
+  --timeout SECONDS   one long-poll's length; the hub caps it at 25 [default: 25]
+  --give-up SECONDS   exit 4 after the hub is unreachable this long [default: 600]
+  --json              print each message as one JSON object per line
+  -h, --help          print this help
+
+Output: one line per message,
+  [caucus] msg <sender> -> <recipient>: <content>
+and on the operator's stop
+  [caucus] STOP -- operator stopped the room; watcher exiting.
+
+Exit codes:
+  0  printed one or more messages (they are acknowledged)
+  1  the hub rejected the token: join again for a new one
+  2  usage error: bad flag, no token, unreadable token file, bad hub URL
+  3  the operator stopped the room: do not relaunch
+  4  the hub stayed unreachable for --give-up seconds
+
+Plain http to a host other than loopback is refused unless
+CAUCUS_ALLOW_REMOTE_HUB=1: the token would cross the network in clear.
+";
+
+struct Config {
+    hub: String,
+    token: String,
+    timeout: f64,
+    give_up: Duration,
+    json: bool,
+}
+
+fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
+    let mut hub = None;
+    let mut token = None;
+    let mut token_file: Option<PathBuf> = None;
+    let mut timeout = 25.0;
+    let mut give_up = 600.0;
+    let mut json = false;
+    let seconds = |v: String, flag: &str| -> Result<f64, String> {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .ok_or(format!("{flag}: {v:?} is not a positive number of seconds"))
+    };
+    let text = |v: Result<std::ffi::OsString, lexopt::Error>| -> Result<String, String> {
+        v.map_err(|e| e.to_string())?
+            .into_string()
+            .map_err(|_| "arguments must be UTF-8".to_string())
+    };
+    while let Some(arg) = args.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("hub") => hub = Some(text(args.value())?),
+            Long("token") => token = Some(text(args.value())?),
+            Long("token-file") => token_file = Some(PathBuf::from(text(args.value())?)),
+            Long("timeout") => timeout = seconds(text(args.value())?, "--timeout")?,
+            Long("give-up") => give_up = seconds(text(args.value())?, "--give-up")?,
+            Long("json") => json = true,
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(None);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let hub = hub
+        .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8765".into());
+    let hub = check_hub_url(&hub, env_flag("CAUCUS_ALLOW_REMOTE_HUB"))?;
+    let token = match (token, token_file) {
+        (Some(t), _) => t,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?,
+        (None, None) => std::env::var("CAUCUS_TOKEN").unwrap_or_default(),
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        return Err("no token: give --token, --token-file or CAUCUS_TOKEN".into());
+    }
+    Ok(Some(Config {
+        hub,
+        token,
+        timeout,
+        give_up: Duration::from_secs_f64(give_up),
+        json,
+    }))
+}
+
+/// The text line for one message.
+pub fn render(msg: &Value) -> String {
+    let field = |k: &str, default: &str| match &msg[k] {
+        Value::String(s) => s.clone(),
+        Value::Null => default.to_string(),
+        other => other.to_string(),
+    };
+    format!(
+        "[caucus] msg {} -> {}: {}",
+        field("sender", "?"),
+        field("recipient", "?"),
+        field("content", "")
+    )
+}
+
+fn is_stop(msg: &Value) -> bool {
+    msg["kind"] == "control" && msg["content"] == "stop"
+}
+
+/// Writes a line and flushes; a closed stdout ends the watcher quietly.
+fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(i32::from(EXIT_MESSAGE));
+    }
+}
+
+pub fn main(args: lexopt::Parser) -> ExitCode {
+    let config = match parse(args) {
+        Ok(Some(c)) => c,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("caucus watch: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    ExitCode::from(watch(&config))
+}
+
+fn watch(config: &Config) -> u8 {
+    let client = HubClient::new(&config.hub);
+    let poll_deadline = Duration::from_secs_f64(config.timeout.min(25.0) + 15.0);
+    let mut backoff = Duration::from_secs(1);
+    let mut failing_since: Option<Instant> = None;
+    // The first poll says `ack_seq=0`: it acknowledges nothing, but tells the
+    // hub this client acknowledges, so what it hands out and we never print
+    // (killed mid-poll) comes back on the next run.
+    let path = format!("/receive?timeout={}&ack_seq=0", config.timeout);
+    loop {
+        let problem = match client.get(&path, Some(&config.token), Some(poll_deadline)) {
+            Err(e) => format!("hub unreachable at {}: {e}", config.hub),
+            Ok(a) if a.status == 401 => {
+                eprintln!("caucus watch: the hub rejected the token; join again for a fresh one");
+                return EXIT_TOKEN;
+            }
+            Ok(a) if a.status != 200 => format!("the hub answered HTTP {}", a.status),
+            Ok(a) => match a.body["messages"].as_array() {
+                None => "the hub's answer has no message list".to_string(),
+                Some(messages) => {
+                    if let Some(code) = deliver(&client, config, messages) {
+                        return code;
+                    }
+                    backoff = Duration::from_secs(1);
+                    failing_since = None;
+                    continue;
+                }
+            },
+        };
+        let since = *failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= config.give_up {
+            eprintln!(
+                "caucus watch: {problem}; giving up after {:.0} s",
+                config.give_up.as_secs_f64()
+            );
+            return EXIT_UNREACHABLE;
+        }
+        eprintln!(
+            "caucus watch: {problem}; retrying in {} s",
+            backoff.as_secs()
+        );
+        thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// Prints a batch, acknowledges it, and says how to exit (`None`: poll again).
+fn deliver(client: &HubClient, config: &Config, messages: &[Value]) -> Option<u8> {
+    let mut printed = false;
+    let mut stop = false;
+    let mut max_seq = 0;
+    for msg in messages {
+        if is_stop(msg) {
+            stop = true;
+            if config.json {
+                emit(&msg.to_string());
+            }
+            continue;
+        }
+        emit(&if config.json {
+            msg.to_string()
+        } else {
+            render(msg)
+        });
+        printed = true;
+        max_seq = max_seq.max(msg["seq"].as_u64().unwrap_or(0));
+    }
+    if max_seq > 0 {
+        let ack = client.post("/ack", &json!({"token": config.token, "seq": max_seq}));
+        if let Err(e) = ack {
+            // The hub will hand these out again; that is the safe side.
+            eprintln!("caucus watch: could not acknowledge ({e})");
+        }
+    }
+    if stop {
+        if !config.json {
+            emit(STOP_LINE);
+        }
+        return Some(EXIT_STOP);
+    }
+    printed.then_some(EXIT_MESSAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_upstream_line() {
+        let m = json!({"sender": "a", "recipient": "#ops", "content": "hi there"});
+        assert_eq!(render(&m), "[caucus] msg a -> #ops: hi there");
+        assert_eq!(render(&json!({})), "[caucus] msg ? -> ?: ");
+    }
+}
