@@ -1,6 +1,7 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
 mod bridge;
+mod cli;
 mod client;
 mod clock;
 mod hub;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 
+use crate::cli::{seconds, text};
 use crate::client::{HubClient, check_hub_url, env_flag};
 
 /// Printed one or more messages.
@@ -75,25 +76,13 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     let mut timeout = 25.0;
     let mut give_up = 600.0;
     let mut json = false;
-    let seconds = |v: String, flag: &str| -> Result<f64, String> {
-        v.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .ok_or(format!("{flag}: {v:?} is not a positive number of seconds"))
-    };
-    let text = |v: Result<std::ffi::OsString, lexopt::Error>| -> Result<String, String> {
-        v.map_err(|e| e.to_string())?
-            .into_string()
-            .map_err(|_| "arguments must be UTF-8".to_string())
-    };
     while let Some(arg) = args.next().map_err(|e| e.to_string())? {
         match arg {
             Long("hub") => hub = Some(text(args.value())?),
             Long("token") => token = Some(text(args.value())?),
             Long("token-file") => token_file = Some(PathBuf::from(text(args.value())?)),
-            Long("timeout") => timeout = seconds(text(args.value())?, "--timeout")?,
-            Long("give-up") => give_up = seconds(text(args.value())?, "--give-up")?,
+            Long("timeout") => timeout = seconds(&text(args.value())?, "--timeout", true)?,
+            Long("give-up") => give_up = seconds(&text(args.value())?, "--give-up", true)?,
             Long("json") => json = true,
             Short('h') | Long("help") => {
                 print!("{HELP}");

@@ -490,12 +490,7 @@ fn hub_refusals_become_results_the_model_can_act_on() {
 
 #[test]
 fn an_unreachable_hub_is_a_result_not_a_crash() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = common::dead_url();
     let mut b = Bridge::start(&url, "alpha");
     b.initialize("2025-06-18");
     let r = b.call("setup", json!({}));

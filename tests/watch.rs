@@ -160,12 +160,7 @@ fn the_token_comes_from_flag_then_file_then_environment() {
 
 #[test]
 fn an_unreachable_hub_is_retried_then_given_up_with_exit_4() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = common::dead_url();
     let out = watch(&["--hub", &url, "--token", "t", "--give-up", "1"], &[])
         .output()
         .unwrap();

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
+use crate::cli::text;
+
 /// Everything `caucus hub` can be told.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -61,10 +63,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn seconds(value: &str, what: &str) -> Result<Duration, String> {
-    match value.trim().parse::<f64>() {
-        Ok(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("{what}: {value:?} is not a number of seconds")),
-    }
+    crate::cli::seconds(value, what, false).map(Duration::from_secs_f64)
 }
 
 impl HubConfig {
@@ -83,11 +82,6 @@ impl HubConfig {
         let mut origins = Vec::new();
         let mut rate_limit = true;
         let mut max_connections = None;
-        let text = |v: Result<std::ffi::OsString, lexopt::Error>| -> Result<String, String> {
-            v.map_err(|e| e.to_string())?
-                .into_string()
-                .map_err(|_| "arguments must be UTF-8".to_string())
-        };
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
             match arg {
                 Long("host") => host = Some(text(args.value())?),

@@ -428,3 +428,13 @@ impl Hub {
         format!("http://{}", self.addr)
     }
 }
+
+/// A loopback URL where nothing listens.
+pub fn dead_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
