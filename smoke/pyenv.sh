@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Creates (once) the throwaway virtualenv with caucus-mcp 1.3.0, the Python
-# reference, and prints its directory. caucus-mcp 1.3.0 does not start
-# against the 2.x MCP SDK that pip picks by default, hence the pin.
+# Creates (once) a throwaway virtualenv under smoke/.venv/ and prints its
+# directory.
+#   ref: caucus-mcp 1.3.0, the Python original, with the 1.x MCP SDK
+#        (1.3.0 does not start against the 2.x SDK that pip picks by default)
+#   sdk: the current official MCP Python SDK (2.x), whose client speaks the
+#        2026-07-28 revision
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-venv="$here/.venv/ref"
-if [ ! -x "$venv/bin/caucus-watch" ]; then
+name=${1:?usage: pyenv.sh ref|sdk}
+case "$name" in
+  ref) packages=('caucus-mcp==1.3.0' 'mcp[cli]<2') ;;
+  sdk) packages=('mcp>=2.3,<3') ;;
+  *) echo "unknown environment: $name" >&2; exit 2 ;;
+esac
+venv="$here/.venv/$name"
+stamp="$venv/.installed"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${packages[*]}" ]; then
+  rm -rf "$venv"
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'caucus-mcp==1.3.0' 'mcp[cli]<2' >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}" >&2
+  echo "${packages[*]}" > "$stamp"
 fi
 echo "$venv"

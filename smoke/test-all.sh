@@ -15,11 +15,18 @@ step "unit and integration tests"
 cargo test --quiet
 bin=target/debug/caucus
 
-step "python reference environment"
-ref=$(smoke/pyenv.sh)
+step "python environments (caucus-mcp 1.3.0; the MCP SDK 2.x)"
+ref=$(smoke/pyenv.sh ref)
+sdk=$(smoke/pyenv.sh sdk)
 
 step "interop: caucus-mcp 1.3.0 clients against our hub"
 "$ref/bin/python" smoke/interop_py_clients.py "$bin"
+
+step "interop: our bridge and watcher with the Python hub, its bridge with ours"
+"$ref/bin/python" smoke/interop_mcp.py "$bin"
+
+step "the official MCP SDK drives our bridge (auto and legacy)"
+"$sdk/bin/python" smoke/mcp_sdk_client.py "$bin"
 
 step "idle hub with 100 held polls"
 "$ref/bin/python" smoke/idle.py "$bin" 3
