@@ -28,6 +28,15 @@ step "interop: our bridge and watcher with the Python hub, its bridge with ours"
 step "the official MCP SDK drives our bridge (auto and legacy)"
 "$sdk/bin/python" smoke/mcp_sdk_client.py "$bin"
 
+step "the console in headless Chromium"
+if ! command -v node >/dev/null || ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "the browser check needs node and Chromium (Debian: apt-get install chromium nodejs npm)" >&2
+  exit 1
+fi
+(cd smoke/browser && npm ci --no-audit --no-fund --silent)
+mkdir -p target/screenshots
+(cd smoke/browser && node console.mjs "../../$bin" ../../target/screenshots)
+
 step "idle hub with 100 held polls"
 "$ref/bin/python" smoke/idle.py "$bin" 3
 

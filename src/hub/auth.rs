@@ -6,6 +6,8 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// `n` bytes from the operating system's generator.
 ///
@@ -51,6 +53,49 @@ pub enum Role {
     Operator,
     /// Reads only.
     Observer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Observer => "observer",
+        }
+    }
+}
+
+/// How long a `/ui` ticket stays valid.
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+/// Outstanding tickets at most; minting past this drops the oldest.
+const MAX_TICKETS: usize = 256;
+
+/// Single-use, short-lived tickets that let a page open `/ui`: a feed that
+/// never reads cannot take a token in a frame, and a token in a URL would
+/// end up in logs and history.
+#[derive(Debug, Default)]
+pub struct Tickets(Mutex<Vec<(String, Role, Instant)>>);
+
+impl Tickets {
+    /// A fresh ticket for `role`.
+    pub fn mint(&self, role: Role) -> std::io::Result<String> {
+        let ticket = new_token()?;
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        all.retain(|(_, _, born)| now.duration_since(*born) < TICKET_TTL);
+        if all.len() >= MAX_TICKETS {
+            all.remove(0);
+        }
+        all.push((ticket.clone(), role, now));
+        Ok(ticket)
+    }
+
+    /// The role of a valid ticket, which is used up.
+    pub fn redeem(&self, ticket: &str) -> Option<Role> {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = all.iter().position(|(t, _, _)| same_secret(t, ticket))?;
+        let (_, role, born) = all.remove(i);
+        (born.elapsed() < TICKET_TTL).then_some(role)
+    }
 }
 
 /// The operator side's credentials and trusted browser origins.
@@ -119,6 +164,32 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Whether a `Host` header may reach the operator side. A DNS-rebinding
+    /// page reaches us under its own DNS name, so only names we know are
+    /// allowed: loopback names, IP literals, the bound host, and the hosts of
+    /// allowed origins.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+            _ => host,
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        if name.is_empty() {
+            return false;
+        }
+        name.parse::<std::net::IpAddr>().is_ok()
+            || is_loopback_name(name)
+            || name.eq_ignore_ascii_case(&self.host)
+            || self.allowed_origins.iter().any(|o| {
+                let rest = o.split_once("://").map_or(o.as_str(), |(_, r)| r);
+                let origin_host = rest.split('/').next().unwrap_or_default();
+                let origin_name = origin_host.rsplit_once(':').map_or(origin_host, |(h, _)| h);
+                origin_name.eq_ignore_ascii_case(name)
+            })
+    }
+}
+
 /// `localhost`, `127.x.y.z` or `::1`.
 pub fn is_loopback_name(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -159,6 +230,33 @@ mod tests {
         assert_eq!(a.role_for(Some("op-secreT")), None);
         assert_eq!(a.role_for(None), None);
         assert_eq!(Access::default().role_for(None), Some(Role::Operator));
+    }
+
+    #[test]
+    fn tickets_are_single_use() {
+        let t = Tickets::default();
+        let ticket = t.mint(Role::Observer).unwrap();
+        assert_eq!(t.redeem("nope"), None);
+        assert_eq!(t.redeem(&ticket), Some(Role::Observer));
+        assert_eq!(t.redeem(&ticket), None);
+    }
+
+    #[test]
+    fn hosts_we_know_pass_and_rebinding_names_do_not() {
+        let a = access();
+        for ok in [
+            "127.0.0.1:8765",
+            "localhost:8765",
+            "[::1]:8765",
+            "10.0.0.5",
+            "192.168.1.9:8765",
+            "console.example",
+        ] {
+            assert!(a.host_allowed(ok), "{ok}");
+        }
+        for bad in ["evil.example:8765", "attacker.test", ""] {
+            assert!(!a.host_allowed(bad), "{bad}");
+        }
     }
 
     #[test]

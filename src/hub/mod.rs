@@ -9,18 +9,21 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod feed;
 pub mod room;
 pub mod routes;
 pub mod transcript;
 
 use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use auth::Access;
+use auth::{Access, Tickets};
 use config::HubConfig;
+use error::HubError;
 use room::{Room, RoomConfig};
 
 /// Stack for request threads: handlers are shallow, and serde_json caps
@@ -31,14 +34,65 @@ const REQUEST_STACK: usize = 256 * 1024;
 pub struct Hub {
     room: Mutex<Room>,
     pub access: Access,
+    pub tickets: Tickets,
+}
+
+/// The locked room. Releasing it publishes what the operation changed to
+/// the console feed, so no handler can forget to.
+pub struct RoomGuard<'a>(MutexGuard<'a, Room>);
+
+impl Deref for RoomGuard<'_> {
+    type Target = Room;
+    fn deref(&self) -> &Room {
+        &self.0
+    }
+}
+
+impl DerefMut for RoomGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Room {
+        &mut self.0
+    }
+}
+
+impl Drop for RoomGuard<'_> {
+    fn drop(&mut self) {
+        self.0.flush_events();
+    }
 }
 
 impl Hub {
     /// The room, locked. A panic in another request thread poisons the
     /// mutex; the room's methods leave it consistent at every return, so the
     /// lock is recovered rather than propagated.
-    pub fn room(&self) -> MutexGuard<'_, Room> {
+    pub fn room(&self) -> RoomGuard<'_> {
+        RoomGuard(self.lock())
+    }
+
+    /// The bare lock, for waiting on a `Condvar`; the caller flushes events.
+    pub fn lock(&self) -> MutexGuard<'_, Room> {
         self.room.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks the `Host` and `Origin` of a request to the operator side:
+    /// DNS rebinding and cross-site pages are refused before anything runs.
+    pub fn check_browser(&self, req: &tiny_http::Request) -> Result<(), HubError> {
+        let header = |name: &str| {
+            req.headers()
+                .iter()
+                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_str())
+        };
+        if let Some(host) = header("Host")
+            && !self.access.host_allowed(host)
+        {
+            return Err(HubError::Forbidden("host not allowed"));
+        }
+        if let Some(origin) = header("Origin")
+            && !self.access.origin_allowed(origin)
+        {
+            return Err(HubError::Forbidden("origin not allowed"));
+        }
+        Ok(())
     }
 }
 
@@ -78,6 +132,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
             host: config.host.clone(),
             port: addr.port(),
         },
+        tickets: Tickets::default(),
     });
 
     let url = format!("http://{addr}/");
@@ -95,12 +150,16 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     }
 
     start_reaper(Arc::clone(&hub), &config)?;
+    start_health(Arc::clone(&hub))?;
     if config.open_browser {
         open_browser(&url);
     }
 
+    let activity = start_nudger(addr)?;
     let in_flight = Arc::new(AtomicUsize::new(0));
     for request in server.incoming_requests() {
+        // Never blocks: a pending nudge already covers this request.
+        let _ = activity.try_send(());
         if in_flight.load(Ordering::Relaxed) >= config.max_connections {
             let e = error::HubError::Busy;
             let _ = request.respond(
@@ -145,6 +204,73 @@ fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
         })
         .map(|_| ())
         .map_err(|e| format!("cannot start the reaper: {e}"))
+}
+
+/// Works around a lost wake-up in tiny_http's connection pool.
+///
+/// tiny_http hands each accepted connection to a pool of threads. Its count
+/// of idle threads is only lowered once a woken thread runs, so a connection
+/// accepted in that moment is queued with a wake-up no idle thread receives:
+/// it then waits, unread, until another connection arrives or a busy one
+/// ends. Browsers open several connections at once and hit this often (a
+/// script of the console stalled until the page was closed). Every new
+/// connection takes the queue's oldest entry first, so opening (and at once
+/// closing) a connection to ourselves shortly after any activity serves
+/// whatever was stranded. Three nudges follow each burst of requests, then
+/// the hub is quiet again: an idle hub makes none.
+fn start_nudger(addr: std::net::SocketAddr) -> Result<std::sync::mpsc::SyncSender<()>, String> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::sync::mpsc::sync_channel;
+    let target = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    };
+    let (tx, rx) = sync_channel::<()>(1);
+    thread::Builder::new()
+        .name("nudger".into())
+        .spawn(move || {
+            let delays = [
+                Duration::from_millis(20),
+                Duration::from_millis(250),
+                Duration::from_secs(1),
+            ];
+            loop {
+                if rx.recv().is_err() {
+                    return;
+                }
+                for delay in delays {
+                    thread::sleep(delay);
+                    // Requests meanwhile are covered by this round: at most
+                    // three nudges per 1.3 s, however busy the hub.
+                    while rx.try_recv().is_ok() {}
+                    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the connection nudger: {e}"))?;
+    Ok(tx)
+}
+
+/// The console's health tick. Memory is read before the lock is taken.
+fn start_health(hub: Arc<Hub>) -> Result<(), String> {
+    thread::Builder::new()
+        .name("health".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(feed::HEALTH_EVERY);
+                if hub.room().watched() {
+                    let rss = room::resident_mib();
+                    hub.room().publish_health(rss);
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the health tick: {e}"))
 }
 
 /// Best effort: a hub on a headless box simply has no browser to open.

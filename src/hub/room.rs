@@ -9,6 +9,11 @@
 //! own: the transcript gets lines through a bounded channel, and long-polls
 //! sleep on a per-peer `Condvar` outside of it (see `Poll`).
 //!
+//! **Invariant:** every change the console shows reaches the feed: messages,
+//! mode and forms are published as they happen; roster, channel and floor
+//! changes mark the room dirty and `flush_events` publishes them once per
+//! locked operation (the hub's lock guard calls it on release).
+//!
 //! **Invariant:** a message accepted by `send` is either queued for each of its
 //! recipients or named in `Sent::queue_full`; it is never dropped in silence.
 //! A queued message leaves a peer's record only when the peer acknowledges it
@@ -25,6 +30,7 @@ use serde_json::{Value, json};
 
 use super::auth::{new_token, os_random, same_secret};
 use super::error::HubError;
+use super::feed::Feed;
 use crate::clock::now_unix;
 use crate::wire::{
     BROADCAST, Field, FieldType, Form, Kind, MAX_CONTENT_CHARS, MAX_NAME_CHARS, MAX_REASON_CHARS,
@@ -158,10 +164,13 @@ struct Peer {
     status_at: Option<f64>,
     last_seen: Instant,
     last_seen_wall: f64,
+    joined: Instant,
     msg_count: u64,
     paused: bool,
     /// `/receive` calls in flight.
     polls: u32,
+    /// Its queue was found full (reported once until it drains).
+    full: bool,
     wake: Arc<Condvar>,
 }
 
@@ -271,6 +280,36 @@ pub struct Room {
     recent_routes: VecDeque<f64>,
     transcript: Option<SyncSender<String>>,
     transcript_dropped: u64,
+    feed: Feed,
+    dirty: Dirty,
+    started: Instant,
+}
+
+/// What changed since the feed last heard, to publish once.
+#[derive(Debug, Default)]
+struct Dirty {
+    peers: bool,
+    channels: bool,
+    floors: bool,
+}
+
+/// Room figures for the console's health panel.
+#[derive(Debug, serde::Serialize)]
+pub struct Health {
+    pub uptime: f64,
+    pub peer_count: usize,
+    pub msg_per_min: usize,
+    pub queue_depth: usize,
+    pub mem_rss_mb: f64,
+}
+
+/// Resident memory of this process in MiB, from `/proc/self/statm`.
+pub fn resident_mib() -> f64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (pages * 4096.0 / (1024.0 * 1024.0) * 10.0).round() / 10.0
 }
 
 /// Seconds rounded to one decimal, as `/ping` reports ages.
@@ -404,6 +443,9 @@ impl Room {
             recent_routes: VecDeque::new(),
             transcript: None,
             transcript_dropped: 0,
+            feed: Feed::default(),
+            dirty: Dirty::default(),
+            started: Instant::now(),
         }
     }
 
@@ -442,6 +484,12 @@ impl Room {
             self.log.pop_front();
         }
         self.log.push_back(Arc::clone(routed));
+        if !self.feed.is_empty() {
+            self.feed.publish(format!(
+                "{{\"type\":\"message\",\"message\":{}}}",
+                routed.json
+            ));
+        }
     }
 
     /// A notice for the log and the console only: no seq, nobody's queue.
@@ -487,13 +535,18 @@ impl Room {
                 continue;
             };
             if peer.waiting() >= MAX_QUEUE {
-                log::warn!(
-                    "queue of {name} is full ({MAX_QUEUE}); message {} not queued for it",
-                    routed.msg.id
-                );
+                if !peer.full {
+                    // Once per episode: a peer that never polls must not
+                    // flood the log with one line per message.
+                    log::warn!(
+                        "queue of {name} is full ({MAX_QUEUE}); new messages to it are refused until it polls"
+                    );
+                    peer.full = true;
+                }
                 full.push(name);
                 continue;
             }
+            peer.full = false;
             peer.queue.push_back(Arc::clone(&routed));
             peer.wake.notify_all();
             delivered.push(name);
@@ -575,6 +628,8 @@ impl Room {
         if !peer.acks {
             peer.unacked.clear();
         }
+        self.dirty.peers = true;
+        self.dirty.channels |= !peer.channels.is_empty();
         let replayed = peer.unacked.len();
         let away = now.saturating_duration_since(since).as_secs();
         let away = if away >= 60 {
@@ -667,13 +722,16 @@ impl Room {
             status_at: None,
             last_seen: now,
             last_seen_wall: wall,
+            joined: now,
             msg_count: 0,
             paused: false,
             polls: 0,
+            full: false,
             wake: Arc::new(Condvar::new()),
         };
         self.peers.insert(project.to_string(), peer);
         self.tokens.insert(token.clone(), project.to_string());
+        self.dirty.peers = true;
         self.notice(format!("{project} joined"));
         Ok(Registered {
             token,
@@ -700,8 +758,10 @@ impl Room {
         let peer = self.peers.remove(name)?;
         self.tokens.remove(&peer.token);
         peer.wake.notify_all();
+        self.dirty.peers = true;
         if !peer.channels.is_empty() {
             self.prune_topics();
+            self.dirty.channels = true;
         }
         Some(peer)
     }
@@ -787,6 +847,7 @@ impl Room {
         check_len("status", status, 0, MAX_STATUS_CHARS)?;
         let name = self.authenticate(token)?;
         self.spend(&name)?;
+        self.dirty.peers = true;
         let peer = self.peer_mut(&name)?;
         let cleaned = status.trim();
         if cleaned.is_empty() {
@@ -982,6 +1043,7 @@ impl Room {
             return Err(HubError::Limit("channel subscription limit reached"));
         }
         peer.channels.insert(channel.to_string());
+        self.dirty.channels = true;
         self.notice(format!("{name} joined {channel}"));
         Ok(())
     }
@@ -1001,6 +1063,7 @@ impl Room {
         self.spend(&name)?;
         let peer = self.peer_mut(&name)?;
         if peer.channels.remove(channel) {
+            self.dirty.channels = true;
             self.notice(format!("{name} left {channel}"));
             self.prune_topics();
             self.relinquish_floor(channel, &name);
@@ -1023,6 +1086,7 @@ impl Room {
             return Err(HubError::NotMember);
         }
         let cleaned = topic.trim();
+        self.dirty.channels = true;
         if cleaned.is_empty() {
             self.topics.remove(channel);
             self.notice(format!("topic for {channel} cleared"));
@@ -1043,6 +1107,7 @@ impl Room {
         for peer in self.peers.values_mut() {
             peer.channels.remove(channel);
         }
+        self.dirty.channels = true;
         self.prune_topics();
         if self.floors.contains_key(channel) {
             self.release_floor(channel, "operator", "channel closed");
@@ -1099,6 +1164,7 @@ impl Room {
             return Err(HubError::UnknownAction(action.to_string()));
         }
         let name = self.authenticate(token)?;
+        self.dirty.floors = true;
         match action {
             "take" => self.take_floor(&name, scope, reason),
             "raise" => self.raise_hand(&name, scope),
@@ -1244,6 +1310,7 @@ impl Room {
         }
         let previous = std::mem::replace(&mut floor.holder, floor.hands.remove(0));
         floor.since = now_unix();
+        self.dirty.floors = true;
         let next = floor.holder.clone();
         self.announce(
             scope,
@@ -1258,6 +1325,7 @@ impl Room {
 
     fn release_floor(&mut self, scope: &str, by: &str, why: &str) {
         if self.floors.remove(scope).is_some() {
+            self.dirty.floors = true;
             self.announce(
                 scope,
                 format!(
@@ -1276,8 +1344,9 @@ impl Room {
         };
         if floor.holder == name {
             self.advance_floor(scope);
-        } else {
+        } else if floor.hands.iter().any(|h| h == name) {
             floor.hands.retain(|h| h != name);
+            self.dirty.floors = true;
         }
     }
 
@@ -1329,6 +1398,8 @@ impl Room {
         };
         let id = form.id.clone();
         self.notice(format!("{name} asks the operator: \"{title}\" (for {to})"));
+        self.feed
+            .publish(json!({"type": "form", "form": form}).to_string());
         self.forms.push(form);
         Ok((id, to.to_string()))
     }
@@ -1409,9 +1480,14 @@ impl Room {
             "form_id": form.id,
             "title": form.title,
             "status": status,
-            "answers": answers,
+            "answers": answers.clone(),
         }));
         self.route(msg);
+        let mut event = json!({"type": "form_resolved", "id": form.id, "status": status});
+        if status == "answered" {
+            event["answers"] = answers;
+        }
+        self.feed.publish(event.to_string());
     }
 
     // ---- control -------------------------------------------------------
@@ -1425,6 +1501,7 @@ impl Room {
                 let stop = Routed::new(msg);
                 self.remember(&stop);
                 self.stop = Some(stop);
+                self.dirty.floors |= !self.floors.is_empty();
                 self.floors.clear();
             }
             Mode::Running | Mode::Paused => self.stop = None,
@@ -1435,6 +1512,10 @@ impl Room {
             for peer in self.peers.values() {
                 peer.wake.notify_all();
             }
+        }
+        if !self.feed.is_empty() {
+            self.feed
+                .publish(json!({"type": "mode", "mode": mode}).to_string());
         }
         self.notice(format!("control: {}", mode.as_str()));
     }
@@ -1450,17 +1531,21 @@ impl Room {
         }
         peer.paused = paused;
         peer.wake.notify_all();
+        self.dirty.peers = true;
         let verb = if paused { "paused" } else { "resumed" };
         self.notice(format!("{name} {verb} by operator"));
         Ok(())
     }
 
     /// Operator: the `/ping` answer for a peer that exists.
-    pub fn heartbeat(&self, name: &str) -> Result<Value, HubError> {
+    pub fn heartbeat(&mut self, name: &str) -> Result<Value, HubError> {
         if !self.peers.contains_key(name) {
             return Err(HubError::NotFound(format!("no peer named {name:?}")));
         }
-        Ok(self.ping(name))
+        let result = self.ping(name);
+        self.feed
+            .publish(json!({"type": "heartbeat_result", "result": result}).to_string());
+        Ok(result)
     }
 
     // ---- upkeep and views ----------------------------------------------
@@ -1483,6 +1568,8 @@ impl Room {
                     since: now,
                     wall: now_unix(),
                 };
+                self.dirty.peers = true;
+                self.dirty.channels |= !peer.channels.is_empty();
             }
             self.notice(format!("{name} timed out"));
             self.relinquish_floors(&name);
@@ -1511,6 +1598,98 @@ impl Room {
     /// The log, oldest first.
     pub fn log(&self) -> Vec<Arc<Routed>> {
         self.log.iter().cloned().collect()
+    }
+
+    /// The console's roster: live peers by name, then reaped ones.
+    pub fn peer_infos(&self) -> Vec<Value> {
+        let now = Instant::now();
+        let wall = now_unix();
+        let info = |p: &Peer| {
+            json!({
+                "name": p.name,
+                "state": if p.is_live() { "live" } else { "reaped" },
+                "listening": p.polls > 0,
+                "paused": p.paused,
+                "status": p.status,
+                "status_age": p.status_at.map(|t| age(wall - t)),
+                "last_seen_age": age(now.saturating_duration_since(p.last_seen).as_secs_f64()),
+                "uptime": age(now.saturating_duration_since(p.joined).as_secs_f64()),
+                "msg_count": p.msg_count,
+            })
+        };
+        let live = self.peers.values().filter(|p| p.is_live()).map(info);
+        let reaped = self.peers.values().filter(|p| !p.is_live()).map(info);
+        live.chain(reaped).collect()
+    }
+
+    /// Health figures; `rss_mib` is read by the caller, outside the lock.
+    pub fn health(&mut self, rss_mib: f64) -> Health {
+        let minute_ago = now_unix() - 60.0;
+        while self.recent_routes.front().is_some_and(|t| *t < minute_ago) {
+            self.recent_routes.pop_front();
+        }
+        Health {
+            uptime: age(self.started.elapsed().as_secs_f64()),
+            peer_count: self.peers.values().filter(|p| p.is_live()).count(),
+            msg_per_min: self.recent_routes.len(),
+            queue_depth: self.peers.values().map(|p| p.queue.len()).sum(),
+            mem_rss_mb: rss_mib,
+        }
+    }
+
+    /// Whether any console is watching.
+    pub fn watched(&self) -> bool {
+        !self.feed.is_empty()
+    }
+
+    /// The health tick: figures and a fresh roster, to every console.
+    pub fn publish_health(&mut self, rss_mib: f64) {
+        if self.feed.is_empty() {
+            return;
+        }
+        let health = self.health(rss_mib);
+        let event = json!({"type": "health", "health": health, "peers": self.peer_infos()});
+        self.feed.publish(event.to_string());
+    }
+
+    /// Publishes the roster, channels and floors if they changed.
+    pub fn flush_events(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        if self.feed.is_empty() {
+            return;
+        }
+        if dirty.peers {
+            let event = json!({"type": "peers", "peers": self.peer_infos()});
+            self.feed.publish(event.to_string());
+        }
+        if dirty.channels {
+            let event = json!({"type": "channels", "channels": self.channels()});
+            self.feed.publish(event.to_string());
+        }
+        if dirty.floors {
+            let event = json!({"type": "floor", "floors": self.floors()});
+            self.feed.publish(event.to_string());
+        }
+    }
+
+    /// A new console: pending changes go out first, then it gets the
+    /// snapshot and every event after it, in order.
+    pub fn watch(&mut self, rss_mib: f64) -> std::sync::mpsc::Receiver<Arc<str>> {
+        self.flush_events();
+        let health = self.health(rss_mib);
+        let log: Vec<&str> = self.log.iter().map(|r| r.json.as_str()).collect();
+        let snapshot = format!(
+            "{{\"type\":\"snapshot\",\"mode\":\"{}\",\"peers\":{},\"channels\":{},\
+             \"floors\":{},\"forms\":{},\"health\":{},\"log\":[{}]}}",
+            self.mode.as_str(),
+            Value::Array(self.peer_infos()),
+            self.channels(),
+            self.floors(),
+            serde_json::to_string(&self.forms).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&health).unwrap_or_else(|_| "{}".into()),
+            log.join(","),
+        );
+        self.feed.subscribe(snapshot)
     }
 }
 

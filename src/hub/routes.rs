@@ -61,6 +61,8 @@ type Answer = Result<Reply, HubError>;
 /// Every path the hub serves, for telling 405 from 404.
 const PATHS: &[&str] = &[
     "/",
+    "/ui",
+    "/ui/ticket",
     "/version",
     "/protocol",
     "/register",
@@ -87,12 +89,22 @@ pub fn handle(hub: &Hub, mut req: Request) {
     let url = req.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let method = req.method().clone();
+    log::trace!("{method} {path}");
+    if method == Method::Get && path == "/ui" {
+        // The feed takes the connection over: it answers with an upgrade.
+        return super::feed::serve(hub, req, query);
+    }
     let answer = dispatch(hub, &mut req, &method, path, query);
     let response = match answer {
         Ok(reply) => {
             let mut r = Response::from_data(reply.body)
                 .with_status_code(reply.status)
-                .with_header(header("Content-Type", reply.content_type));
+                .with_header(header("Content-Type", reply.content_type))
+                .with_header(header("Cache-Control", "no-store"));
+            if reply.content_type.starts_with("text/html") {
+                r = r.with_header(header("Content-Security-Policy", CSP));
+                r = r.with_header(header("X-Frame-Options", "DENY"));
+            }
             if let Some(name) = reply.attachment {
                 r = r.with_header(header(
                     "Content-Disposition",
@@ -112,6 +124,7 @@ pub fn handle(hub: &Hub, mut req: Request) {
                 .with_header(header("Content-Type", "application/json"))
         }
     };
+    log::trace!("{method} {path}: answered");
     if let Err(e) = req.respond(response) {
         // The client went away; nothing is lost, /receive replays on the next poll.
         log::debug!("{method} {path}: response not written: {e}");
@@ -128,6 +141,8 @@ fn dispatch(hub: &Hub, req: &mut Request, method: &Method, path: &str, query: &s
     use Method::{Get, Post};
     match (method, path) {
         (Get, "/") => Ok(index()),
+        (Get, p) if p.starts_with("/assets/") => asset(&p["/assets/".len()..]),
+        (Post, "/ui/ticket") => ticket(hub, req),
         (Get, "/version") => Ok(Reply::json(&json!({"version": env!("CARGO_PKG_VERSION")}))),
         (Get, "/protocol") => Ok(Reply::json(
             &json!({"version": PROTOCOL_VERSION, "text": PROTOCOL_TEXT}),
@@ -235,7 +250,7 @@ fn decode(s: &str) -> Result<String, HubError> {
 }
 
 /// The first value of `key` in a query string.
-fn query_param(query: &str, key: &str) -> Result<Option<String>, HubError> {
+pub fn query_param(query: &str, key: &str) -> Result<Option<String>, HubError> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if decode(k)? == key {
@@ -247,6 +262,11 @@ fn query_param(query: &str, key: &str) -> Result<Option<String>, HubError> {
 
 // ---- agent endpoints ------------------------------------------------------
 
+/// The console page's policy: everything from this origin, nothing else.
+const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+                   style-src 'self'; script-src 'self'; frame-ancestors 'none'; \
+                   base-uri 'none'; form-action 'none'";
+
 fn index() -> Reply {
     Reply {
         status: 200,
@@ -254,6 +274,85 @@ fn index() -> Reply {
         content_type: "text/html; charset=utf-8",
         attachment: None,
     }
+}
+
+/// The console's files, embedded in the binary.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../ui/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/app.js"),
+    ),
+    (
+        "state.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/state.js"),
+    ),
+    (
+        "health.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/health.js"),
+    ),
+    (
+        "flow.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/flow.js"),
+    ),
+    (
+        "channels.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/channels.js"),
+    ),
+    (
+        "forms.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/forms.js"),
+    ),
+];
+
+fn asset(name: &str) -> Answer {
+    let (_, content_type, text) = ASSETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or_else(|| HubError::NotFound("Not Found".into()))?;
+    Ok(Reply {
+        status: 200,
+        body: text.as_bytes().to_vec(),
+        content_type,
+        attachment: None,
+    })
+}
+
+/// `POST /ui/ticket`: trades an operator or observer token for a single-use
+/// ticket to open `/ui`. With auth off there is nothing to trade.
+fn ticket(hub: &Hub, req: &Request) -> Answer {
+    hub.check_browser(req)?;
+    if !hub.access.enabled() {
+        return Ok(Reply::json(
+            &json!({"ticket": null, "role": "operator", "expires_in": 0, "auth": false}),
+        ));
+    }
+    let role = hub
+        .access
+        .role_for(bearer(req))
+        .ok_or(HubError::Unauthorized(
+            "operator or observer token required",
+        ))?;
+    let ticket = hub.tickets.mint(role).map_err(|e| {
+        log::error!("cannot mint a ticket: {e}");
+        HubError::Busy
+    })?;
+    Ok(Reply::json(&json!({
+        "ticket": ticket,
+        "role": role.as_str(),
+        "expires_in": super::auth::TICKET_TTL.as_secs(),
+        "auth": true,
+    })))
 }
 
 fn register(hub: &Hub, req: &mut Request) -> Answer {
@@ -320,8 +419,11 @@ fn receive(hub: &Hub, req: &Request, query: &str) -> Answer {
         None => query_param(query, "token")?.ok_or(HubError::UnknownToken)?,
     };
     let deadline = Instant::now() + timeout;
-    let mut room = hub.room();
-    let poll = room.begin_receive(&token, ack_seq)?;
+    let mut room = hub.lock();
+    let poll = room.begin_receive(&token, ack_seq);
+    // A revival shows in the console; publish before waiting.
+    room.flush_events();
+    let poll = poll?;
     let outcome = loop {
         match room.take(&poll) {
             Ok(Some(batch)) => break Ok(batch),
@@ -341,6 +443,7 @@ fn receive(hub: &Hub, req: &Request, query: &str) -> Answer {
         };
     };
     room.end_receive(&poll);
+    room.flush_events();
     drop(room);
     let batch = outcome?;
     // The messages were encoded once when routed; this only joins them.
@@ -417,13 +520,9 @@ fn ask(hub: &Hub, req: &mut Request) -> Answer {
 
 // ---- operator endpoints ---------------------------------------------------
 
-/// The caller's role on an operator path, after the Origin check.
+/// The caller's role on an operator path, after the Host and Origin checks.
 fn operator_role(hub: &Hub, req: &Request) -> Result<Role, HubError> {
-    if let Some(origin) = header_value(req, "Origin")
-        && !hub.access.origin_allowed(origin)
-    {
-        return Err(HubError::Forbidden("origin not allowed"));
-    }
+    hub.check_browser(req)?;
     hub.access
         .role_for(bearer(req))
         .ok_or(HubError::Unauthorized("operator token required"))
@@ -449,7 +548,11 @@ fn control(hub: &Hub, req: &mut Request) -> Answer {
                 _ => Mode::Running,
             };
             room.set_mode(mode);
-            log::warn!("operator: {} (room is {})", r.action, mode.as_str());
+            if mode == Mode::Stopped {
+                log::warn!("operator: stop (room is stopped)");
+            } else {
+                log::info!("operator: {} (room is {})", r.action, mode.as_str());
+            }
             json!({"mode": mode})
         }
         "kick" => {
@@ -502,6 +605,7 @@ fn control(hub: &Hub, req: &mut Request) -> Answer {
 }
 
 fn export(hub: &Hub, req: &Request, query: &str) -> Answer {
+    hub.check_browser(req)?;
     if hub.access.enabled() && hub.access.role_for(bearer(req)).is_none() {
         return Err(HubError::Unauthorized("operator/observer token required"));
     }

@@ -438,3 +438,67 @@ pub fn dead_url() -> String {
         .port();
     format!("http://127.0.0.1:{port}")
 }
+
+/// A console feed client: the `/ui` WebSocket, read one event at a time.
+pub struct Feed {
+    ws: tungstenite::WebSocket<TcpStream>,
+}
+
+impl Feed {
+    /// Opens `/ui` (with `?query` when given) and an optional `Origin`.
+    pub fn open(hub: &Hub, query: &str, origin: Option<&str>) -> Result<Feed, tungstenite::Error> {
+        use tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{}/ui{}", hub.addr, query);
+        let mut request = url.into_client_request()?;
+        if let Some(o) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", o.parse().expect("header value"));
+        }
+        let stream = TcpStream::connect(&hub.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let (ws, _) = tungstenite::client(request, stream).map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(e) => e,
+            tungstenite::HandshakeError::Interrupted(_) => panic!("blocking socket interrupted"),
+        })?;
+        Ok(Feed { ws })
+    }
+
+    /// The next event (a text frame), parsed.
+    pub fn next(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("read a frame") {
+                tungstenite::Message::Text(t) => {
+                    return serde_json::from_str(t.as_str()).expect("JSON event");
+                }
+                tungstenite::Message::Close(c) => panic!("closed: {c:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads events until one of type `kind` matches `pred` (at most 500).
+    pub fn until(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..500 {
+            let ev = self.next();
+            if ev["type"] == kind && pred(&ev) {
+                return ev;
+            }
+        }
+        panic!("no {kind} event matched");
+    }
+
+    /// The close frame's code, after reading whatever comes before it.
+    pub fn close_code(&mut self) -> Option<u16> {
+        for _ in 0..10 {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Close(c)) => return c.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,150 @@
+// Entry point: authenticates, keeps the /ui feed connected, dispatches
+// events to the panels, and sends operator commands over POST /control.
+
+import { state, apply } from './state.js';
+import { renderHealth } from './health.js';
+import { renderFlow, addMessage, initFlow } from './flow.js';
+import { renderChannels } from './channels.js';
+import { renderForms, initForms } from './forms.js';
+
+let token = sessionStorage.getItem('caucus-token') || '';
+let retry = 500;
+const $ = (id) => document.getElementById(id);
+
+function authHeaders() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+// Sends one operator command; resolves to the hub's answer or null.
+export async function control(body) {
+  try {
+    const r = await fetch('/control', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...authHeaders() },
+      body: JSON.stringify(body),
+    });
+    const answer = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      toast(`${body.action}: ${answer.detail || r.status}`);
+      return null;
+    }
+    return answer;
+  } catch (e) {
+    toast(`${body.action}: the hub is unreachable`);
+    return null;
+  }
+}
+
+function render(panels) {
+  for (const p of panels) {
+    if (p === 'mode') {
+      const m = $('mode');
+      m.textContent = state.mode;
+      m.dataset.mode = state.mode;
+    } else if (p === 'health') {
+      renderHealth();
+      renderFlow();
+    } else if (p === 'channels') {
+      renderChannels();
+      renderFlow();
+    } else if (p === 'forms') {
+      renderForms();
+    }
+  }
+}
+
+function handle(ev) {
+  if (ev.type === 'auth_ok') {
+    state.role = ev.role;
+    $('role').textContent = ev.auth ? `as ${ev.role}` : '';
+    document.body.classList.toggle('observer', ev.role !== 'operator');
+    return;
+  }
+  if (ev.type === 'auth_error') {
+    askToken('That token was refused.');
+    return;
+  }
+  if (ev.type === 'heartbeat_result') {
+    const r = ev.result;
+    toast(`${r.peer}: ${r.state}${r.listening ? ', listening' : ''}${r.status ? ` — ${r.status}` : ''}`);
+    return;
+  }
+  if (ev.type === 'snapshot') {
+    // After a reconnect the transcript stays; only what it lacks is added.
+    for (const m of ev.log) addMessage(m);
+  }
+  if (ev.type === 'message') addMessage(ev.message);
+  render(apply(ev));
+}
+
+function disconnected() {
+  $('banner').hidden = false;
+  setTimeout(connect, retry);
+  retry = Math.min(retry * 2, 5000);
+}
+
+function askToken(error) {
+  const d = $('login');
+  $('login-error').textContent = error || '';
+  $('login-error').hidden = !error;
+  if (!d.open) d.showModal();
+}
+
+async function connect() {
+  let ticket;
+  try {
+    const r = await fetch('/ui/ticket', { method: 'POST', headers: authHeaders() });
+    if (r.status === 401) {
+      $('banner').hidden = true;
+      askToken(token ? 'That token was refused.' : '');
+      return;
+    }
+    if (!r.ok) throw new Error(`ticket: ${r.status}`);
+    ticket = (await r.json()).ticket;
+  } catch (e) {
+    disconnected();
+    return;
+  }
+  const url = new URL('/ui', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (ticket) url.searchParams.set('ticket', ticket);
+  const ws = new WebSocket(url);
+  let opened = false;
+  ws.onopen = () => { opened = true; retry = 500; $('banner').hidden = true; };
+  ws.onmessage = (e) => {
+    try { handle(JSON.parse(e.data)); } catch (err) { console.error('bad event', err); }
+  };
+  ws.onclose = (e) => {
+    if (e.code === 1008) return; // refused ticket: the login dialog is up
+    if (!opened) { disconnected(); return; }
+    disconnected();
+  };
+}
+
+function init() {
+  for (const b of document.querySelectorAll('.controls button')) {
+    b.addEventListener('click', async () => {
+      const action = b.dataset.action;
+      if (action === 'stop' && !confirm('Stop the room? Every agent is told to stop.')) return;
+      await control({ action });
+    });
+  }
+  $('login-form').addEventListener('submit', () => {
+    token = $('login-token').value.trim();
+    sessionStorage.setItem('caucus-token', token);
+    connect();
+  });
+  initFlow();
+  initForms();
+  connect();
+}
+
+init();
