@@ -771,3 +771,14 @@ fn at_most_256_forms_wait_for_the_operator() {
         256
     );
 }
+
+#[test]
+fn max_peers_moves_the_record_cap() {
+    let hub = Hub::start(&["--no-rate-limit", "--max-peers", "3"]);
+    for name in ["a", "b", "c"] {
+        hub.join(name);
+    }
+    let r = hub.post("/register", json!({"project": "d"}));
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["detail"], "client limit reached");
+}

@@ -23,6 +23,7 @@ pub struct HubConfig {
     pub allowed_origins: Vec<String>,
     pub rate_limit: bool,
     pub max_connections: usize,
+    pub max_peers: usize,
 }
 
 pub const HELP: &str = "\
@@ -53,6 +54,8 @@ Options:
                               (trusted rooms, benchmarks)
   --max-connections N         requests in flight before new ones get 503
                               [default: 4096]
+  --max-peers N               peer records (live and reaped) before /register
+                              answers 409 [default: 512]
   -h, --help                  print this help
 
 Environment variables give a value when its flag is absent.
@@ -60,6 +63,15 @@ Environment variables give a value when its flag is absent.
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn count(value: &str, flag: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(format!("{flag}: {value:?} is not a positive count"))
 }
 
 fn seconds(value: &str, what: &str) -> Result<Duration, String> {
@@ -82,6 +94,7 @@ impl HubConfig {
         let mut origins = Vec::new();
         let mut rate_limit = true;
         let mut max_connections = None;
+        let mut max_peers = None;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
             match arg {
                 Long("host") => host = Some(text(args.value())?),
@@ -107,14 +120,9 @@ impl HubConfig {
                 Long("allowed-origin") => origins.push(text(args.value())?),
                 Long("no-rate-limit") => rate_limit = false,
                 Long("max-connections") => {
-                    let v = text(args.value())?;
-                    max_connections = Some(
-                        v.parse::<usize>()
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or(format!("--max-connections: {v:?} is not a positive count"))?,
-                    );
+                    max_connections = Some(count(&text(args.value())?, "--max-connections")?)
                 }
+                Long("max-peers") => max_peers = Some(count(&text(args.value())?, "--max-peers")?),
                 Short('h') | Long("help") => {
                     print!("{HELP}");
                     return Ok(None);
@@ -164,6 +172,7 @@ impl HubConfig {
             allowed_origins: origins,
             rate_limit,
             max_connections: max_connections.unwrap_or(4096),
+            max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
         }))
     }
 }

@@ -1,5 +1,7 @@
-//! `caucus hub`: bind, accept, hand each request to a thread of its own, and
-//! run the background upkeep (the reaper, the transcript writer).
+//! `caucus hub`: bind, receive requests on a set of threads that grows and
+//! shrinks with the load (a request runs on the thread that received it),
+//! and run the background upkeep (the reaper, the health tick, the
+//! transcript writer).
 //!
 //! The hub is the only process with state; it all sits in one [`Room`]
 //! behind one mutex. A long-poll holds its thread, not the lock: it sleeps on
@@ -96,10 +98,10 @@ impl Hub {
     }
 }
 
-/// Counts a request thread for the connection cap while it lives.
-struct InFlight(Arc<AtomicUsize>);
+/// Counts a request for the connection cap while it is handled.
+struct InFlight<'a>(&'a AtomicUsize);
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -117,6 +119,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         client_ttl: config.client_ttl,
         reaped_grace: config.reaped_grace,
         rate_limit: config.rate_limit,
+        max_peers: config.max_peers,
     });
     if let Some(path) = &config.log_file {
         let sink = transcript::start(path.clone(), config.log_retention)
@@ -156,37 +159,81 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     }
 
     let activity = start_nudger(addr)?;
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    for request in server.incoming_requests() {
+    let serving = Arc::new(Serving {
+        server,
+        hub,
+        activity,
+        max_connections: config.max_connections,
+        in_flight: AtomicUsize::new(0),
+        receiving: AtomicUsize::new(0),
+    });
+    // This thread becomes the first receiver, for good; others come and go.
+    receive_loop(&serving, true);
+    Ok(())
+}
+
+/// What the receiving threads share.
+struct Serving {
+    server: tiny_http::Server,
+    hub: Arc<Hub>,
+    activity: std::sync::mpsc::SyncSender<()>,
+    max_connections: usize,
+    /// Requests being handled, for the connection cap.
+    in_flight: AtomicUsize,
+    /// Threads waiting in `recv()`.
+    receiving: AtomicUsize,
+}
+
+/// Spare receivers kept waiting; a thread beyond these ends after its request.
+const SPARE_RECEIVERS: usize = 4;
+
+/// Receive, handle, repeat: each request runs on the thread that received
+/// it (no hand-off to another thread), and whenever a thread takes a
+/// request while no other thread is waiting for the next, it starts one. A
+/// long-poll therefore holds its own thread and never delays anyone; with
+/// nothing to do, all but a few threads end.
+fn receive_loop(serving: &Arc<Serving>, permanent: bool) {
+    loop {
+        serving.receiving.fetch_add(1, Ordering::AcqRel);
+        let received = serving.server.recv();
+        let left = serving.receiving.fetch_sub(1, Ordering::AcqRel) - 1;
+        let request = match received {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("accepting a request: {e}");
+                continue;
+            }
+        };
+        if left == 0 {
+            let next = Arc::clone(serving);
+            let spawned = thread::Builder::new()
+                .name("request".into())
+                .stack_size(REQUEST_STACK)
+                .spawn(move || receive_loop(&next, false));
+            if let Err(e) = spawned {
+                log::error!("cannot start a request thread: {e}");
+            }
+        }
         // Never blocks: a pending nudge already covers this request.
-        let _ = activity.try_send(());
-        if in_flight.load(Ordering::Relaxed) >= config.max_connections {
+        let _ = serving.activity.try_send(());
+        if serving.in_flight.load(Ordering::Relaxed) >= serving.max_connections {
             let e = error::HubError::Busy;
             let _ = request.respond(
                 tiny_http::Response::from_string(e.body().to_string()).with_status_code(e.status()),
             );
             log::warn!(
                 "connection cap ({}) reached: refused a request",
-                config.max_connections
+                serving.max_connections
             );
-            continue;
+        } else {
+            serving.in_flight.fetch_add(1, Ordering::Relaxed);
+            let _guard = InFlight(&serving.in_flight);
+            routes::handle(&serving.hub, request);
         }
-        in_flight.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlight(Arc::clone(&in_flight));
-        let hub = Arc::clone(&hub);
-        let spawned = thread::Builder::new()
-            .name("request".into())
-            .stack_size(REQUEST_STACK)
-            .spawn(move || {
-                let _guard = guard;
-                routes::handle(&hub, request);
-            });
-        if let Err(e) = spawned {
-            // The request is dropped unanswered; tiny_http closes it.
-            log::error!("cannot start a request thread: {e}");
+        if !permanent && serving.receiving.load(Ordering::Acquire) >= SPARE_RECEIVERS {
+            return;
         }
     }
-    Ok(())
 }
 
 /// Sweeps idle peers often enough for the configured TTL: every 15 s as the

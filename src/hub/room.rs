@@ -39,7 +39,7 @@ use crate::wire::{
 
 /// Messages kept for the console snapshot and `/export`.
 pub const LOG_CAPACITY: usize = 500;
-/// Peer records (live and reaped) the room holds at most.
+/// Peer records (live and reaped) the room holds at most, by default.
 pub const MAX_RECORDS: usize = 512;
 /// Channels one peer may belong to at once.
 pub const MAX_CHANNELS_PER_PEER: usize = 64;
@@ -66,6 +66,8 @@ pub struct RoomConfig {
     pub reaped_grace: Duration,
     /// Per-sender and per-address rate limits; off for trusted rooms and benchmarks.
     pub rate_limit: bool,
+    /// Peer records (live and reaped) at most.
+    pub max_peers: usize,
 }
 
 impl Default for RoomConfig {
@@ -74,6 +76,7 @@ impl Default for RoomConfig {
             client_ttl: Duration::from_secs(300),
             reaped_grace: Duration::from_secs(1800),
             rate_limit: true,
+            max_peers: MAX_RECORDS,
         }
     }
 }
@@ -500,56 +503,47 @@ impl Room {
         self.remember(&routed);
     }
 
-    /// Names the message is queued for: see "Routing" in the spec.
-    fn recipients(&self, sender: &str, recipient: &str) -> Vec<String> {
-        if recipient == BROADCAST {
-            self.peers
-                .keys()
-                .filter(|n| n.as_str() != sender)
-                .cloned()
-                .collect()
-        } else if is_channel(recipient) {
-            self.peers
-                .values()
-                .filter(|p| p.name != sender && p.channels.contains(recipient))
-                .map(|p| p.name.clone())
-                .collect()
-        } else if self.peers.contains_key(recipient) {
-            vec![recipient.to_string()]
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// Gives `msg` the next seq, logs it, and queues it for its recipients.
-    /// Returns the routed message, who got it, and whose queue was full.
+    /// Gives `msg` the next seq, logs it, and queues it for its recipients
+    /// (see "Routing" in the spec). Returns the routed message, who got it,
+    /// and whose queue was full.
     fn route(&mut self, mut msg: Message) -> (Arc<Routed>, Vec<String>, Vec<String>) {
         self.seq += 1;
         msg.seq = self.seq;
-        let targets = self.recipients(&msg.sender, &msg.recipient);
         let routed = Routed::new(msg);
-        let mut delivered = Vec::with_capacity(targets.len());
+        let (sender, to) = (routed.msg.sender.as_str(), routed.msg.recipient.as_str());
+        let mut delivered = Vec::new();
         let mut full = Vec::new();
-        for name in targets {
-            let Some(peer) = self.peers.get_mut(&name) else {
-                continue;
-            };
+        let mut offer = |peer: &mut Peer| {
             if peer.waiting() >= MAX_QUEUE {
                 if !peer.full {
                     // Once per episode: a peer that never polls must not
                     // flood the log with one line per message.
                     log::warn!(
-                        "queue of {name} is full ({MAX_QUEUE}); new messages to it are refused until it polls"
+                        "queue of {} is full ({MAX_QUEUE}); new messages to it are refused until it polls",
+                        peer.name
                     );
                     peer.full = true;
                 }
-                full.push(name);
-                continue;
+                full.push(peer.name.clone());
+                return;
             }
             peer.full = false;
             peer.queue.push_back(Arc::clone(&routed));
             peer.wake.notify_all();
-            delivered.push(name);
+            delivered.push(peer.name.clone());
+        };
+        if to == BROADCAST {
+            self.peers
+                .values_mut()
+                .filter(|p| p.name != sender)
+                .for_each(&mut offer);
+        } else if is_channel(to) {
+            self.peers
+                .values_mut()
+                .filter(|p| p.name != sender && p.channels.contains(to))
+                .for_each(&mut offer);
+        } else if let Some(peer) = self.peers.get_mut(to) {
+            offer(peer);
         }
         if let Some(sender) = self.peers.get_mut(&routed.msg.sender) {
             sender.msg_count += 1;
@@ -698,7 +692,7 @@ impl Room {
                 }
             }
         }
-        if self.peers.len() >= MAX_RECORDS {
+        if self.peers.len() >= self.config.max_peers {
             return Err(HubError::Limit("client limit reached"));
         }
         let token = new_token().map_err(|e| {
