@@ -1,12 +1,6 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
-mod bridge;
-mod cli;
-mod client;
-mod clock;
-mod hub;
-mod watch;
-mod wire;
+use caucus::{bridge, hub, watch};
 
 use std::process::ExitCode;
 

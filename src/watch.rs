@@ -170,10 +170,10 @@ fn watch(config: &Config) -> u8 {
                 return EXIT_TOKEN;
             }
             Ok(a) if a.status != 200 => format!("the hub answered HTTP {}", a.status),
-            Ok(a) => match a.body["messages"].as_array() {
+            Ok(a) => match read_batch(&a.body, config.json) {
                 None => "the hub's answer has no message list".to_string(),
-                Some(messages) => {
-                    if let Some(code) = deliver(&client, config, messages) {
+                Some(batch) => {
+                    if let Some(code) = deliver(&client, config, &batch) {
                         return code;
                     }
                     backoff = Duration::from_secs(1);
@@ -199,46 +199,79 @@ fn watch(config: &Config) -> u8 {
     }
 }
 
-/// Prints a batch, acknowledges it, and says how to exit (`None`: poll again).
-fn deliver(client: &HubClient, config: &Config, messages: &[Value]) -> Option<u8> {
-    let mut printed = false;
-    let mut stop = false;
-    let mut max_seq = 0;
-    for msg in messages {
+/// What one `/receive` answer means for the watcher: the lines to print,
+/// whether the operator stopped the room, and the seq to acknowledge.
+#[derive(Debug, Default, PartialEq)]
+pub struct Batch {
+    pub lines: Vec<String>,
+    pub stop: bool,
+    pub max_seq: u64,
+    /// Whether any line is a message (not only the stop).
+    pub messages: bool,
+}
+
+/// Reads a hub answer (any JSON at all: it comes off the network). `None`
+/// when it has no message list; odd entries are printed as best they can be.
+pub fn read_batch(answer: &Value, json: bool) -> Option<Batch> {
+    let mut batch = Batch::default();
+    for msg in answer.get("messages")?.as_array()? {
         if is_stop(msg) {
-            stop = true;
-            if config.json {
-                emit(&msg.to_string());
+            batch.stop = true;
+            if json {
+                batch.lines.push(msg.to_string());
             }
             continue;
         }
-        emit(&if config.json {
-            msg.to_string()
-        } else {
-            render(msg)
-        });
-        printed = true;
-        max_seq = max_seq.max(msg["seq"].as_u64().unwrap_or(0));
+        batch
+            .lines
+            .push(if json { msg.to_string() } else { render(msg) });
+        batch.messages = true;
+        batch.max_seq = batch.max_seq.max(msg["seq"].as_u64().unwrap_or(0));
     }
-    if max_seq > 0 {
-        let ack = client.post("/ack", &json!({"token": config.token, "seq": max_seq}));
+    if batch.stop && !json {
+        batch.lines.push(STOP_LINE.to_string());
+    }
+    Some(batch)
+}
+
+/// Prints a batch, acknowledges it, and says how to exit (`None`: poll again).
+fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
+    for line in &batch.lines {
+        emit(line);
+    }
+    if batch.max_seq > 0 {
+        let ack = client.post(
+            "/ack",
+            &json!({"token": config.token, "seq": batch.max_seq}),
+        );
         if let Err(e) = ack {
             // The hub will hand these out again; that is the safe side.
             eprintln!("caucus watch: could not acknowledge ({e})");
         }
     }
-    if stop {
-        if !config.json {
-            emit(STOP_LINE);
-        }
+    if batch.stop {
         return Some(EXIT_STOP);
     }
-    printed.then_some(EXIT_MESSAGE)
+    batch.messages.then_some(EXIT_MESSAGE)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_prints_messages_then_the_stop_and_acks_the_highest_seq() {
+        let answer = json!({"messages": [
+            {"sender": "a", "recipient": "b", "content": "x", "kind": "message", "seq": 7},
+            {"sender": "hub", "recipient": "all", "content": "stop", "kind": "control", "seq": 0},
+        ], "mode": "stopped"});
+        let b = read_batch(&answer, false).unwrap();
+        assert_eq!(b.lines, ["[caucus] msg a -> b: x", STOP_LINE]);
+        assert!(b.stop && b.messages);
+        assert_eq!(b.max_seq, 7);
+        assert_eq!(read_batch(&json!({"messages": 3}), false), None);
+        assert_eq!(read_batch(&json!([1]), true), None);
+    }
 
     #[test]
     fn renders_the_upstream_line() {

@@ -67,19 +67,21 @@ Environment:
   CAUCUS_LOG               log level on stderr [default: warn]
 ";
 
-/// Serialised writes of whole lines to stdout.
+/// Serialised writes of whole lines to the host (stdout in production).
 #[derive(Clone)]
-pub struct Out(Arc<Mutex<std::io::Stdout>>);
+pub struct Out(Arc<Mutex<Box<dyn Write + Send>>>);
 
 impl Out {
+    pub fn new(w: impl Write + Send + 'static) -> Out {
+        Out(Arc::new(Mutex::new(Box::new(w))))
+    }
+
     fn send(&self, msg: &Value) {
         let mut line = msg.to_string();
         line.push('\n');
-        let stdout = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut lock = stdout.lock();
-        if lock
-            .write_all(line.as_bytes())
-            .and_then(|()| lock.flush())
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if w.write_all(line.as_bytes())
+            .and_then(|()| w.flush())
             .is_err()
         {
             // The host closed our stdout: nobody is listening any more.
@@ -199,7 +201,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         }
     };
     let session = Arc::new(Mutex::new(Session::new(HubClient::new(&hub))));
-    let out = Out(Arc::new(Mutex::new(std::io::stdout())));
+    let out = Out::new(std::io::stdout());
     let running = Arc::new(Mutex::new(HashMap::new()));
     let (worker, drained) = start_worker(Arc::clone(&session), out.clone(), Arc::clone(&running));
     let mut bridge = Bridge {
@@ -209,31 +211,27 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         running,
         worker: Some(worker),
     };
-    let stdin = std::io::stdin();
-    let mut reader = stdin.lock();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match read_line(&mut reader, &mut line) {
-            Ok(0) => break,
-            Ok(_) if line.len() > MAX_LINE => {
-                bridge
-                    .out
-                    .send(&error(&Value::Null, PARSE_ERROR, "message too large", None));
-            }
-            Ok(_) => bridge.handle_line(&line),
-            Err(e) => {
-                log::error!("reading stdin: {e}");
-                break;
-            }
-        }
-    }
+    bridge.read_all(&mut std::io::stdin().lock());
     // EOF: the host ended the session. Let the worker finish what it was
     // given, briefly, then leave the room.
     bridge.worker = None;
     let _ = drained.recv_timeout(DRAIN);
     tools::shutdown(&session);
     ExitCode::SUCCESS
+}
+
+/// Serves every line of `input`, writing answers to `out`, against the hub
+/// at `hub_url`, with tool calls run inline. No threads and no exit: the
+/// fuzz target drives the JSON-RPC loop through this.
+pub fn serve_lines(input: &[u8], out: impl Write + Send + 'static, hub_url: &str) {
+    let mut bridge = Bridge {
+        out: Out::new(out),
+        session: Arc::new(Mutex::new(Session::new(HubClient::new(hub_url)))),
+        legacy: None,
+        running: Arc::new(Mutex::new(HashMap::new())),
+        worker: None,
+    };
+    bridge.read_all(&mut std::io::BufReader::new(input));
 }
 
 /// Reads up to a newline, keeping at most `MAX_LINE + 1` bytes of it.
@@ -262,6 +260,26 @@ fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<u
 }
 
 impl Bridge {
+    /// The loop: one line, one message, until EOF or a read error.
+    fn read_all(&mut self, reader: &mut impl BufRead) {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match read_line(reader, &mut line) {
+                Ok(0) => return,
+                Ok(_) if line.len() > MAX_LINE => {
+                    self.out
+                        .send(&error(&Value::Null, PARSE_ERROR, "message too large", None));
+                }
+                Ok(_) => self.handle_line(&line),
+                Err(e) => {
+                    log::error!("reading stdin: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
     fn handle_line(&mut self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim();
@@ -447,7 +465,7 @@ impl Bridge {
     /// specification asks. Inside a batch the call runs inline.
     fn start_call(&mut self, id: Value, call: ToolCall, era: Era, batched: bool) -> Option<Value> {
         let (cancel_tx, cancel) = mpsc::channel();
-        if batched {
+        if batched || self.worker.is_none() {
             let outcome = call.run(&self.session, &cancel)?;
             return Some(json!({"jsonrpc": "2.0", "id": id, "result": decorate(outcome, &era)}));
         }

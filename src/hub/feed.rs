@@ -98,7 +98,7 @@ fn refuse(req: Request, e: &HubError) {
 
 /// Serves `GET /ui`: checks, upgrades, then pushes until the browser goes.
 pub fn serve(hub: &Hub, req: Request, query: &str) {
-    if let Err(e) = hub.check_browser(&req) {
+    if let Err(e) = hub.check_browser(header_value(&req, "Host"), header_value(&req, "Origin")) {
         return refuse(req, &e);
     }
     let upgrade =

@@ -63,6 +63,14 @@ impl Drop for RoomGuard<'_> {
 }
 
 impl Hub {
+    pub fn new(room: Room, access: Access) -> Hub {
+        Hub {
+            room: Mutex::new(room),
+            access,
+            tickets: Tickets::default(),
+        }
+    }
+
     /// The room, locked. A panic in another request thread poisons the
     /// mutex; the room's methods leave it consistent at every return, so the
     /// lock is recovered rather than propagated.
@@ -77,19 +85,13 @@ impl Hub {
 
     /// Checks the `Host` and `Origin` of a request to the operator side:
     /// DNS rebinding and cross-site pages are refused before anything runs.
-    pub fn check_browser(&self, req: &tiny_http::Request) -> Result<(), HubError> {
-        let header = |name: &str| {
-            req.headers()
-                .iter()
-                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-                .map(|h| h.value.as_str())
-        };
-        if let Some(host) = header("Host")
+    pub fn check_browser(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), HubError> {
+        if let Some(host) = host
             && !self.access.host_allowed(host)
         {
             return Err(HubError::Forbidden("host not allowed"));
         }
-        if let Some(origin) = header("Origin")
+        if let Some(origin) = origin
             && !self.access.origin_allowed(origin)
         {
             return Err(HubError::Forbidden("origin not allowed"));
@@ -107,8 +109,38 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Raises the soft limit on open files to the hard one. tiny_http's accept
+/// thread stops for good on its first accept error, and running out of file
+/// descriptors is the error a crowd of connections causes; the default soft
+/// limit (often 1,024) is far below what a hub holding a thousand polls needs.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass,
+    // which lives on this stack frame for both calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let wanted = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                log::debug!(
+                    "open files limit raised from {} to {}",
+                    limit.rlim_cur,
+                    limit.rlim_max
+                );
+            }
+        }
+    }
+}
+
 /// Runs the hub until the process is killed.
 pub fn run(config: HubConfig) -> Result<(), String> {
+    raise_open_files_limit();
     let server = tiny_http::Server::http((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = server
@@ -126,17 +158,16 @@ pub fn run(config: HubConfig) -> Result<(), String> {
             .map_err(|e| format!("cannot open the transcript {}: {e}", path.display()))?;
         room.set_transcript(sink);
     }
-    let hub = Arc::new(Hub {
-        room: Mutex::new(room),
-        access: Access {
+    let hub = Arc::new(Hub::new(
+        room,
+        Access {
             operator_token: config.operator_token.clone(),
             observer_token: config.observer_token.clone(),
             allowed_origins: config.allowed_origins.clone(),
             host: config.host.clone(),
             port: addr.port(),
         },
-        tickets: Tickets::default(),
-    });
+    ));
 
     let url = format!("http://{addr}/");
     // Scripts and tests read this line to learn the port picked for `--port 0`.

@@ -94,7 +94,19 @@ pub fn handle(hub: &Hub, mut req: Request) {
         // The feed takes the connection over: it answers with an upgrade.
         return super::feed::serve(hub, req, query);
     }
-    let answer = dispatch(hub, &mut req, &method, path, query);
+    let body = if method == Method::Post {
+        read_body(&mut req)
+    } else {
+        Ok(Vec::new())
+    };
+    let call = Call {
+        ip: client_ip(&req),
+        bearer: bearer(&req),
+        origin: header_value(&req, "Origin"),
+        host: header_value(&req, "Host"),
+        body,
+    };
+    let answer = dispatch(hub, &call, &method, path, query);
     let response = match answer {
         Ok(reply) => {
             let mut r = Response::from_data(reply.body)
@@ -137,34 +149,47 @@ fn header(name: &'static str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
 }
 
-fn dispatch(hub: &Hub, req: &mut Request, method: &Method, path: &str, query: &str) -> Answer {
+/// What a handler may know of a request besides its method, path and query.
+pub struct Call<'a> {
+    pub ip: IpAddr,
+    /// The token of `Authorization: Bearer`, if any.
+    pub bearer: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub host: Option<&'a str>,
+    /// The body as read (POST only), or why it could not be.
+    pub body: Result<Vec<u8>, HubError>,
+}
+
+/// Answers one request. Pure of tiny_http, so the fuzz target drives it too
+/// (everything but `/ui`, which takes the connection over).
+pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str) -> Answer {
     use Method::{Get, Post};
     match (method, path) {
         (Get, "/") => Ok(index()),
         (Get, p) if p.starts_with("/assets/") => asset(&p["/assets/".len()..]),
-        (Post, "/ui/ticket") => ticket(hub, req),
+        (Post, "/ui/ticket") => ticket(hub, call),
         (Get, "/version") => Ok(Reply::json(&json!({"version": env!("CARGO_PKG_VERSION")}))),
         (Get, "/protocol") => Ok(Reply::json(
             &json!({"version": PROTOCOL_VERSION, "text": PROTOCOL_TEXT}),
         )),
-        (Post, "/register") => register(hub, req),
-        (Post, "/leave") => leave(hub, req),
-        (Post, "/send") => send(hub, req),
-        (Get, "/receive") => receive(hub, req, query),
-        (Post, "/ack") => ack(hub, req),
+        (Post, "/register") => register(hub, call),
+        (Post, "/leave") => leave(hub, call),
+        (Post, "/send") => send(hub, call),
+        (Get, "/receive") => receive(hub, call, query),
+        (Post, "/ack") => ack(hub, call),
         (Get, "/peers") => Ok(Reply::json(&json!({"peers": hub.room().peers()}))),
         (Get, "/ping") => ping(hub, query),
-        (Post, "/status") => status(hub, req),
+        (Post, "/status") => status(hub, call),
         (Get, "/channels") => Ok(Reply::json(&json!({"channels": hub.room().channels()}))),
-        (Post, "/channels/join") => channel_join(hub, req),
-        (Post, "/channels/leave") => channel_leave(hub, req),
-        (Post, "/channels/topic") => channel_topic(hub, req),
+        (Post, "/channels/join") => channel_join(hub, call),
+        (Post, "/channels/leave") => channel_leave(hub, call),
+        (Post, "/channels/topic") => channel_topic(hub, call),
         (Get, "/floor") => Ok(Reply::json(&json!({"floors": hub.room().floors()}))),
-        (Post, "/floor") => floor(hub, req),
-        (Post, "/ask") => ask(hub, req),
+        (Post, "/floor") => floor(hub, call),
+        (Post, "/ask") => ask(hub, call),
         (Get, "/forms") => Ok(Reply::json(&json!({"forms": hub.room().forms()}))),
-        (Post, "/control") => control(hub, req),
-        (Get, "/export") => export(hub, req, query),
+        (Post, "/control") => control(hub, call),
+        (Get, "/export") => export(hub, call, query),
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
         _ => Err(HubError::NotFound("Not Found".into())),
     }
@@ -172,9 +197,8 @@ fn dispatch(hub: &Hub, req: &mut Request, method: &Method, path: &str, query: &s
 
 // ---- request plumbing ---------------------------------------------------
 
-/// Reads and parses a JSON body, refusing anything over the size limit
-/// before reading it.
-fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, HubError> {
+/// Reads a body, refusing anything over the size limit before reading it.
+fn read_body(req: &mut Request) -> Result<Vec<u8>, HubError> {
     if req.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(HubError::BodyTooLarge);
     }
@@ -186,10 +210,16 @@ fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, HubError> {
     if buf.len() > MAX_BODY_BYTES {
         return Err(HubError::BodyTooLarge);
     }
+    Ok(buf)
+}
+
+/// Parses the call's body as JSON of type `T`.
+fn body<T: DeserializeOwned>(call: &Call) -> Result<T, HubError> {
+    let buf = call.body.as_ref().map_err(Clone::clone)?;
     if buf.iter().all(u8::is_ascii_whitespace) {
         return Err(HubError::invalid("body: a JSON object is required"));
     }
-    serde_json::from_slice(&buf).map_err(|e| HubError::invalid(format!("body: {e}")))
+    serde_json::from_slice(buf).map_err(|e| HubError::invalid(format!("body: {e}")))
 }
 
 fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
@@ -330,8 +360,8 @@ fn asset(name: &str) -> Answer {
 
 /// `POST /ui/ticket`: trades an operator or observer token for a single-use
 /// ticket to open `/ui`. With auth off there is nothing to trade.
-fn ticket(hub: &Hub, req: &Request) -> Answer {
-    hub.check_browser(req)?;
+fn ticket(hub: &Hub, call: &Call) -> Answer {
+    hub.check_browser(call.host, call.origin)?;
     if !hub.access.enabled() {
         return Ok(Reply::json(
             &json!({"ticket": null, "role": "operator", "expires_in": 0, "auth": false}),
@@ -339,7 +369,7 @@ fn ticket(hub: &Hub, req: &Request) -> Answer {
     }
     let role = hub
         .access
-        .role_for(bearer(req))
+        .role_for(call.bearer)
         .ok_or(HubError::Unauthorized(
             "operator or observer token required",
         ))?;
@@ -355,9 +385,9 @@ fn ticket(hub: &Hub, req: &Request) -> Answer {
     })))
 }
 
-fn register(hub: &Hub, req: &mut Request) -> Answer {
-    let r: RegisterRequest = body(req)?;
-    let ip = client_ip(req);
+fn register(hub: &Hub, call: &Call) -> Answer {
+    let r: RegisterRequest = body(call)?;
+    let ip = call.ip;
     let (reg, channels) = {
         let mut room = hub.room();
         let reg = room.register(&r.project, r.token.as_deref(), ip)?;
@@ -376,8 +406,8 @@ fn register(hub: &Hub, req: &mut Request) -> Answer {
     })))
 }
 
-fn leave(hub: &Hub, req: &mut Request) -> Answer {
-    let r: TokenRequest = body(req)?;
+fn leave(hub: &Hub, call: &Call) -> Answer {
+    let r: TokenRequest = body(call)?;
     let name = hub.room().leave(&r.token)?;
     Ok(Reply::json(&json!({"left": true, "project": name})))
 }
@@ -390,13 +420,13 @@ fn sent(s: &Sent) -> Reply {
     Reply::json(&v)
 }
 
-fn send(hub: &Hub, req: &mut Request) -> Answer {
-    let r: SendRequest = body(req)?;
+fn send(hub: &Hub, call: &Call) -> Answer {
+    let r: SendRequest = body(call)?;
     let s = hub.room().send(&r.token, &r.to, &r.content)?;
     Ok(sent(&s))
 }
 
-fn receive(hub: &Hub, req: &Request, query: &str) -> Answer {
+fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     let timeout = match query_param(query, "timeout")? {
         None => MAX_POLL,
         Some(t) => match t.trim().parse::<f64>() {
@@ -414,7 +444,7 @@ fn receive(hub: &Hub, req: &Request, query: &str) -> Answer {
                 .map_err(|_| HubError::invalid("ack_seq: must be an integer >= 0"))?,
         ),
     };
-    let token = match bearer(req) {
+    let token = match call.bearer {
         Some(t) => t.to_string(),
         None => query_param(query, "token")?.ok_or(HubError::UnknownToken)?,
     };
@@ -467,8 +497,8 @@ fn receive(hub: &Hub, req: &Request, query: &str) -> Answer {
     Ok(Reply::raw_json(text))
 }
 
-fn ack(hub: &Hub, req: &mut Request) -> Answer {
-    let r: AckRequest = body(req)?;
+fn ack(hub: &Hub, call: &Call) -> Answer {
+    let r: AckRequest = body(call)?;
     hub.room().ack(&r.token, r.seq)?;
     Ok(Reply::json(&json!({"acked": true, "seq": r.seq})))
 }
@@ -482,38 +512,38 @@ fn ping(hub: &Hub, query: &str) -> Answer {
     Ok(Reply::json(&hub.room().ping(&peer)))
 }
 
-fn status(hub: &Hub, req: &mut Request) -> Answer {
-    let r: StatusRequest = body(req)?;
+fn status(hub: &Hub, call: &Call) -> Answer {
+    let r: StatusRequest = body(call)?;
     let status = hub.room().set_status(&r.token, &r.status)?;
     Ok(Reply::json(&json!({"status": status})))
 }
 
-fn channel_join(hub: &Hub, req: &mut Request) -> Answer {
-    let r: ChannelRequest = body(req)?;
+fn channel_join(hub: &Hub, call: &Call) -> Answer {
+    let r: ChannelRequest = body(call)?;
     hub.room().join_channel(&r.token, &r.channel)?;
     Ok(Reply::json(&json!({"joined": true, "channel": r.channel})))
 }
 
-fn channel_leave(hub: &Hub, req: &mut Request) -> Answer {
-    let r: ChannelRequest = body(req)?;
+fn channel_leave(hub: &Hub, call: &Call) -> Answer {
+    let r: ChannelRequest = body(call)?;
     hub.room().leave_channel(&r.token, &r.channel)?;
     Ok(Reply::json(&json!({"left": true, "channel": r.channel})))
 }
 
-fn channel_topic(hub: &Hub, req: &mut Request) -> Answer {
-    let r: TopicRequest = body(req)?;
+fn channel_topic(hub: &Hub, call: &Call) -> Answer {
+    let r: TopicRequest = body(call)?;
     let topic = hub.room().set_topic(&r.token, &r.channel, &r.topic)?;
     Ok(Reply::json(&json!({"channel": r.channel, "topic": topic})))
 }
 
-fn floor(hub: &Hub, req: &mut Request) -> Answer {
-    let r: FloorRequest = body(req)?;
+fn floor(hub: &Hub, call: &Call) -> Answer {
+    let r: FloorRequest = body(call)?;
     let result = hub.room().floor(&r.token, &r.action, &r.scope, &r.reason)?;
     Ok(Reply::json(&result))
 }
 
-fn ask(hub: &Hub, req: &mut Request) -> Answer {
-    let r: AskRequest = body(req)?;
+fn ask(hub: &Hub, call: &Call) -> Answer {
+    let r: AskRequest = body(call)?;
     let (form_id, to) = hub.room().ask(&r.token, &r.to, &r.title, r.fields)?;
     Ok(Reply::json(&json!({"form_id": form_id, "to": to})))
 }
@@ -521,10 +551,10 @@ fn ask(hub: &Hub, req: &mut Request) -> Answer {
 // ---- operator endpoints ---------------------------------------------------
 
 /// The caller's role on an operator path, after the Host and Origin checks.
-fn operator_role(hub: &Hub, req: &Request) -> Result<Role, HubError> {
-    hub.check_browser(req)?;
+fn operator_role(hub: &Hub, call: &Call) -> Result<Role, HubError> {
+    hub.check_browser(call.host, call.origin)?;
     hub.access
-        .role_for(bearer(req))
+        .role_for(call.bearer)
         .ok_or(HubError::Unauthorized("operator token required"))
 }
 
@@ -534,11 +564,11 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, HubEr
         .ok_or_else(|| HubError::invalid(format!("{field}: required for this action")))
 }
 
-fn control(hub: &Hub, req: &mut Request) -> Answer {
-    if operator_role(hub, req)? != Role::Operator {
+fn control(hub: &Hub, call: &Call) -> Answer {
+    if operator_role(hub, call)? != Role::Operator {
         return Err(HubError::Forbidden("observers may watch but not act"));
     }
-    let r: ControlRequest = body(req)?;
+    let r: ControlRequest = body(call)?;
     let mut room = hub.room();
     let result = match r.action.as_str() {
         "pause" | "resume" | "reset" | "stop" => {
@@ -604,9 +634,9 @@ fn control(hub: &Hub, req: &mut Request) -> Answer {
     Ok(Reply::json(&result))
 }
 
-fn export(hub: &Hub, req: &Request, query: &str) -> Answer {
-    hub.check_browser(req)?;
-    if hub.access.enabled() && hub.access.role_for(bearer(req)).is_none() {
+fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
+    hub.check_browser(call.host, call.origin)?;
+    if hub.access.enabled() && hub.access.role_for(call.bearer).is_none() {
         return Err(HubError::Unauthorized("operator/observer token required"));
     }
     let format = query_param(query, "format")?.unwrap_or_else(|| "json".into());

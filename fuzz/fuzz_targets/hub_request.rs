@@ -1,0 +1,82 @@
+//! Any request a stranger can send the hub: an endpoint, a query string and
+//! a body, answered by the real endpoint table against a live room.
+//!
+//! Input: first byte picks the endpoint, then the query up to the first
+//! NUL, then the body. `$TOKEN` in either is replaced by a registered peer's
+//! token, so the fuzzer also gets past authentication.
+
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
+
+use caucus::hub::auth::Access;
+use caucus::hub::room::{Room, RoomConfig};
+use caucus::hub::routes::{Call, dispatch};
+use caucus::hub::Hub;
+use libfuzzer_sys::fuzz_target;
+use tiny_http::Method;
+
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("POST", "/register"),
+    ("POST", "/leave"),
+    ("POST", "/send"),
+    ("GET", "/receive"),
+    ("POST", "/ack"),
+    ("GET", "/peers"),
+    ("GET", "/ping"),
+    ("POST", "/status"),
+    ("GET", "/channels"),
+    ("POST", "/channels/join"),
+    ("POST", "/channels/leave"),
+    ("POST", "/channels/topic"),
+    ("GET", "/floor"),
+    ("POST", "/floor"),
+    ("POST", "/ask"),
+    ("GET", "/forms"),
+    ("POST", "/control"),
+    ("GET", "/export"),
+    ("POST", "/ui/ticket"),
+    ("GET", "/assets/app.js"),
+];
+
+fn hub() -> &'static (Hub, String) {
+    static HUB: OnceLock<(Hub, String)> = OnceLock::new();
+    HUB.get_or_init(|| {
+        let config = RoomConfig { rate_limit: false, ..RoomConfig::default() };
+        let hub = Hub::new(Room::new(config), Access::default());
+        let token = hub
+            .room()
+            .register("fuzzer", None, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .expect("register the fuzzer")
+            .token;
+        (hub, token)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let (method, path) = ENDPOINTS[usize::from(pick) % ENDPOINTS.len()];
+    let (hub, token) = hub();
+    let split = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+    let query = String::from_utf8_lossy(&rest[..split]).replace("$TOKEN", token);
+    let body = rest.get(split + 1..).unwrap_or_default();
+    let body = String::from_utf8_lossy(body).replace("$TOKEN", token).into_bytes();
+    // A long-poll must not wait: our timeout comes first, and the first
+    // value of a key is the one read.
+    let query = if path == "/receive" { format!("timeout=0&{query}") } else { query };
+    let method = if method == "GET" { Method::Get } else { Method::Post };
+    let call = Call {
+        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        bearer: Some(token.as_str()),
+        origin: None,
+        host: Some("127.0.0.1:8765"),
+        body: Ok(body),
+    };
+    let _ = dispatch(hub, &call, &method, path, &query);
+    // Re-register if the fuzzer left or was kicked, so later inputs get in.
+    let mut room = hub.room();
+    if room.peers().is_empty() {
+        let _ = room.register("fuzzer", Some(token), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+});

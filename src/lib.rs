@@ -1,0 +1,11 @@
+//! caucus as a library: the modules behind the `caucus` binary, exposed so
+//! the fuzz targets (and only they) can reach the parsers a stranger can
+//! feed. The binary in `main.rs` is the product; nothing here is a stable API.
+
+pub mod bridge;
+pub mod cli;
+pub mod client;
+pub mod clock;
+pub mod hub;
+pub mod watch;
+pub mod wire;
