@@ -120,10 +120,23 @@ impl HubClient {
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Answer, String> {
-        let req = self
+        self.post_as(path, body, None)
+    }
+
+    /// `POST path` with a JSON body and, when given, a bearer token.
+    pub fn post_as(
+        &self,
+        path: &str,
+        body: &Value,
+        bearer: Option<&str>,
+    ) -> Result<Answer, String> {
+        let mut req = self
             .agent
             .post(format!("{}{path}", self.base))
             .header("Content-Type", "application/json");
+        if let Some(token) = bearer {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
         Self::finish(req.send(body.to_string().as_bytes()))
     }
 

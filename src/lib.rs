@@ -2,10 +2,12 @@
 //! the fuzz targets (and only they) can reach the parsers a stranger can
 //! feed. The binary in `main.rs` is the product; nothing here is a stable API.
 
+pub mod agent;
 pub mod bridge;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod hub;
+pub mod script;
 pub mod watch;
 pub mod wire;

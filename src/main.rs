@@ -1,6 +1,6 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
-use caucus::{bridge, hub, watch};
+use caucus::{agent, bridge, hub, script, watch};
 
 use std::process::ExitCode;
 
@@ -15,6 +15,10 @@ Commands:
   hub       run the room: agent HTTP API and operator console
   bridge    the caucus tools for an MCP host, over stdio
   watch     wait for messages to an agent, print them, exit
+  agent     a peer that lives in the room, thinking with any agent CLI
+  say       send one message into the room
+  peers     list the agents in the room
+  control   pause, resume, stop or reset the room
 
 Options:
   -h, --help     print this help (or `caucus <COMMAND> --help`)
@@ -47,6 +51,10 @@ fn run() -> Result<ExitCode, String> {
             Ok(bridge::main(args))
         }
         Some(Value(cmd)) if cmd == "watch" => Ok(watch::main(args)),
+        Some(Value(cmd)) if cmd == "say" => Ok(script::say(args)),
+        Some(Value(cmd)) if cmd == "agent" => Ok(agent::main(args)),
+        Some(Value(cmd)) if cmd == "peers" => Ok(script::peers(args)),
+        Some(Value(cmd)) if cmd == "control" => Ok(script::control(args)),
         Some(Value(cmd)) if cmd == "hub" => {
             let Some(config) = hub::config::HubConfig::parse(args)? else {
                 return Ok(ExitCode::SUCCESS);

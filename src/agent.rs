@@ -1,0 +1,529 @@
+//! `caucus agent`: a peer that lives in the room on its own, with any
+//! command-line agent doing the thinking.
+//!
+//! It joins, long-polls, and hands each batch of inbound messages of one
+//! conversation (a peer, or a channel) to the command on stdin, in the
+//! stable format of [`prompt`]; what the command prints is sent back to the
+//! peer or channel the messages came from (nothing printed: no reply). It
+//! acknowledges a batch only once its reply is sent, waits out rate limits
+//! and talking sticks instead of dropping a reply, and exits on the
+//! operator's stop.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lexopt::prelude::*;
+use serde_json::{Value, json};
+
+use crate::cli::{seconds, text};
+use crate::client::{HubClient, check_hub_url, env_flag};
+
+pub const HELP: &str = "\
+caucus agent: a peer that lives in the room, thinking with any agent CLI
+
+Usage: caucus agent --name NAME --exec COMMAND [OPTIONS]
+
+Each batch of new messages in a conversation (one peer, or one #channel)
+goes to COMMAND (run with sh -c) on stdin, with the sender, the channel and
+the room's protocol. What it prints is sent back to that peer or channel;
+printing nothing stays silent.
+
+Options:
+  --name NAME          name in the room [env: CAUCUS_PROJECT]
+  --exec COMMAND       the agent to run, e.g. 'claude -p' or 'codex exec -'
+  --mission TEXT       open the room: the command's answer to it goes to all
+                       [env: CAUCUS_MISSION]
+  --join #CHANNEL      subscribe to a channel at start (repeatable)
+  --session ARGS       appended to COMMAND for a conversation it has seen,
+                       {session} replaced by a stable id per peer or channel
+                       (e.g. '--resume {session}')
+  --session-new ARGS   appended on a conversation's first turn instead
+                       (e.g. '--session-id {session}')
+  --max-replies N      leave after N replies [default: 100]
+  --exec-timeout SECS  kill a command that runs longer [default: 600]
+  --hub URL            [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
+  -h, --help           print this help
+
+The command also gets CAUCUS_AGENT, CAUCUS_REPLY_TO, CAUCUS_CONVERSATION
+and CAUCUS_SESSION in its environment.
+
+Exit codes: 0 done (max replies reached), 1 the hub refused the name or
+the token, 2 usage, 3 the operator stopped the room, 4 hub unreachable.
+";
+
+struct Config {
+    hub: String,
+    name: String,
+    exec: String,
+    mission: Option<String>,
+    channels: Vec<String>,
+    session: Option<String>,
+    session_new: Option<String>,
+    max_replies: u64,
+    exec_timeout: Duration,
+}
+
+fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
+    let mut hub = None;
+    let mut name = std::env::var("CAUCUS_PROJECT").ok();
+    let mut exec = None;
+    let mut mission = std::env::var("CAUCUS_MISSION")
+        .ok()
+        .filter(|m| !m.trim().is_empty());
+    let (mut session, mut session_new) = (None, None);
+    let mut channels = Vec::new();
+    let mut max_replies = 100;
+    let mut exec_timeout = 600.0;
+    while let Some(arg) = args.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("name") => name = Some(text(args.value())?),
+            Long("exec") => exec = Some(text(args.value())?),
+            Long("mission") => mission = Some(text(args.value())?),
+            Long("join") => channels.push(text(args.value())?),
+            Long("session") => session = Some(text(args.value())?),
+            Long("session-new") => session_new = Some(text(args.value())?),
+            Long("max-replies") => {
+                let v = text(args.value())?;
+                max_replies = v
+                    .parse()
+                    .map_err(|_| format!("--max-replies: {v:?} is not a count"))?;
+            }
+            Long("exec-timeout") => {
+                exec_timeout = seconds(&text(args.value())?, "--exec-timeout", true)?
+            }
+            Long("hub") => hub = Some(text(args.value())?),
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(None);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let hub = hub
+        .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8765".into());
+    Ok(Some(Config {
+        hub: check_hub_url(&hub, env_flag("CAUCUS_ALLOW_REMOTE_HUB"))?,
+        name: name
+            .filter(|n| !n.trim().is_empty())
+            .ok_or("--name is required")?,
+        exec: exec
+            .filter(|e| !e.trim().is_empty())
+            .ok_or("--exec is required")?,
+        mission,
+        channels,
+        session,
+        session_new,
+        max_replies,
+        exec_timeout: Duration::from_secs_f64(exec_timeout),
+    }))
+}
+
+/// Why the agent stopped.
+enum End {
+    Done,
+    Refused(String),
+    Stopped,
+    Unreachable(String),
+}
+
+pub fn main(args: lexopt::Parser) -> ExitCode {
+    let config = match parse(args) {
+        Ok(Some(c)) => c,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("caucus agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut agent = Agent {
+        hub: HubClient::new(&config.hub),
+        config,
+        token: String::new(),
+        protocol: String::new(),
+        seen: BTreeMap::new(),
+        replies: 0,
+    };
+    let end = agent.live();
+    if !agent.token.is_empty() {
+        let _ = agent.hub.post("/leave", &json!({"token": agent.token}));
+    }
+    match end {
+        End::Done => {
+            eprintln!("caucus agent: {} replies sent; leaving", agent.replies);
+            ExitCode::SUCCESS
+        }
+        End::Refused(why) => {
+            eprintln!("caucus agent: {why}");
+            ExitCode::from(1)
+        }
+        End::Stopped => {
+            eprintln!("caucus agent: the operator stopped the room; leaving");
+            ExitCode::from(3)
+        }
+        End::Unreachable(why) => {
+            eprintln!("caucus agent: the hub is unreachable: {why}");
+            ExitCode::from(4)
+        }
+    }
+}
+
+struct Agent {
+    config: Config,
+    hub: HubClient,
+    token: String,
+    protocol: String,
+    /// Conversations the command has already seen (for `--session`).
+    seen: BTreeMap<String, bool>,
+    replies: u64,
+}
+
+/// A stable, UUID-shaped id for one conversation of one agent.
+pub fn session_id(agent: &str, conversation: &str) -> String {
+    // Two FNV-1a passes give 128 bits; a session flag wants a UUID's shape,
+    // not its randomness.
+    let mut h = [0xcbf2_9ce4_8422_2325u64, 0x8422_2325_cbf2_9ce4u64];
+    for (i, byte) in agent
+        .bytes()
+        .chain([0])
+        .chain(conversation.bytes())
+        .enumerate()
+    {
+        let lane = &mut h[i % 2];
+        *lane ^= u64::from(byte);
+        *lane = lane.wrapping_mul(0x0100_0000_01b3);
+    }
+    let hex = format!("{:016x}{:016x}", h[0], h[1]);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// The text the command reads on stdin: who it is, the room's rules, the
+/// mission, the new messages, and whom its answer goes to.
+pub fn prompt(
+    name: &str,
+    protocol: &str,
+    mission: Option<&str>,
+    messages: &[Value],
+    reply_to: &str,
+) -> String {
+    let mut p = format!(
+        "You are \"{name}\", an agent in a caucus: a room of agents that a human operator \
+         supervises.\n\n{protocol}\n"
+    );
+    if let Some(m) = mission {
+        p.push_str(&format!("\nYour mission: {m}\n"));
+    }
+    if !messages.is_empty() {
+        p.push_str("\nNew messages:\n");
+        for m in messages {
+            let field = |k: &str| m[k].as_str().unwrap_or("?").to_string();
+            let kind = if m["kind"] == "answer" {
+                " (the operator's answer)"
+            } else {
+                ""
+            };
+            p.push_str(&format!(
+                "\n--- from {} to {}{kind}\n{}\n",
+                field("sender"),
+                field("recipient"),
+                field("content")
+            ));
+        }
+        p.push_str("---\n");
+    }
+    p.push_str(&format!(
+        "\nWrite only the text of your next message to {reply_to}. Print nothing to stay silent.\n"
+    ));
+    p
+}
+
+impl Agent {
+    fn live(&mut self) -> End {
+        let proto = match self.hub.get("/protocol", None, None) {
+            Ok(a) if a.status == 200 => a.body,
+            Ok(a) => return End::Refused(format!("/protocol answered HTTP {}", a.status)),
+            Err(e) => return End::Unreachable(e),
+        };
+        self.protocol = proto["text"].as_str().unwrap_or_default().to_string();
+        let reg = json!({"project": self.config.name, "protocol_version": proto["version"]});
+        match self.hub.post("/register", &reg) {
+            Ok(a) if a.status == 200 => {
+                self.token = a.body["token"].as_str().unwrap_or_default().to_string();
+            }
+            Ok(a) => {
+                let why = a.body.get("note").or_else(|| a.body.get("detail")).cloned();
+                return End::Refused(format!(
+                    "the hub refused the name {:?}: {}",
+                    self.config.name,
+                    why.unwrap_or(a.body)
+                ));
+            }
+            Err(e) => return End::Unreachable(e),
+        }
+        eprintln!("caucus agent: joined as {}", self.config.name);
+        for channel in self.config.channels.clone() {
+            let body = json!({"token": self.token, "channel": channel});
+            match self.hub.post("/channels/join", &body) {
+                Ok(a) if a.status == 200 => {}
+                Ok(a) => return End::Refused(format!("cannot join {channel}: {}", a.body)),
+                Err(e) => return End::Unreachable(e),
+            }
+        }
+        if let Some(mission) = self.config.mission.clone() {
+            if let Some(text) = self.think("all", &mission, &[]) {
+                if let Err(end) = self.reply("all", &text) {
+                    return end;
+                }
+            }
+        }
+        let mut acked = 0u64;
+        let mut failures = 0;
+        loop {
+            if self.replies >= self.config.max_replies {
+                return End::Done;
+            }
+            let path = format!("/receive?timeout=25&ack_seq={acked}");
+            let answer = match self
+                .hub
+                .get(&path, Some(&self.token), Some(Duration::from_secs(40)))
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    failures += 1;
+                    if failures > 8 {
+                        return End::Unreachable(e);
+                    }
+                    thread::sleep(Duration::from_secs(1 << failures.min(4)));
+                    continue;
+                }
+            };
+            failures = 0;
+            if answer.status == 401 {
+                return End::Refused("the hub no longer knows this agent (kicked?)".into());
+            }
+            let messages = answer.body["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if messages
+                .iter()
+                .any(|m| m["kind"] == "control" && m["content"] == "stop")
+            {
+                return End::Stopped;
+            }
+            // One batch per conversation, in order of first arrival.
+            let mut batches: Vec<(String, Vec<Value>)> = Vec::new();
+            for m in messages {
+                let seq = m["seq"].as_u64().unwrap_or(0);
+                let wanted = matches!(m["kind"].as_str(), Some("message" | "answer"))
+                    && m["sender"] != self.config.name.as_str()
+                    && seq > acked;
+                if !wanted {
+                    continue;
+                }
+                let to = m["recipient"].as_str().unwrap_or_default();
+                let target = if to.starts_with('#') {
+                    to
+                } else {
+                    m["sender"].as_str().unwrap_or_default()
+                };
+                match batches.iter_mut().find(|(t, _)| t == target) {
+                    Some((_, list)) => list.push(m.clone()),
+                    None => batches.push((target.to_string(), vec![m.clone()])),
+                }
+            }
+            for (target, batch) in batches {
+                let mission = self.config.mission.clone().unwrap_or_default();
+                if let Some(text) = self.think(&target, &mission, &batch) {
+                    if let Err(end) = self.reply(&target, &text) {
+                        return end;
+                    }
+                }
+                // Acknowledged only now: a crash before this point replays it.
+                if let Some(max) = batch.iter().filter_map(|m| m["seq"].as_u64()).max() {
+                    acked = acked.max(max);
+                }
+                if self.replies >= self.config.max_replies {
+                    let _ = self
+                        .hub
+                        .post("/ack", &json!({"token": self.token, "seq": acked}));
+                    return End::Done;
+                }
+            }
+            // Whatever was skipped (our own, notices) is done with too.
+            if let Some(max) = answer.body["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["seq"].as_u64())
+                .max()
+            {
+                acked = acked.max(max);
+            }
+        }
+    }
+
+    /// Runs the command on a conversation; its trimmed output, if any.
+    fn think(&mut self, target: &str, mission: &str, batch: &[Value]) -> Option<String> {
+        let session = session_id(&self.config.name, target);
+        let first = !self.seen.contains_key(target);
+        self.seen.insert(target.to_string(), true);
+        let extra = if first {
+            self.config
+                .session_new
+                .as_ref()
+                .or(self.config.session.as_ref())
+        } else {
+            self.config.session.as_ref()
+        };
+        let mut command = self.config.exec.clone();
+        if let Some(args) = extra {
+            command.push(' ');
+            command.push_str(&args.replace("{session}", &session));
+        }
+        let mission = (!mission.is_empty()).then_some(mission);
+        let input = prompt(&self.config.name, &self.protocol, mission, batch, target);
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&command)
+            .env("CAUCUS_AGENT", &self.config.name)
+            .env("CAUCUS_REPLY_TO", target)
+            .env("CAUCUS_CONVERSATION", target)
+            .env("CAUCUS_SESSION", &session)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("caucus agent: cannot run {command:?}: {e}");
+                return None;
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            thread::spawn(move || {
+                let _ = stdin.write_all(input.as_bytes());
+            });
+        }
+        let mut stdout = child.stdout.take()?;
+        let reader = thread::spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            out
+        });
+        let deadline = Instant::now() + self.config.exec_timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    eprintln!("caucus agent: {command:?} ran past --exec-timeout; no reply");
+                    break None;
+                }
+            }
+        };
+        let out = reader.join().unwrap_or_default();
+        match status {
+            Some(s) if s.success() => {
+                let text = out.trim();
+                (!text.is_empty()).then(|| text.to_string())
+            }
+            Some(s) => {
+                eprintln!("caucus agent: {command:?} failed ({s}); no reply");
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Sends one reply, waiting out rate limits and talking sticks.
+    fn reply(&mut self, to: &str, text: &str) -> Result<(), End> {
+        let body = json!({"token": self.token, "to": to, "content": text});
+        for _ in 0..100 {
+            let a = self.hub.post("/send", &body).map_err(End::Unreachable)?;
+            match a.status {
+                200 => {
+                    self.replies += 1;
+                    return Ok(());
+                }
+                429 => {
+                    let wait = a.body["retry_after"]
+                        .as_f64()
+                        .unwrap_or(1.0)
+                        .clamp(0.05, 60.0);
+                    eprintln!("caucus agent: rate limited; waiting {wait:.2} s");
+                    thread::sleep(Duration::from_secs_f64(wait));
+                }
+                423 => {
+                    let scope = a.body["scope"].as_str().unwrap_or("all").to_string();
+                    let _ = self.hub.post(
+                        "/floor",
+                        &json!({"token": self.token, "action": "raise", "scope": scope}),
+                    );
+                    eprintln!(
+                        "caucus agent: {} holds the talking stick; hand raised, waiting",
+                        a.body["held_by"]
+                    );
+                    thread::sleep(Duration::from_secs(2));
+                }
+                409 if a.body["detail"] == "room stopped" => return Err(End::Stopped),
+                401 => return Err(End::Refused("the hub no longer knows this agent".into())),
+                status => {
+                    eprintln!(
+                        "caucus agent: the hub refused a reply (HTTP {status}): {}",
+                        a.body
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        eprintln!("caucus agent: gave up on a reply after 100 tries");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_stable_uuid_shaped_and_distinct() {
+        let a = session_id("planner", "alice");
+        assert_eq!(a, session_id("planner", "alice"));
+        assert_ne!(a, session_id("planner", "#api"));
+        assert_ne!(a, session_id("critic", "alice"));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn the_prompt_names_everything_the_command_needs() {
+        let m =
+            json!({"sender": "alice", "recipient": "#api", "content": "v2?", "kind": "message"});
+        let p = prompt("planner", "RULES", Some("ship it"), &[m], "#api");
+        for needle in [
+            "\"planner\"",
+            "RULES",
+            "Your mission: ship it",
+            "from alice to #api",
+            "v2?",
+            "message to #api",
+        ] {
+            assert!(p.contains(needle), "{needle} missing from {p}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Commands for shell users: `caucus say`, `caucus peers`, `caucus control`.
+//! Each prints a line a person can read, or with `--json` the hub's answer
+//! as one JSON object, and exits 0 on success, 1 when the hub refused, 2 on
+//! a usage error, 4 when the hub cannot be reached (the watcher's codes).
+
+use std::process::ExitCode;
+
+use lexopt::prelude::*;
+use serde_json::{Value, json};
+
+use crate::cli::text;
+use crate::client::{Answer, HubClient, check_hub_url, env_flag};
+
+pub const SAY_HELP: &str = "\
+caucus say: send one message into the room
+
+Usage: caucus say [OPTIONS] TEXT...
+
+Options:
+  --to TARGET         a peer, \"all\" or a #channel [default: all]
+  --as NAME           join (or rejoin) under NAME and send as it
+  --token T           send with an agent's token instead
+  --token-file PATH   read that token from a file
+                      (without --as: --token, --token-file, then env CAUCUS_TOKEN)
+  --hub URL           [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
+  --json              print the hub's answer as JSON
+";
+
+pub const PEERS_HELP: &str = "\
+caucus peers: list the agents in the room
+
+Usage: caucus peers [--hub URL] [--json]
+";
+
+pub const CONTROL_HELP: &str = "\
+caucus control: pause, resume, stop or reset the room
+
+Usage: caucus control pause|resume|stop|reset [OPTIONS]
+
+Options:
+  --operator-token T  when the hub has auth on [env: CAUCUS_OPERATOR_TOKEN]
+  --hub URL           [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
+  --json              print the hub's answer as JSON
+
+Exit codes (all three commands): 0 done, 1 refused by the hub, 2 usage,
+4 hub unreachable.
+";
+
+const REFUSED: u8 = 1;
+const USAGE: u8 = 2;
+const UNREACHABLE: u8 = 4;
+
+/// Options every scripting command shares.
+struct Common {
+    hub: Option<String>,
+    json: bool,
+}
+
+impl Common {
+    fn client(&self) -> Result<HubClient, String> {
+        let url = self
+            .hub
+            .clone()
+            .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
+            .unwrap_or_else(|| "http://127.0.0.1:8765".into());
+        Ok(HubClient::new(&check_hub_url(
+            &url,
+            env_flag("CAUCUS_ALLOW_REMOTE_HUB"),
+        )?))
+    }
+
+    /// Prints an answer and turns it into the exit code.
+    fn finish(&self, result: Result<Answer, String>, human: impl Fn(&Value) -> String) -> ExitCode {
+        match result {
+            Err(e) => {
+                eprintln!("caucus: the hub is unreachable: {e}");
+                ExitCode::from(UNREACHABLE)
+            }
+            Ok(a) if a.status == 200 => {
+                if self.json {
+                    println!("{}", a.body);
+                } else {
+                    println!("{}", human(&a.body));
+                }
+                ExitCode::SUCCESS
+            }
+            Ok(a) => {
+                if self.json {
+                    println!("{}", json!({"status": a.status, "error": a.body}));
+                }
+                let detail = a
+                    .body
+                    .get("detail")
+                    .or_else(|| a.body.get("error"))
+                    .cloned();
+                eprintln!(
+                    "caucus: the hub refused (HTTP {}): {}",
+                    a.status,
+                    detail.unwrap_or(a.body)
+                );
+                ExitCode::from(REFUSED)
+            }
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("caucus: {e}");
+    ExitCode::from(USAGE)
+}
+
+pub fn say(mut args: lexopt::Parser) -> ExitCode {
+    let mut common = Common {
+        hub: None,
+        json: false,
+    };
+    let (mut to, mut name, mut token, mut token_file) = ("all".to_string(), None, None, None);
+    let mut words = Vec::new();
+    let parsed: Result<(), String> = (|| {
+        while let Some(arg) = args.next().map_err(|e| e.to_string())? {
+            match arg {
+                Long("to") => to = text(args.value())?,
+                Long("as") => name = Some(text(args.value())?),
+                Long("token") => token = Some(text(args.value())?),
+                Long("token-file") => token_file = Some(text(args.value())?),
+                Long("hub") => common.hub = Some(text(args.value())?),
+                Long("json") => common.json = true,
+                Short('h') | Long("help") => return Err(String::new()),
+                Value(w) => words.push(w.into_string().map_err(|_| "arguments must be UTF-8")?),
+                other => return Err(other.unexpected().to_string()),
+            }
+        }
+        Ok(())
+    })();
+    match parsed {
+        Err(e) if e.is_empty() => {
+            print!("{SAY_HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage(e),
+        Ok(()) => {}
+    }
+    if words.is_empty() {
+        return usage("nothing to say: give the message as arguments");
+    }
+    let client = match common.client() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let token = if let Some(name) = name {
+        match client.post("/register", &json!({"project": name})) {
+            Ok(a) if a.status == 200 => a.body["token"].as_str().unwrap_or_default().to_string(),
+            other => return common.finish(other, |_| String::new()),
+        }
+    } else {
+        let found = match (token, token_file) {
+            (Some(t), _) => Ok(t),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read the token file {path}: {e}")),
+            (None, None) => std::env::var("CAUCUS_TOKEN").map_err(|_| {
+                "who is speaking? give --as NAME, --token or --token-file".to_string()
+            }),
+        };
+        match found {
+            Ok(t) => t.trim().to_string(),
+            Err(e) => return usage(e),
+        }
+    };
+    let content = words.join(" ");
+    let result = client.post(
+        "/send",
+        &json!({"token": token, "to": to, "content": content}),
+    );
+    common.finish(result, |body| {
+        let names: Vec<&str> = body["delivered_to"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if names.is_empty() {
+            "sent; nobody is there to receive it".to_string()
+        } else {
+            format!("sent to {}", names.join(", "))
+        }
+    })
+}
+
+pub fn peers(mut args: lexopt::Parser) -> ExitCode {
+    let mut common = Common {
+        hub: None,
+        json: false,
+    };
+    loop {
+        match args.next() {
+            Ok(None) => break,
+            Ok(Some(Long("hub"))) => match text(args.value()) {
+                Ok(v) => common.hub = Some(v),
+                Err(e) => return usage(e),
+            },
+            Ok(Some(Long("json"))) => common.json = true,
+            Ok(Some(Short('h') | Long("help"))) => {
+                print!("{PEERS_HELP}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Some(other)) => return usage(other.unexpected()),
+            Err(e) => return usage(e),
+        }
+    }
+    let client = match common.client() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    common.finish(client.get("/peers", None, None), |body| {
+        let names: Vec<&str> = body["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if names.is_empty() {
+            "(nobody)".to_string()
+        } else {
+            names.join("\n")
+        }
+    })
+}
+
+pub fn control(mut args: lexopt::Parser) -> ExitCode {
+    let mut common = Common {
+        hub: None,
+        json: false,
+    };
+    let mut action = None;
+    let mut operator = std::env::var("CAUCUS_OPERATOR_TOKEN").ok();
+    loop {
+        let next = args.next();
+        let result: Result<(), String> = match next {
+            Ok(None) => break,
+            Ok(Some(Long("hub"))) => text(args.value()).map(|v| common.hub = Some(v)),
+            Ok(Some(Long("operator-token"))) => text(args.value()).map(|v| operator = Some(v)),
+            Ok(Some(Long("json"))) => {
+                common.json = true;
+                Ok(())
+            }
+            Ok(Some(Short('h') | Long("help"))) => {
+                print!("{CONTROL_HELP}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Some(Value(v))) if action.is_none() => {
+                action = v.into_string().ok();
+                Ok(())
+            }
+            Ok(Some(other)) => Err(other.unexpected().to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            return usage(e);
+        }
+    }
+    let action = match action.as_deref() {
+        Some(a @ ("pause" | "resume" | "stop" | "reset")) => a.to_string(),
+        Some(other) => {
+            return usage(format!(
+                "unknown action {other:?}: pause, resume, stop or reset"
+            ));
+        }
+        None => return usage("which action? pause, resume, stop or reset"),
+    };
+    let client = match common.client() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let result = client.post_as("/control", &json!({"action": action}), operator.as_deref());
+    common.finish(result, |body| {
+        format!("the room is {}", body["mode"].as_str().unwrap_or("?"))
+    })
+}

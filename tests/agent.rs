@@ -1,0 +1,176 @@
+//! `caucus agent` as a real process whose `--exec` is a small script: two of
+//! them converse, wait out the rate limit, and leave on the operator's stop.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Hub};
+use serde_json::json;
+
+fn counter() -> String {
+    format!("sh {}/tests/scripts/counter.sh", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn agent(hub: &Hub, name: &str, extra: &[&str]) -> Child {
+    Command::new(BIN)
+        .args([
+            "agent",
+            "--hub",
+            &hub.url(),
+            "--name",
+            name,
+            "--exec",
+            &counter(),
+        ])
+        .args(extra)
+        .env_remove("CAUCUS_PROJECT")
+        .env_remove("CAUCUS_MISSION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start caucus agent")
+}
+
+/// Waits (at most 60 s) for a child to exit; its code and stderr.
+fn finish(child: Child) -> (Option<i32>, String) {
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the agent did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The chat messages of the room's log, as (sender, content).
+fn chat(hub: &Hub) -> Vec<(String, String)> {
+    hub.log()
+        .into_iter()
+        .filter(|m| m["kind"] == "message")
+        .map(|m| {
+            (
+                m["sender"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_agents_converse_and_wait_out_the_rate_limit() {
+    let hub = Hub::start(&[]);
+    let b = agent(&hub, "bravo", &["--max-replies", "7"]);
+    hub.wait_for_peer("bravo", |p| p["listening"] == true);
+    let a = agent(
+        &hub,
+        "alpha",
+        &["--max-replies", "7", "--mission", "count 0"],
+    );
+    let (code_a, err_a) = finish(a);
+    let (code_b, err_b) = finish(b);
+    assert_eq!(code_a, Some(0), "{err_a}");
+    assert_eq!(code_b, Some(0), "{err_b}");
+    let said = chat(&hub);
+    let expected: Vec<(String, String)> = (1..=14)
+        .map(|n| {
+            (
+                if n % 2 == 1 { "alpha" } else { "bravo" }.to_string(),
+                format!("count {n}"),
+            )
+        })
+        .collect();
+    assert_eq!(said, expected, "the conversation lost or reordered a turn");
+    // Seven sends in a burst of five: the rest waited for the bucket.
+    assert!(
+        err_a.contains("rate limited") || err_b.contains("rate limited"),
+        "no wait was needed? {err_a}\n{err_b}"
+    );
+    // A direct reply goes to the sender, the mission to everyone.
+    let log = hub.log();
+    let first = log.iter().find(|m| m["content"] == "count 1").unwrap();
+    assert_eq!(first["recipient"], "all");
+    let second = log.iter().find(|m| m["content"] == "count 2").unwrap();
+    assert_eq!(second["recipient"], "alpha");
+}
+
+#[test]
+fn agents_leave_on_the_operators_stop() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let b = agent(&hub, "bravo", &[]);
+    hub.wait_for_peer("bravo", |p| p["listening"] == true);
+    let a = agent(&hub, "alpha", &["--mission", "count 0"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !chat(&hub).iter().any(|(_, c)| c == "count 6") {
+        assert!(Instant::now() < deadline, "they never got to count 6");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    hub.control(json!({"action": "stop"}));
+    assert_eq!(finish(a).0, Some(3));
+    assert_eq!(finish(b).0, Some(3));
+    assert!(hub.peers().is_empty(), "they left");
+}
+
+#[test]
+fn a_channel_message_is_answered_in_the_channel_and_a_direct_one_to_its_sender() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let b = agent(&hub, "bravo", &["--max-replies", "2", "--join", "#ops"]);
+    hub.wait_for_peer("bravo", |p| p["listening"] == true);
+    let peer = hub.join("charlie");
+    assert_eq!(peer.say("#ops", "count 41").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !chat(&hub).iter().any(|(_, c)| c == "count 42") {
+        assert!(Instant::now() < deadline, "no reply in the channel");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    hub.control(json!({"action": "say", "to": "bravo", "content": "count 99"}));
+    let (code, err) = finish(b);
+    assert_eq!(code, Some(0), "{err}");
+    let log = hub.log();
+    let in_channel = log.iter().find(|m| m["content"] == "count 42").unwrap();
+    assert_eq!(in_channel["recipient"], "#ops");
+    let to_operator = log
+        .iter()
+        .find(|m| m["content"] == "count 100")
+        .expect("a reply");
+    assert_eq!(to_operator["recipient"], "human");
+}
+
+#[test]
+fn bad_usage_and_a_taken_name_have_their_exit_codes() {
+    let hub = Hub::start(&[]);
+    let out = Command::new(BIN)
+        .args(["agent", "--name", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let dead = common::dead_url();
+    let out = Command::new(BIN)
+        .args(["agent", "--hub", &dead, "--name", "x", "--exec", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let _holder = hub.join("human-name");
+    let out = Command::new(BIN)
+        .args([
+            "agent",
+            "--hub",
+            &hub.url(),
+            "--name",
+            "hub",
+            "--exec",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a reserved name is refused");
+}
