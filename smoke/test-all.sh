@@ -28,6 +28,9 @@ step "interop: our bridge and watcher with the Python hub, its bridge with ours"
 step "the official MCP SDK drives our bridge (auto and legacy)"
 "$sdk/bin/python" smoke/mcp_sdk_client.py "$bin"
 
+step "the official MCP SDK over streamable HTTP at the hub's /mcp"
+"$sdk/bin/python" smoke/mcp_http_client.py "$bin"
+
 step "the console in headless Chromium"
 if ! command -v node >/dev/null || ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "the browser check needs node and Chromium (Debian: apt-get install chromium nodejs npm)" >&2

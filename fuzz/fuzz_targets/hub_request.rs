@@ -38,6 +38,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/export"),
     ("POST", "/ui/ticket"),
     ("GET", "/assets/app.js"),
+    ("POST", "/mcp"),
 ];
 
 fn hub() -> &'static (Hub, String) {
@@ -71,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
         bearer: Some(token.as_str()),
         origin: None,
         host: Some("127.0.0.1:8765"),
+        mcp_session: None,
         body: Ok(body),
     };
     let _ = dispatch(hub, &call, &method, path, &query);

@@ -116,7 +116,7 @@ fn error(id: &Value, code: i64, message: impl Into<String>, data: Option<Value>)
 }
 
 /// The bridge's state across requests.
-struct Bridge {
+pub struct Bridge {
     out: Out,
     session: Arc<Mutex<Session>>,
     /// The version `initialize` settled on, if a legacy session opened.
@@ -125,6 +125,41 @@ struct Bridge {
     running: Arc<Mutex<HashMap<String, Sender<()>>>>,
     /// The worker that runs tool calls in order; `None` once stdin ended.
     worker: Option<Sender<Job>>,
+    /// Over HTTP a tool call is handed back to the request's own thread
+    /// (see [`Bridge::answer`]) instead of run here.
+    deferred: Option<Deferred>,
+    defer_tools: bool,
+}
+
+/// A tool call for the caller to run, outside the bridge's lock.
+pub struct Deferred {
+    pub id: Value,
+    pub call: ToolCall,
+    era: Era,
+    cancel: mpsc::Receiver<()>,
+    session: Arc<Mutex<Session>>,
+    running: Arc<Mutex<HashMap<String, Sender<()>>>>,
+}
+
+impl Deferred {
+    /// Runs the call; the JSON-RPC response, or `None` when it was cancelled.
+    pub fn run(self) -> Option<Value> {
+        let outcome = self.call.run(&self.session, &self.cancel);
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id.to_string());
+        let result = outcome?;
+        Some(json!({"jsonrpc": "2.0", "id": self.id, "result": decorate(result, &self.era)}))
+    }
+}
+
+/// What the bridge makes of one message received over HTTP.
+pub enum Answer {
+    /// Respond with this (a response, or nothing for a notification).
+    Now(Option<Value>),
+    /// Run this tool call, then respond with what it returns.
+    Later(Deferred),
 }
 
 /// A tool call queued for the worker.
@@ -210,6 +245,8 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         legacy: None,
         running,
         worker: Some(worker),
+        deferred: None,
+        defer_tools: false,
     };
     bridge.read_all(&mut std::io::stdin().lock());
     // EOF: the host ended the session. Let the worker finish what it was
@@ -230,6 +267,8 @@ pub fn serve_lines(input: &[u8], out: impl Write + Send + 'static, hub_url: &str
         legacy: None,
         running: Arc::new(Mutex::new(HashMap::new())),
         worker: None,
+        deferred: None,
+        defer_tools: false,
     };
     bridge.read_all(&mut std::io::BufReader::new(input));
 }
@@ -260,6 +299,47 @@ fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<u
 }
 
 impl Bridge {
+    /// A bridge for MCP over HTTP: the hub's `/mcp`, for agent `project`,
+    /// talking to the hub at `hub_url`. Nothing is written anywhere: each
+    /// message's answer comes back from [`Bridge::answer`].
+    pub fn for_http(hub_url: &str, project: &str) -> Bridge {
+        Bridge {
+            out: Out::new(std::io::sink()),
+            session: Arc::new(Mutex::new(Session::with_project(
+                HubClient::new(hub_url),
+                project,
+            ))),
+            legacy: None,
+            running: Arc::new(Mutex::new(HashMap::new())),
+            worker: None,
+            deferred: None,
+            defer_tools: true,
+        }
+    }
+
+    /// Answers one message received over HTTP. A batch is refused: HTTP
+    /// clients send one message per request.
+    pub fn answer(&mut self, msg: Value) -> Answer {
+        if msg.is_array() {
+            return Answer::Now(Some(error(
+                &Value::Null,
+                INVALID_REQUEST,
+                "send one JSON-RPC message per request",
+                None,
+            )));
+        }
+        let now = self.handle(msg, false);
+        match self.deferred.take() {
+            Some(d) => Answer::Later(d),
+            None => Answer::Now(now),
+        }
+    }
+
+    /// The version `initialize` settled on, if a legacy session opened.
+    pub fn legacy_version(&self) -> Option<&str> {
+        self.legacy.as_deref()
+    }
+
     /// The loop: one line, one message, until EOF or a read error.
     fn read_all(&mut self, reader: &mut impl BufRead) {
         let mut line = Vec::new();
@@ -465,6 +545,21 @@ impl Bridge {
     /// specification asks. Inside a batch the call runs inline.
     fn start_call(&mut self, id: Value, call: ToolCall, era: Era, batched: bool) -> Option<Value> {
         let (cancel_tx, cancel) = mpsc::channel();
+        if self.defer_tools {
+            self.running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.to_string(), cancel_tx);
+            self.deferred = Some(Deferred {
+                id,
+                call,
+                era,
+                cancel,
+                session: Arc::clone(&self.session),
+                running: Arc::clone(&self.running),
+            });
+            return None;
+        }
         if batched || self.worker.is_none() {
             let outcome = call.run(&self.session, &cancel)?;
             return Some(json!({"jsonrpc": "2.0", "id": id, "result": decorate(outcome, &era)}));

@@ -253,9 +253,15 @@ fn default_project() -> String {
 
 impl Session {
     pub fn new(hub: HubClient) -> Self {
+        Session::with_project(hub, &default_project())
+    }
+
+    /// A session whose default name is `project` (MCP over HTTP names the
+    /// agent in the URL).
+    pub fn with_project(hub: HubClient, project: &str) -> Self {
         Session {
             hub,
-            default_project: default_project(),
+            default_project: project.to_string(),
             setup_done: false,
             protocol_version: None,
             joined: None,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod feed;
+pub mod mcp;
 pub mod room;
 pub mod routes;
 pub mod transcript;
@@ -37,6 +38,7 @@ pub struct Hub {
     room: Mutex<Room>,
     pub access: Access,
     pub tickets: Tickets,
+    pub mcp: mcp::McpSessions,
 }
 
 /// The locked room. Releasing it publishes what the operation changed to
@@ -68,7 +70,19 @@ impl Hub {
             room: Mutex::new(room),
             access,
             tickets: Tickets::default(),
+            mcp: mcp::McpSessions::default(),
         }
+    }
+
+    /// The hub's own address, for `/mcp`'s tools to reach the room.
+    pub fn self_url(&self) -> String {
+        let host = match self.access.host.as_str() {
+            "" | "0.0.0.0" => "127.0.0.1".to_string(),
+            "::" => "[::1]".to_string(),
+            h if h.contains(':') => format!("[{h}]"),
+            h => h.to_string(),
+        };
+        format!("http://{host}:{}", self.access.port)
     }
 
     /// The room, locked. A panic in another request thread poisons the

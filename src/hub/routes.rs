@@ -39,6 +39,8 @@ pub struct Reply {
     body: Vec<u8>,
     content_type: &'static str,
     attachment: Option<&'static str>,
+    /// `Mcp-Session-Id` for a new MCP session.
+    mcp_session: Option<String>,
 }
 
 impl Reply {
@@ -52,6 +54,7 @@ impl Reply {
             body: text.into_bytes(),
             content_type: "application/json",
             attachment: None,
+            mcp_session: None,
         }
     }
 }
@@ -82,6 +85,7 @@ const PATHS: &[&str] = &[
     "/forms",
     "/control",
     "/export",
+    "/mcp",
 ];
 
 /// Handles one request to the end, including writing the response.
@@ -104,6 +108,7 @@ pub fn handle(hub: &Hub, mut req: Request) {
         bearer: bearer(&req),
         origin: header_value(&req, "Origin"),
         host: header_value(&req, "Host"),
+        mcp_session: header_value(&req, "Mcp-Session-Id"),
         body,
     };
     let answer = dispatch(hub, &call, &method, path, query);
@@ -116,6 +121,9 @@ pub fn handle(hub: &Hub, mut req: Request) {
             if reply.content_type.starts_with("text/html") {
                 r = r.with_header(header("Content-Security-Policy", CSP));
                 r = r.with_header(header("X-Frame-Options", "DENY"));
+            }
+            if let Some(id) = &reply.mcp_session {
+                r = r.with_header(header("Mcp-Session-Id", id));
             }
             if let Some(name) = reply.attachment {
                 r = r.with_header(header(
@@ -156,6 +164,8 @@ pub struct Call<'a> {
     pub bearer: Option<&'a str>,
     pub origin: Option<&'a str>,
     pub host: Option<&'a str>,
+    /// `Mcp-Session-Id`, on `/mcp`.
+    pub mcp_session: Option<&'a str>,
     /// The body as read (POST only), or why it could not be.
     pub body: Result<Vec<u8>, HubError>,
 }
@@ -190,6 +200,11 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, "/forms") => Ok(Reply::json(&json!({"forms": hub.room().forms()}))),
         (Post, "/control") => control(hub, call),
         (Get, "/export") => export(hub, call, query),
+        (Post, "/mcp") => mcp_post(hub, call, query),
+        (Method::Delete, "/mcp") => {
+            hub.check_browser(call.host, call.origin)?;
+            mcp_reply(super::mcp::end(hub, call.mcp_session)?)
+        }
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
         _ => Err(HubError::NotFound("Not Found".into())),
     }
@@ -303,6 +318,7 @@ fn index() -> Reply {
         body: include_bytes!("../../ui/index.html").to_vec(),
         content_type: "text/html; charset=utf-8",
         attachment: None,
+        mcp_session: None,
     }
 }
 
@@ -355,6 +371,7 @@ fn asset(name: &str) -> Answer {
         body: text.as_bytes().to_vec(),
         content_type,
         attachment: None,
+        mcp_session: None,
     })
 }
 
@@ -548,6 +565,35 @@ fn ask(hub: &Hub, call: &Call) -> Answer {
     Ok(Reply::json(&json!({"form_id": form_id, "to": to})))
 }
 
+// ---- MCP over HTTP --------------------------------------------------------
+
+fn mcp_post(hub: &Hub, call: &Call, query: &str) -> Answer {
+    // Browsers must not reach the tools from another site (DNS rebinding,
+    // cross-site requests), as the MCP transport asks of servers.
+    hub.check_browser(call.host, call.origin)?;
+    let project = query_param(query, "project")?;
+    let body = call.body.as_ref().map_err(Clone::clone)?;
+    mcp_reply(super::mcp::post(
+        hub,
+        project.as_deref(),
+        call.mcp_session,
+        body,
+    )?)
+}
+
+fn mcp_reply(r: super::mcp::McpReply) -> Answer {
+    Ok(Reply {
+        status: r.status,
+        body: r
+            .body
+            .map(|v| v.to_string().into_bytes())
+            .unwrap_or_default(),
+        content_type: "application/json",
+        attachment: None,
+        mcp_session: r.session,
+    })
+}
+
 // ---- operator endpoints ---------------------------------------------------
 
 /// The caller's role on an operator path, after the Host and Origin checks.
@@ -648,6 +694,7 @@ fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
         body: e.body.into_bytes(),
         content_type: e.media_type,
         attachment: Some(e.filename),
+        mcp_session: None,
     })
 }
 

@@ -1,0 +1,164 @@
+//! MCP over streamable HTTP at the hub's `/mcp`: both eras, sessions, and
+//! the refusals, with raw HTTP as a host would send it.
+
+mod common;
+
+use common::Hub;
+use serde_json::{Value, json};
+
+fn rpc(hub: &Hub, query: &str, session: Option<&str>, msg: &Value) -> common::Resp {
+    let mut headers = vec![("Accept", "application/json, text/event-stream")];
+    if let Some(s) = session {
+        headers.push(("Mcp-Session-Id", s));
+    }
+    hub.request(
+        "POST",
+        &format!("/mcp{query}"),
+        &headers,
+        msg.to_string().as_bytes(),
+    )
+}
+
+fn meta() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+           "io.modelcontextprotocol/clientCapabilities": {},
+           "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "1"}})
+}
+
+#[test]
+fn a_legacy_client_gets_a_session_and_the_tools() {
+    let hub = Hub::start(&[]);
+    let init = rpc(
+        &hub,
+        "?project=webby",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    assert_eq!(init.status, 200);
+    assert_eq!(init.json()["result"]["protocolVersion"], "2025-06-18");
+    let session = init
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_string();
+    let note = rpc(
+        &hub,
+        "?project=webby",
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    assert_eq!(note.status, 202);
+    assert!(note.text.is_empty());
+    let list = rpc(
+        &hub,
+        "?project=webby",
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    );
+    assert_eq!(list.json()["result"]["tools"].as_array().unwrap().len(), 21);
+    let call = |id: u64, name: &str| {
+        rpc(
+            &hub,
+            "?project=webby",
+            Some(&session),
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": {}}}),
+        )
+        .json()["result"]["structuredContent"]
+            .clone()
+    };
+    assert_eq!(call(3, "whoami")["default_project"], "webby");
+    assert_eq!(call(4, "setup")["ready"], true);
+    let joined = call(5, "join");
+    assert_eq!(joined["project"], "webby");
+    assert!(
+        !joined.to_string().contains("token"),
+        "the token stays on the hub"
+    );
+    assert_eq!(hub.peers(), ["webby"]);
+    // Ending the session; after it, the id is unknown.
+    let end = hub.request("DELETE", "/mcp", &[("Mcp-Session-Id", &session)], b"");
+    assert_eq!(end.status, 200);
+    let gone = rpc(
+        &hub,
+        "?project=webby",
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}),
+    );
+    assert_eq!(gone.status, 404);
+}
+
+#[test]
+fn a_modern_client_is_served_statelessly_by_name_and_client() {
+    let hub = Hub::start(&[]);
+    let d = rpc(
+        &hub,
+        "?project=modern",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}),
+    );
+    assert_eq!(d.status, 200);
+    assert!(d.header("mcp-session-id").is_none());
+    let result = d.json()["result"].clone();
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+    assert_eq!(result["resultType"], "complete");
+    let call = |id: u64, name: &str| {
+        rpc(
+            &hub,
+            "?project=modern",
+            None,
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": {}, "_meta": meta()}}),
+        )
+        .json()["result"]
+            .clone()
+    };
+    assert_eq!(call(2, "setup")["structuredContent"]["ready"], true);
+    // The next request finds the same session: setup is remembered.
+    let joined = call(3, "join");
+    assert_eq!(joined["resultType"], "complete");
+    assert_eq!(joined["structuredContent"]["project"], "modern");
+    assert_eq!(hub.peers(), ["modern"]);
+}
+
+#[test]
+fn bad_requests_to_mcp_are_refused_clearly() {
+    let hub = Hub::start(&[]);
+    let bad = hub.request("POST", "/mcp?project=x", &[], b"{not json");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"]["code"], -32700);
+    assert_eq!(hub.get("/mcp").status, 405);
+    let reserved = rpc(
+        &hub,
+        "?project=hub",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    );
+    assert_eq!(reserved.status, 422);
+    let unknown = rpc(
+        &hub,
+        "?project=x",
+        Some("nope"),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    );
+    assert_eq!(unknown.status, 404);
+    let cross = hub.request(
+        "POST",
+        "/mcp?project=x",
+        &[("Origin", "http://evil.example")],
+        br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+    );
+    assert_eq!(cross.status, 403);
+    let batch = rpc(
+        &hub,
+        "?project=x",
+        None,
+        &json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]),
+    );
+    assert_eq!(batch.json()["error"]["code"], -32600);
+}
