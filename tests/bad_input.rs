@@ -247,3 +247,42 @@ fn query_strings_with_bad_escapes_are_422() {
     assert_eq!(a.receive_raw("timeout=NaN").status, 422);
     assert_eq!(a.receive_raw("timeout=-1").json()["messages"], json!([]));
 }
+
+#[test]
+fn past_the_connection_cap_requests_get_503_and_the_hub_recovers() {
+    let hub = Hub::start(&["--max-connections", "2"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    std::thread::scope(|s| {
+        // Two 5 s long-polls hold both slots; a third request is refused
+        // until they end.
+        fn hold(agent: &common::Agent<'_>) {
+            // The probe below may take a slot first: retry until held.
+            for _ in 0..1000 {
+                if agent.receive_raw("timeout=5").status != 503 {
+                    return;
+                }
+            }
+            panic!("never got a slot");
+        }
+        let pa = s.spawn(|| hold(&a));
+        let pb = s.spawn(|| hold(&b));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let busy = loop {
+            let r = hub.get("/version");
+            if r.status == 503 {
+                break r;
+            }
+            assert!(std::time::Instant::now() < deadline, "the cap never bit");
+        };
+        assert!(
+            busy.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("too many connections")
+        );
+        pa.join().unwrap();
+        pb.join().unwrap();
+    });
+    assert_eq!(hub.get("/version").status, 200, "the hub recovers");
+}

@@ -123,6 +123,39 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A write that makes no progress for this long fails: a client (or a
+/// console) that stops reading cannot hold a thread forever.
+const WRITE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Sets `SO_SNDTIMEO` on the listening socket; Linux copies it to every
+/// accepted connection, the only way to reach the sockets tiny_http owns.
+/// (`SO_RCVTIMEO` would be copied too, but on the listener it also makes
+/// `accept` time out, which ends tiny_http's accept thread for good.)
+fn set_write_deadline(listener: &std::net::TcpListener, deadline: Duration) {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: deadline.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    // SAFETY: the descriptor is the listener's, open for this call, and the
+    // option value is a timeval that outlives the call, as setsockopt needs.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::warn!(
+            "cannot set a write deadline on connections: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Raises the soft limit on open files to the hard one. tiny_http's accept
 /// thread stops for good on its first accept error, and running out of file
 /// descriptors is the error a crowd of connections causes; the default soft
@@ -155,8 +188,11 @@ fn raise_open_files_limit() {
 /// Runs the hub until the process is killed.
 pub fn run(config: HubConfig) -> Result<(), String> {
     raise_open_files_limit();
-    let server = tiny_http::Server::http((config.host.as_str(), config.port))
+    let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    set_write_deadline(&listener, WRITE_DEADLINE);
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| format!("cannot serve on {}:{}: {e}", config.host, config.port))?;
     let addr = server
         .server_addr()
         .to_ip()
