@@ -40,6 +40,9 @@ fi
 mkdir -p target/screenshots
 (cd smoke/browser && node console.mjs "../../$bin" ../../target/screenshots)
 
+step "soak: 100 peers, 6,000 messages, with faults (about a minute)"
+smoke/soak --short
+
 step "idle hub with 100 held polls"
 "$ref/bin/python" smoke/idle.py "$bin" 3
 

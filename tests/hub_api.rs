@@ -782,3 +782,18 @@ fn max_peers_moves_the_record_cap() {
     assert_eq!(r.status, 409);
     assert_eq!(r.json()["detail"], "client limit reached");
 }
+
+#[test]
+fn send_rate_sets_each_senders_bucket() {
+    let hub = Hub::start(&["--send-rate", "1/2"]);
+    let a = hub.join("alpha");
+    assert_eq!(a.say("all", "1").status, 200);
+    assert_eq!(a.say("all", "2").status, 200);
+    assert_eq!(a.say("all", "3").status, 429, "a burst of two");
+    let bad = std::process::Command::new(common::BIN)
+        .args(["hub", "--send-rate", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--send-rate"));
+}

@@ -24,6 +24,8 @@ pub struct HubConfig {
     pub rate_limit: bool,
     pub max_connections: usize,
     pub max_peers: usize,
+    pub send_bucket: (f64, f64),
+    pub register_bucket: (f64, f64),
 }
 
 pub const HELP: &str = "\
@@ -52,6 +54,9 @@ Options:
                               [default: loopback origins on the served port]
   --no-rate-limit             lift the per-sender and per-address limits
                               (trusted rooms, benchmarks)
+  --send-rate R/B             each sender's bucket: R calls per second,
+                              bursts of B [default: 0.5/5]
+  --register-rate R/B         each address's /register bucket [default: 1/20]
   --max-connections N         requests in flight before new ones get 503
                               [default: 4096]
   --max-peers N               peer records (live and reaped) before /register
@@ -63,6 +68,17 @@ Environment variables give a value when its flag is absent.
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `R/B`: a bucket refilled at R per second, holding B; as (capacity, refill).
+fn bucket(value: &str, flag: &str) -> Result<(f64, f64), String> {
+    value
+        .split_once('/')
+        .and_then(|(r, b)| {
+            let (r, b) = (r.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?);
+            (r > 0.0 && b >= 1.0 && r.is_finite() && b.is_finite()).then_some((b, r))
+        })
+        .ok_or(format!("{flag}: {value:?} is not RATE/BURST, e.g. 0.5/5"))
 }
 
 fn count(value: &str, flag: &str) -> Result<usize, String> {
@@ -95,6 +111,8 @@ impl HubConfig {
         let mut rate_limit = true;
         let mut max_connections = None;
         let mut max_peers = None;
+        let mut send_bucket = super::room::SEND_BUCKET;
+        let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
             match arg {
                 Long("host") => host = Some(text(args.value())?),
@@ -123,6 +141,10 @@ impl HubConfig {
                     max_connections = Some(count(&text(args.value())?, "--max-connections")?)
                 }
                 Long("max-peers") => max_peers = Some(count(&text(args.value())?, "--max-peers")?),
+                Long("send-rate") => send_bucket = bucket(&text(args.value())?, "--send-rate")?,
+                Long("register-rate") => {
+                    register_bucket = bucket(&text(args.value())?, "--register-rate")?
+                }
                 Short('h') | Long("help") => {
                     print!("{HELP}");
                     return Ok(None);
@@ -173,6 +195,8 @@ impl HubConfig {
             rate_limit,
             max_connections: max_connections.unwrap_or(4096),
             max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
+            send_bucket,
+            register_bucket,
         }))
     }
 }

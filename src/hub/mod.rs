@@ -133,10 +133,12 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 /// `accept` time out, which ends tiny_http's accept thread for good.)
 fn set_write_deadline(listener: &std::net::TcpListener, deadline: Duration) {
     use std::os::fd::AsRawFd;
-    let tv = libc::timeval {
-        tv_sec: deadline.as_secs() as libc::time_t,
+    // `timeval`'s field types differ between libcs; let them be inferred.
+    let mut tv = libc::timeval {
+        tv_sec: 0,
         tv_usec: 0,
     };
+    tv.tv_sec = deadline.as_secs().try_into().unwrap_or(30);
     // SAFETY: the descriptor is the listener's, open for this call, and the
     // option value is a timeval that outlives the call, as setsockopt needs.
     let rc = unsafe {
@@ -185,8 +187,37 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Keeps glibc's allocator from holding on to memory: a thread-per-request
+/// server otherwise gets an arena per thread, and freed memory in them stays
+/// resident after a burst. Capped arenas, and a trim after each sweep, let
+/// the hub return to its idle size once a busy room quiets down. (musl's
+/// allocator returns memory by itself.)
+#[cfg(target_env = "gnu")]
+mod allocator {
+    pub fn cap_arenas() {
+        // SAFETY: mallopt only changes allocator settings; M_ARENA_MAX with a
+        // small positive value is a documented use.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+    pub fn trim() {
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+mod allocator {
+    pub fn cap_arenas() {}
+    pub fn trim() {}
+}
+
 /// Runs the hub until the process is killed.
 pub fn run(config: HubConfig) -> Result<(), String> {
+    allocator::cap_arenas();
     raise_open_files_limit();
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
@@ -202,6 +233,8 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         reaped_grace: config.reaped_grace,
         rate_limit: config.rate_limit,
         max_peers: config.max_peers,
+        send_bucket: config.send_bucket,
+        register_bucket: config.register_bucket,
     });
     if let Some(path) = &config.log_file {
         let sink = transcript::start(path.clone(), config.log_retention)
@@ -328,6 +361,7 @@ fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
             loop {
                 thread::sleep(every);
                 hub.room().reap(Instant::now());
+                allocator::trim();
             }
         })
         .map(|_| ())

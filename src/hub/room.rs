@@ -53,9 +53,9 @@ pub const MAX_QUEUE: usize = 1000;
 const RESERVED: [&str; 4] = ["human", "hub", "system", "all"];
 
 /// The per-sender bucket of the spec: 5 calls, refilled at 0.5 per second.
-const SEND_BUCKET: (f64, f64) = (5.0, 0.5);
+pub const SEND_BUCKET: (f64, f64) = (5.0, 0.5);
 /// The per-address `/register` bucket: 20 registrations, refilled at 1 per second.
-const REGISTER_BUCKET: (f64, f64) = (20.0, 1.0);
+pub const REGISTER_BUCKET: (f64, f64) = (20.0, 1.0);
 
 /// Settings the room's rules depend on.
 #[derive(Clone, Debug)]
@@ -68,6 +68,10 @@ pub struct RoomConfig {
     pub rate_limit: bool,
     /// Peer records (live and reaped) at most.
     pub max_peers: usize,
+    /// The per-sender bucket: capacity and refill per second.
+    pub send_bucket: (f64, f64),
+    /// The per-address `/register` bucket: capacity and refill per second.
+    pub register_bucket: (f64, f64),
 }
 
 impl Default for RoomConfig {
@@ -77,6 +81,8 @@ impl Default for RoomConfig {
             reaped_grace: Duration::from_secs(1800),
             rate_limit: true,
             max_peers: MAX_RECORDS,
+            send_bucket: SEND_BUCKET,
+            register_bucket: REGISTER_BUCKET,
         }
     }
 }
@@ -651,7 +657,7 @@ impl Room {
             let bucket = self
                 .register_buckets
                 .entry(from)
-                .or_insert_with(|| Bucket::new(REGISTER_BUCKET, now));
+                .or_insert_with(|| Bucket::new(self.config.register_bucket, now));
             bucket.spend(now).map_err(HubError::RateLimited)?;
         }
         if let Some(peer) = self.peers.get_mut(project) {
@@ -711,7 +717,7 @@ impl Room {
             unacked: VecDeque::new(),
             acks: false,
             channels: BTreeSet::new(),
-            bucket: Bucket::new(SEND_BUCKET, now),
+            bucket: Bucket::new(self.config.send_bucket, now),
             status: None,
             status_at: None,
             last_seen: now,
