@@ -154,6 +154,38 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// With SOAK_SMAPS set, where the hub's resident memory is, by mapping.
+fn dump_smaps(pid: u32, when: &str) {
+    if std::env::var_os("SOAK_SMAPS").is_none() {
+        return;
+    }
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut region, mut anon, mut file) = (String::new(), 0u64, 0u64);
+    for line in smaps.lines() {
+        if line.contains('-') && !line.starts_with(char::is_uppercase) {
+            region = line.to_string();
+        } else if let Some(v) = line.strip_prefix("Rss:") {
+            let kb: u64 = v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
+            if region.contains('/') {
+                file += kb
+            } else {
+                anon += kb
+            }
+            if kb >= 100 {
+                eprintln!("{when} {kb:>6} kB  {region}");
+            }
+        }
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    eprintln!(
+        "{when}: anonymous {anon} kB, file-backed {file} kB, {}",
+        status
+            .lines()
+            .find(|l| l.starts_with("Threads"))
+            .unwrap_or("")
+    );
+}
+
 /// A tiny deterministic generator: the soak is reproducible run to run.
 struct Rng(u64);
 
@@ -278,6 +310,7 @@ fn main() {
     }
     thread::sleep(Duration::from_secs(6)); // tiny_http's idle connection threads end after 5 s
     let idle_kib = rss_kib(pid);
+    dump_smaps(pid, "idle");
 
     // Peers, and a few channels each peer may belong to.
     let names: Vec<String> = (0..peers).map(|i| format!("p{i:03}")).collect();
@@ -597,28 +630,7 @@ fn main() {
     drop(c);
     thread::sleep(Duration::from_secs(6));
     let after_kib = rss_kib(pid);
-    if std::env::var_os("SOAK_SMAPS").is_some() {
-        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
-        let mut region = String::new();
-        for line in smaps.lines() {
-            if line.contains('-') && !line.starts_with(char::is_uppercase) {
-                region = line.to_string();
-            } else if let Some(v) = line.strip_prefix("Rss:") {
-                let kb: u64 = v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
-                if kb >= 200 {
-                    eprintln!("{kb:>6} kB  {region}");
-                }
-            }
-        }
-        let threads = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        eprintln!(
-            "{}",
-            threads
-                .lines()
-                .find(|l| l.starts_with("Threads"))
-                .unwrap_or("")
-        );
-    }
+    dump_smaps(pid, "after");
 
     let cuts = cuts.load(Ordering::Relaxed);
     println!(
