@@ -19,7 +19,7 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::cli::{seconds, text};
-use crate::client::{HubClient, check_hub_url, env_flag};
+use crate::client::{HubClient, hub_url};
 
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI
@@ -102,11 +102,8 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let hub = hub
-        .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:8765".into());
     Ok(Some(Config {
-        hub: check_hub_url(&hub, env_flag("CAUCUS_ALLOW_REMOTE_HUB"))?,
+        hub: hub_url(hub)?,
         name: name
             .filter(|n| !n.trim().is_empty())
             .ok_or("--name is required")?,

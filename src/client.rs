@@ -72,6 +72,15 @@ pub fn check_hub_url(url: &str, allow_remote: bool) -> Result<String, String> {
     Ok(base.to_string())
 }
 
+/// The hub to use: the `--hub` flag, else `CAUCUS_HUB_URL`, else the local
+/// default; checked by [`check_hub_url`] with `CAUCUS_ALLOW_REMOTE_HUB`.
+pub fn hub_url(flag: Option<String>) -> Result<String, String> {
+    let url = flag
+        .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8765".into());
+    check_hub_url(&url, env_flag("CAUCUS_ALLOW_REMOTE_HUB"))
+}
+
 /// Whether an environment flag is set to a true value (`1`, `true`, `yes`, `on`).
 pub fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| {

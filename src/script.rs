@@ -9,7 +9,7 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::cli::text;
-use crate::client::{Answer, HubClient, check_hub_url, env_flag};
+use crate::client::{Answer, HubClient, hub_url};
 
 pub const SAY_HELP: &str = "\
 caucus say: send one message into the room
@@ -58,15 +58,7 @@ struct Common {
 
 impl Common {
     fn client(&self) -> Result<HubClient, String> {
-        let url = self
-            .hub
-            .clone()
-            .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
-            .unwrap_or_else(|| "http://127.0.0.1:8765".into());
-        Ok(HubClient::new(&check_hub_url(
-            &url,
-            env_flag("CAUCUS_ALLOW_REMOTE_HUB"),
-        )?))
+        Ok(HubClient::new(&hub_url(self.hub.clone())?))
     }
 
     /// Prints an answer and turns it into the exit code.

@@ -14,7 +14,7 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::cli::{seconds, text};
-use crate::client::{HubClient, check_hub_url, env_flag};
+use crate::client::{HubClient, hub_url};
 
 /// Printed one or more messages.
 pub const EXIT_MESSAGE: u8 = 0;
@@ -91,10 +91,7 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let hub = hub
-        .or_else(|| std::env::var("CAUCUS_HUB_URL").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:8765".into());
-    let hub = check_hub_url(&hub, env_flag("CAUCUS_ALLOW_REMOTE_HUB"))?;
+    let hub = hub_url(hub)?;
     let token = match (token, token_file) {
         (Some(t), _) => t,
         (None, Some(path)) => std::fs::read_to_string(&path)
