@@ -96,6 +96,15 @@ impl Common {
     }
 }
 
+/// The strings of a JSON array (none if it is not one).
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn usage(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("caucus: {e}");
     ExitCode::from(USAGE)
@@ -164,12 +173,7 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
         &json!({"token": token, "to": to, "content": content}),
     );
     common.finish(result, |body| {
-        let names: Vec<&str> = body["delivered_to"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let names = strings(&body["delivered_to"]);
         if names.is_empty() {
             "sent; nobody is there to receive it".to_string()
         } else {
@@ -204,12 +208,7 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
         Err(e) => return usage(e),
     };
     common.finish(client.get("/peers", None, None), |body| {
-        let names: Vec<&str> = body["peers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let names = strings(&body["peers"]);
         if names.is_empty() {
             "(nobody)".to_string()
         } else {

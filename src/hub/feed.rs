@@ -17,13 +17,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::Duration;
 
 use serde_json::json;
-use tiny_http::{Header, Request, Response};
+use tiny_http::{Request, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role as WsRole, WebSocket};
 
 use super::Hub;
 use super::auth::Role;
 use super::error::HubError;
+use super::routes::{header_value, with_header};
 
 /// Events a subscriber may be behind before it is dropped.
 pub const BACKLOG: usize = 4096;
@@ -76,24 +77,9 @@ impl Feed {
     }
 }
 
-fn header(name: &'static str, value: &str) -> Header {
-    // `from_bytes` fails only on non-ASCII; names are constants and the
-    // accept key is base64.
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
-}
-
-fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
 fn refuse(req: Request, e: &HubError) {
-    let response = Response::from_string(e.body().to_string())
-        .with_status_code(e.status())
-        .with_header(header("Content-Type", "application/json"));
-    let _ = req.respond(response);
+    let response = Response::from_string(e.body().to_string()).with_status_code(e.status());
+    let _ = req.respond(with_header(response, "Content-Type", "application/json"));
 }
 
 /// Serves `GET /ui`: checks, upgrades, then pushes until the browser goes.
@@ -124,10 +110,8 @@ pub fn serve(hub: &Hub, req: Request, query: &str) {
         Some(Role::Operator)
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let response = Response::empty(101)
-        .with_header(header("Upgrade", "websocket"))
-        .with_header(header("Connection", "Upgrade"))
-        .with_header(header("Sec-WebSocket-Accept", &accept));
+    // tiny_http writes `Upgrade` and `Connection` itself for an upgrade.
+    let response = with_header(Response::empty(101), "Sec-WebSocket-Accept", &accept);
     let stream = req.upgrade("websocket", response);
     let mut ws = WebSocket::from_raw_socket(stream, WsRole::Server, None);
     let Some(role) = role else {

@@ -114,22 +114,19 @@ pub fn handle(hub: &Hub, mut req: Request) {
     let answer = dispatch(hub, &call, &method, path, query);
     let response = match answer {
         Ok(reply) => {
-            let mut r = Response::from_data(reply.body)
-                .with_status_code(reply.status)
-                .with_header(header("Content-Type", reply.content_type))
-                .with_header(header("Cache-Control", "no-store"));
+            let mut r = Response::from_data(reply.body).with_status_code(reply.status);
+            r = with_header(r, "Content-Type", reply.content_type);
+            r = with_header(r, "Cache-Control", "no-store");
             if reply.content_type.starts_with("text/html") {
-                r = r.with_header(header("Content-Security-Policy", CSP));
-                r = r.with_header(header("X-Frame-Options", "DENY"));
+                r = with_header(r, "Content-Security-Policy", CSP);
+                r = with_header(r, "X-Frame-Options", "DENY");
             }
             if let Some(id) = &reply.mcp_session {
-                r = r.with_header(header("Mcp-Session-Id", id));
+                r = with_header(r, "Mcp-Session-Id", id);
             }
             if let Some(name) = reply.attachment {
-                r = r.with_header(header(
-                    "Content-Disposition",
-                    &format!("attachment; filename=\"{name}\""),
-                ));
+                let value = format!("attachment; filename=\"{name}\"");
+                r = with_header(r, "Content-Disposition", &value);
             }
             r
         }
@@ -139,9 +136,9 @@ pub fn handle(hub: &Hub, mut req: Request) {
             } else {
                 log::debug!("{method} {path}: {}", e.status());
             }
-            Response::from_data(e.body().to_string().into_bytes())
-                .with_status_code(e.status())
-                .with_header(header("Content-Type", "application/json"))
+            let r =
+                Response::from_data(e.body().to_string().into_bytes()).with_status_code(e.status());
+            with_header(r, "Content-Type", "application/json")
         }
     };
     log::trace!("{method} {path}: answered");
@@ -151,10 +148,17 @@ pub fn handle(hub: &Hub, mut req: Request) {
     }
 }
 
-fn header(name: &'static str, value: &str) -> Header {
-    // `from_bytes` fails only on non-ASCII bytes. Every name is a constant
-    // and every value a constant or a file name we chose, all ASCII.
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+/// Adds a header to a response. `from_bytes` refuses only non-ASCII bytes;
+/// every name here is a constant and every value ASCII we built, so the
+/// refusal branch is a bug report, not a crash.
+pub(super) fn with_header<R: Read>(r: Response<R>, name: &'static str, value: &str) -> Response<R> {
+    match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+        Ok(h) => r.with_header(h),
+        Err(()) => {
+            log::error!("not sending a non-ASCII {name} header");
+            r
+        }
+    }
 }
 
 /// What a handler may know of a request besides its method, path and query.
@@ -237,7 +241,7 @@ fn body<T: DeserializeOwned>(call: &Call) -> Result<T, HubError> {
     serde_json::from_slice(buf).map_err(|e| HubError::invalid(format!("body: {e}")))
 }
 
-fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+pub(super) fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers()
         .iter()
         .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
