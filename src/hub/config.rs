@@ -23,6 +23,7 @@ pub struct HubConfig {
     pub allowed_origins: Vec<String>,
     pub rate_limit: bool,
     pub max_connections: usize,
+    pub read_deadline: Duration,
     pub max_peers: usize,
     pub send_bucket: (f64, f64),
     pub register_bucket: (f64, f64),
@@ -57,8 +58,11 @@ Options:
   --send-rate R/B             each sender's bucket: R calls per second,
                               bursts of B [default: 0.5/5]
   --register-rate R/B         each address's /register bucket [default: 1/20]
-  --max-connections N         requests in flight before new ones get 503
-                              [default: 4096]
+  --max-connections N         requests in flight before new ones get 503, and
+                              open connections before the longest idle are
+                              closed [default: 4096]
+  --read-deadline SECONDS     close a connection that sends no complete request
+                              head, or body, for this long [default: 20]
   --max-peers N               peer records (live and reaped) before /register
                               answers 409 [default: 512]
   -h, --help                  print this help
@@ -111,6 +115,7 @@ impl HubConfig {
         let mut rate_limit = true;
         let mut max_connections = None;
         let mut max_peers = None;
+        let mut read_deadline = None;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
@@ -139,6 +144,9 @@ impl HubConfig {
                 Long("no-rate-limit") => rate_limit = false,
                 Long("max-connections") => {
                     max_connections = Some(count(&text(args.value())?, "--max-connections")?)
+                }
+                Long("read-deadline") => {
+                    read_deadline = Some(seconds(&text(args.value())?, "--read-deadline")?)
                 }
                 Long("max-peers") => max_peers = Some(count(&text(args.value())?, "--max-peers")?),
                 Long("send-rate") => send_bucket = bucket(&text(args.value())?, "--send-rate")?,
@@ -194,6 +202,7 @@ impl HubConfig {
             allowed_origins: origins,
             rate_limit,
             max_connections: max_connections.unwrap_or(4096),
+            read_deadline: read_deadline.unwrap_or(Duration::from_secs(20)),
             max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
             send_bucket,
             register_bucket,

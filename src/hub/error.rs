@@ -14,6 +14,9 @@ pub enum HubError {
     Invalid(String),
     /// 413: the body is over the limit.
     BodyTooLarge,
+    /// 408: the body stopped short of its `Content-Length` (the client went
+    /// quiet past the read deadline, or hung up).
+    BodyIncomplete,
     /// 401: the token names no peer (never issued, left, kicked or expired).
     UnknownToken,
     /// 401 on operator paths: no or wrong operator/observer token.
@@ -55,6 +58,7 @@ impl HubError {
         match self {
             HubError::Invalid(_) => 422,
             HubError::BodyTooLarge => 413,
+            HubError::BodyIncomplete => 408,
             HubError::UnknownToken | HubError::Unauthorized(_) => 401,
             HubError::Forbidden(_) | HubError::NotMember => 403,
             HubError::Stopped | HubError::NameInUse { .. } | HubError::Limit(_) => 409,
@@ -70,6 +74,9 @@ impl HubError {
     pub fn body(&self) -> Value {
         match self {
             HubError::Invalid(detail) => json!({ "detail": detail }),
+            HubError::BodyIncomplete => {
+                json!({ "detail": "request body incomplete: not received before the read deadline" })
+            }
             HubError::BodyTooLarge => {
                 json!({ "detail": "request body too large", "max_bytes": MAX_BODY_BYTES })
             }

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod export;
 pub mod feed;
@@ -273,10 +274,19 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     }
 
     let activity = start_nudger(addr)?;
+    let conns = Arc::new(deadline::Connections::default());
+    deadline::start(
+        Arc::clone(&conns),
+        addr.port(),
+        config.read_deadline,
+        config.max_connections,
+        activity.clone(),
+    )?;
     let serving = Arc::new(Serving {
         server,
         hub,
         activity,
+        conns,
         max_connections: config.max_connections,
         in_flight: AtomicUsize::new(0),
         receiving: AtomicUsize::new(0),
@@ -291,6 +301,8 @@ struct Serving {
     server: tiny_http::Server,
     hub: Arc<Hub>,
     activity: std::sync::mpsc::SyncSender<()>,
+    /// Which connections have a request being handled, for read deadlines.
+    conns: Arc<deadline::Connections>,
     max_connections: usize,
     /// Requests being handled, for the connection cap.
     in_flight: AtomicUsize,
@@ -342,7 +354,8 @@ fn receive_loop(serving: &Arc<Serving>, permanent: bool) {
         } else {
             serving.in_flight.fetch_add(1, Ordering::Relaxed);
             let _guard = InFlight(&serving.in_flight);
-            routes::handle(&serving.hub, request);
+            let busy = serving.conns.begin(request.remote_addr().copied());
+            routes::handle(&serving.hub, request, &busy);
         }
         if !permanent && serving.receiving.load(Ordering::Acquire) >= SPARE_RECEIVERS {
             return;

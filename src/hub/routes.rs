@@ -89,7 +89,7 @@ const PATHS: &[&str] = &[
 ];
 
 /// Handles one request to the end, including writing the response.
-pub fn handle(hub: &Hub, mut req: Request) {
+pub fn handle(hub: &Hub, mut req: Request, conn: &super::deadline::Busy) {
     let url = req.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let method = req.method().clone();
@@ -99,7 +99,10 @@ pub fn handle(hub: &Hub, mut req: Request) {
         return super::feed::serve(hub, req, query);
     }
     let body = if method == Method::Post {
-        read_body(&mut req)
+        conn.reading_body(true);
+        let body = read_body(&mut req);
+        conn.reading_body(false);
+        body
     } else {
         Ok(Vec::new())
     };
@@ -228,6 +231,10 @@ fn read_body(req: &mut Request) -> Result<Vec<u8>, HubError> {
         .map_err(|e| HubError::invalid(format!("body: could not be read: {e}")))?;
     if buf.len() > MAX_BODY_BYTES {
         return Err(HubError::BodyTooLarge);
+    }
+    if req.body_length().is_some_and(|n| buf.len() < n) {
+        // The connection ended (or was cut at the read deadline) mid-body.
+        return Err(HubError::BodyIncomplete);
     }
     Ok(buf)
 }
