@@ -45,9 +45,18 @@ impl Conn {
         auth: Option<&str>,
         body: &str,
     ) -> Option<(u16, Value)> {
-        let result = self.try_request(method, path, auth, body);
+        let reused = self.reader.is_some();
+        let mut result = self.try_request(method, path, auth, body);
         if result.is_none() {
             self.reader = None;
+            // The hub closes keep-alive connections idle past its read
+            // deadline; like any HTTP client, retry once on a fresh one.
+            if reused {
+                result = self.try_request(method, path, auth, body);
+                if result.is_none() {
+                    self.reader = None;
+                }
+            }
         }
         result
     }

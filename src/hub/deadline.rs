@@ -199,6 +199,9 @@ impl Watcher {
             let mut state = conns.lock();
             let peers: HashSet<SocketAddr> = open.iter().map(|o| o.peer).collect();
             state.retain(|peer, c| c.busy > 0 || peers.contains(peer));
+            if state.capacity() > 64 && state.capacity() > state.len() * 4 {
+                state.shrink_to_fit();
+            }
             for o in &open {
                 match judge(state.get(&o.peer), o.first_seen, now, deadline) {
                     Verdict::Busy => {}

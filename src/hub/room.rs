@@ -103,6 +103,45 @@ impl Routed {
     }
 }
 
+/// Messages routed in each of the last 60 seconds: the console's rate, in
+/// constant memory however busy the room gets.
+#[derive(Debug)]
+struct RouteRate {
+    counts: [u32; 60],
+    /// The Unix second each slot counts.
+    seconds: [u64; 60],
+}
+
+impl Default for RouteRate {
+    fn default() -> Self {
+        RouteRate {
+            counts: [0; 60],
+            seconds: [0; 60],
+        }
+    }
+}
+
+impl RouteRate {
+    fn add(&mut self, now_unix: f64) {
+        let second = now_unix as u64;
+        let i = (second % 60) as usize;
+        if self.seconds[i] != second {
+            self.seconds[i] = second;
+            self.counts[i] = 0;
+        }
+        self.counts[i] = self.counts[i].saturating_add(1);
+    }
+
+    /// Messages routed in the minute up to `now_unix`.
+    fn last_minute(&self, now_unix: f64) -> usize {
+        let now = now_unix as u64;
+        (0..60)
+            .filter(|&i| self.seconds[i] <= now && now - self.seconds[i] < 60)
+            .map(|i| self.counts[i] as usize)
+            .sum()
+    }
+}
+
 /// A token bucket.
 #[derive(Debug)]
 struct Bucket {
@@ -286,7 +325,7 @@ pub struct Room {
     forms: Vec<Form>,
     register_buckets: HashMap<IpAddr, Bucket>,
     /// Wall times of messages routed in the last minute.
-    recent_routes: VecDeque<f64>,
+    recent_routes: RouteRate,
     transcript: Option<SyncSender<String>>,
     transcript_dropped: u64,
     feed: Feed,
@@ -449,7 +488,7 @@ impl Room {
             floors: BTreeMap::new(),
             forms: Vec::new(),
             register_buckets: HashMap::new(),
-            recent_routes: VecDeque::new(),
+            recent_routes: RouteRate::default(),
             transcript: None,
             transcript_dropped: 0,
             feed: Feed::default(),
@@ -555,7 +594,7 @@ impl Room {
             sender.msg_count += 1;
         }
         self.remember(&routed);
-        self.recent_routes.push_back(routed.msg.ts);
+        self.recent_routes.add(routed.msg.ts);
         self.write_transcript(&routed, &delivered);
         (routed, delivered, full)
     }
@@ -1589,9 +1628,32 @@ impl Room {
             self.forget(&name);
         }
         self.register_buckets.retain(|_, b| !b.is_full(now));
-        let minute_ago = now_unix() - 60.0;
-        while self.recent_routes.front().is_some_and(|t| *t < minute_ago) {
-            self.recent_routes.pop_front();
+        self.give_back_spare_capacity();
+    }
+
+    /// Collections keep the capacity their busiest moment gave them; after
+    /// a burst, hand what is far beyond their contents back to the
+    /// allocator, so a quiet room returns near its idle size.
+    fn give_back_spare_capacity(&mut self) {
+        fn spare(len: usize, capacity: usize) -> bool {
+            capacity > 64 && capacity > len * 4
+        }
+        if spare(self.tokens.len(), self.tokens.capacity()) {
+            self.tokens.shrink_to_fit();
+        }
+        if spare(
+            self.register_buckets.len(),
+            self.register_buckets.capacity(),
+        ) {
+            self.register_buckets.shrink_to_fit();
+        }
+        for peer in self.peers.values_mut() {
+            if spare(peer.queue.len(), peer.queue.capacity()) {
+                peer.queue.shrink_to_fit();
+            }
+            if spare(peer.unacked.len(), peer.unacked.capacity()) {
+                peer.unacked.shrink_to_fit();
+            }
         }
     }
 
@@ -1624,14 +1686,10 @@ impl Room {
 
     /// Health figures; `rss_mib` is read by the caller, outside the lock.
     pub fn health(&mut self, rss_mib: f64) -> Health {
-        let minute_ago = now_unix() - 60.0;
-        while self.recent_routes.front().is_some_and(|t| *t < minute_ago) {
-            self.recent_routes.pop_front();
-        }
         Health {
             uptime: age(self.started.elapsed().as_secs_f64()),
             peer_count: self.peers.values().filter(|p| p.is_live()).count(),
-            msg_per_min: self.recent_routes.len(),
+            msg_per_min: self.recent_routes.last_minute(now_unix()),
             queue_depth: self.peers.values().map(|p| p.queue.len()).sum(),
             mem_rss_mb: rss_mib,
         }
@@ -1696,6 +1754,26 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_route_rate_counts_the_last_minute_only() {
+        let mut rate = RouteRate::default();
+        let t = 1_000_000.0;
+        for k in 0..3 {
+            rate.add(t + f64::from(k));
+        }
+        rate.add(t + 30.5);
+        assert_eq!(rate.last_minute(t + 31.0), 4);
+        assert_eq!(
+            rate.last_minute(t + 61.0),
+            2,
+            "the first two seconds aged out"
+        );
+        // A slot is reused a minute later, its old count dropped.
+        rate.add(t + 60.0);
+        assert_eq!(rate.last_minute(t + 60.0), 4);
+        assert_eq!(rate.last_minute(t + 500.0), 0);
+    }
     use std::net::Ipv4Addr;
 
     const HOME: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
