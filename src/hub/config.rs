@@ -24,6 +24,8 @@ pub struct HubConfig {
     pub rate_limit: bool,
     pub max_connections: usize,
     pub read_deadline: Duration,
+    pub data_dir: Option<PathBuf>,
+    pub fsync: super::journal::Fsync,
     pub max_peers: usize,
     pub send_bucket: (f64, f64),
     pub register_bucket: (f64, f64),
@@ -61,6 +63,12 @@ Options:
   --max-connections N         requests in flight before new ones get 503, and
                               open connections before the longest idle are
                               closed [default: 4096]
+  --data-dir DIR              keep the room in DIR (journal and snapshot) so a
+                              restart loses nothing [env: CAUCUS_DATA_DIR]
+                              [default: none, memory only]
+  --fsync POLICY              when the journal is forced to disk: write (every
+                              write), group (every 5 ms) or off (the OS decides)
+                              [env: CAUCUS_FSYNC] [default: group]
   --read-deadline SECONDS     close a connection that sends no complete request
                               head, or body, for this long [default: 20]
   --max-peers N               peer records (live and reaped) before /register
@@ -116,6 +124,8 @@ impl HubConfig {
         let mut max_connections = None;
         let mut max_peers = None;
         let mut read_deadline = None;
+        let mut data_dir = None;
+        let mut fsync = None;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
@@ -145,6 +155,8 @@ impl HubConfig {
                 Long("max-connections") => {
                     max_connections = Some(count(&text(args.value())?, "--max-connections")?)
                 }
+                Long("data-dir") => data_dir = Some(PathBuf::from(text(args.value())?)),
+                Long("fsync") => fsync = Some(text(args.value())?),
                 Long("read-deadline") => {
                     read_deadline = Some(seconds(&text(args.value())?, "--read-deadline")?)
                 }
@@ -186,6 +198,10 @@ impl HubConfig {
                     .into(),
             );
         }
+        let fsync = match fsync.or_else(|| env("CAUCUS_FSYNC")) {
+            Some(policy) => super::journal::Fsync::parse(&policy)?,
+            None => super::journal::Fsync::Group,
+        };
         Ok(Some(HubConfig {
             host: host.unwrap_or_else(|| "127.0.0.1".into()),
             port: port.unwrap_or(8765),
@@ -203,6 +219,8 @@ impl HubConfig {
             rate_limit,
             max_connections: max_connections.unwrap_or(4096),
             read_deadline: read_deadline.unwrap_or(Duration::from_secs(20)),
+            data_dir: data_dir.or_else(|| env("CAUCUS_DATA_DIR").map(PathBuf::from)),
+            fsync,
             max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
             send_bucket,
             register_bucket,

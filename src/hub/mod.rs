@@ -13,6 +13,7 @@ pub mod deadline;
 pub mod error;
 pub mod export;
 pub mod feed;
+pub mod journal;
 pub mod mcp;
 pub mod room;
 pub mod routes;
@@ -241,6 +242,12 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         let sink = transcript::start(path.clone(), config.log_retention)
             .map_err(|e| format!("cannot open the transcript {}: {e}", path.display()))?;
         room.set_transcript(sink);
+    }
+    if let Some(dir) = &config.data_dir {
+        let (journal, loaded) = journal::Journal::open(dir, config.fsync)?;
+        room.restore(journal, loaded)
+            .map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
+        log::info!("room kept in {} (fsync {:?})", dir.display(), config.fsync);
     }
     let hub = Arc::new(Hub::new(
         room,

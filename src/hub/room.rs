@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod durable;
+
 use super::auth::{new_token, os_random, same_secret};
 use super::error::HubError;
 use super::feed::Feed;
@@ -238,7 +240,7 @@ impl Peer {
 }
 
 /// A talking stick on one scope.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Floor {
     holder: String,
     reason: String,
@@ -331,6 +333,10 @@ pub struct Room {
     feed: Feed,
     dirty: Dirty,
     started: Instant,
+    /// `--data-dir`: where every change is recorded (see `durable`).
+    journal: Option<super::journal::Journal>,
+    /// Something in the journal's `meta` changed since it was last written.
+    meta_changed: bool,
 }
 
 /// What changed since the feed last heard, to publish once.
@@ -494,6 +500,8 @@ impl Room {
             feed: Feed::default(),
             dirty: Dirty::default(),
             started: Instant::now(),
+            journal: None,
+            meta_changed: false,
         }
     }
 
@@ -545,6 +553,7 @@ impl Room {
         log::info!("{text}");
         let msg = self.message("hub", BROADCAST, text, Kind::System);
         let routed = Routed::new(msg);
+        self.jot(|| json!({"t": "note", "m": routed.msg}));
         self.remember(&routed);
     }
 
@@ -593,6 +602,7 @@ impl Room {
         if let Some(sender) = self.peers.get_mut(&routed.msg.sender) {
             sender.msg_count += 1;
         }
+        self.jot(|| json!({"t": "msg", "m": routed.msg, "to": delivered}));
         self.remember(&routed);
         self.recent_routes.add(routed.msg.ts);
         self.write_transcript(&routed, &delivered);
@@ -664,9 +674,17 @@ impl Room {
             return;
         };
         peer.life = Life::Live;
-        if !peer.acks {
+        let cleared = !peer.acks && !peer.unacked.is_empty();
+        if cleared {
             peer.unacked.clear();
         }
+        self.changed();
+        if cleared {
+            self.jot(|| json!({"t": "clear", "p": name}));
+        }
+        let Some(peer) = self.peers.get(name) else {
+            return;
+        };
         self.dirty.peers = true;
         self.dirty.channels |= !peer.channels.is_empty();
         let replayed = peer.unacked.len();
@@ -699,6 +717,7 @@ impl Room {
                 .or_insert_with(|| Bucket::new(self.config.register_bucket, now));
             bucket.spend(now).map_err(HubError::RateLimited)?;
         }
+        self.changed();
         if let Some(peer) = self.peers.get_mut(project) {
             let token_matches = token.is_some_and(|t| same_secret(t, &peer.token));
             match (peer.life, token_matches) {
@@ -794,6 +813,7 @@ impl Room {
 
     /// Removes a record for good: its token dies, its polls wake to a 401.
     fn forget(&mut self, name: &str) -> Option<Peer> {
+        self.changed();
         let peer = self.peers.remove(name)?;
         self.tokens.remove(&peer.token);
         peer.wake.notify_all();
@@ -883,6 +903,7 @@ impl Room {
 
     /// `POST /status`.
     pub fn set_status(&mut self, token: &str, status: &str) -> Result<Option<String>, HubError> {
+        self.changed();
         check_len("status", status, 0, MAX_STATUS_CHARS)?;
         let name = self.authenticate(token)?;
         self.spend(&name)?;
@@ -965,6 +986,7 @@ impl Room {
         let peer = self.peer_mut(name)?;
         peer.acks = true;
         peer.unacked.retain(|m| m.msg.seq > seq);
+        self.jot(|| json!({"t": "ack", "p": name, "s": seq}));
         Ok(())
     }
 
@@ -983,16 +1005,21 @@ impl Room {
             self.apply_ack(&name, seq)?;
         }
         let peer = self.peer_mut(&name)?;
-        if !peer.acks {
+        let cleared = !peer.acks && !peer.unacked.is_empty();
+        if cleared {
             // A client that never acknowledges took what it was handed.
             peer.unacked.clear();
         }
         peer.polls += 1;
-        Ok(Poll {
+        let poll = Poll {
             name,
             peer_id: peer.id,
             wake: Arc::clone(&peer.wake),
-        })
+        };
+        if cleared {
+            self.jot(|| json!({"t": "clear", "p": poll.name}));
+        }
+        Ok(poll)
     }
 
     /// What the poll returns now, or `None` to keep waiting.
@@ -1021,9 +1048,13 @@ impl Room {
             Vec::new()
         };
         messages.reserve(peer.queue.len());
+        let took = !peer.queue.is_empty();
         for m in peer.queue.drain(..) {
             messages.push(Arc::clone(&m));
             peer.unacked.push_back(m);
+        }
+        if took {
+            self.jot(|| json!({"t": "take", "p": poll.name}));
         }
         Ok(Some(Batch { messages, mode }))
     }
@@ -1074,6 +1105,7 @@ impl Room {
     }
 
     fn subscribe(&mut self, name: &str, channel: &str) -> Result<(), HubError> {
+        self.changed();
         let peer = self.peer_mut(name)?;
         if peer.channels.contains(channel) {
             return Ok(());
@@ -1097,6 +1129,7 @@ impl Room {
 
     /// `POST /channels/leave`.
     pub fn leave_channel(&mut self, token: &str, channel: &str) -> Result<(), HubError> {
+        self.changed();
         check_channel("channel", channel)?;
         let name = self.authenticate(token)?;
         self.spend(&name)?;
@@ -1117,6 +1150,7 @@ impl Room {
         channel: &str,
         topic: &str,
     ) -> Result<Option<String>, HubError> {
+        self.changed();
         check_channel("channel", channel)?;
         check_len("topic", topic, 0, MAX_TOPIC_CHARS)?;
         let name = self.authenticate(token)?;
@@ -1139,6 +1173,7 @@ impl Room {
 
     /// Operator: unsubscribes every member; the channel may form again.
     pub fn close_channel(&mut self, channel: &str) -> Result<(), HubError> {
+        self.changed();
         check_channel("channel", channel)?;
         if !self.has_members(channel) {
             return Err(HubError::NotFound(format!("no channel named {channel:?}")));
@@ -1194,6 +1229,7 @@ impl Room {
         scope: &str,
         reason: &str,
     ) -> Result<Value, HubError> {
+        self.changed();
         if scope != BROADCAST {
             check_channel("scope", scope)
                 .map_err(|_| HubError::invalid("scope: must be \"all\" or a #channel"))?;
@@ -1332,6 +1368,7 @@ impl Room {
 
     /// Operator: releases a stick whoever holds it.
     pub fn clear_floor(&mut self, scope: &str) -> Result<(), HubError> {
+        self.changed();
         if !self.floors.contains_key(scope) {
             return Err(HubError::NotFound(format!("no talking stick on {scope:?}")));
         }
@@ -1390,6 +1427,7 @@ impl Room {
     }
 
     fn relinquish_floors(&mut self, name: &str) {
+        self.changed();
         let scopes: Vec<String> = self.floors.keys().cloned().collect();
         for scope in scopes {
             self.relinquish_floor(&scope, name);
@@ -1406,6 +1444,7 @@ impl Room {
         title: &str,
         fields: Vec<Field>,
     ) -> Result<(String, String), HubError> {
+        self.changed();
         check_len("title", title, 1, 200)?;
         check_fields(&fields)?;
         check_len("to", to, 1, MAX_NAME_CHARS)?;
@@ -1463,6 +1502,7 @@ impl Room {
         id: &str,
         answers: serde_json::Map<String, Value>,
     ) -> Result<Value, HubError> {
+        self.changed();
         let form = self
             .forms
             .iter()
@@ -1507,6 +1547,7 @@ impl Room {
 
     /// Operator: cancels a pending form and tells its audience.
     pub fn cancel_form(&mut self, id: &str) -> Result<(), HubError> {
+        self.changed();
         let form = self.take_form(id)?;
         let text = format!("The operator cancelled the form \"{}\".", form.title);
         self.resolve_form(&form, text, "cancelled", Value::Null);
@@ -1533,11 +1574,13 @@ impl Room {
 
     /// `POST /control` pause, resume, stop, reset.
     pub fn set_mode(&mut self, mode: Mode) {
+        self.changed();
         self.mode = mode;
         match mode {
             Mode::Stopped => {
                 let msg = self.message("hub", BROADCAST, "stop".to_string(), Kind::Control);
                 let stop = Routed::new(msg);
+                self.jot(|| json!({"t": "note", "m": stop.msg}));
                 self.remember(&stop);
                 self.stop = Some(stop);
                 self.dirty.floors |= !self.floors.is_empty();
@@ -1561,6 +1604,7 @@ impl Room {
 
     /// Operator: holds (or releases) one live peer's queue.
     pub fn set_peer_paused(&mut self, name: &str, paused: bool) -> Result<(), HubError> {
+        self.changed();
         let peer = match self.peers.get_mut(name) {
             Some(p) if p.is_live() => p,
             _ => return Err(HubError::NotFound(format!("no live peer named {name:?}"))),
@@ -1602,6 +1646,7 @@ impl Room {
             .map(|p| p.name.clone())
             .collect();
         for name in idle {
+            self.changed();
             if let Some(peer) = self.peers.get_mut(&name) {
                 peer.life = Life::Reaped {
                     since: now,
@@ -1712,6 +1757,7 @@ impl Room {
 
     /// Publishes the roster, channels and floors if they changed.
     pub fn flush_events(&mut self) {
+        self.flush_journal();
         let dirty = std::mem::take(&mut self.dirty);
         if self.feed.is_empty() {
             return;

@@ -1,0 +1,471 @@
+//! `--data-dir`: the room survives its hub being killed.
+//!
+//! The busy-room test kills the hub with SIGKILL at points picked at random
+//! while peers send and receive, restarts it on the same directory, and
+//! checks every message the hub answered 200 to: each named recipient gets
+//! it, and none gets it again once its acknowledgement was answered 200.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Hub;
+use serde_json::{Value, json};
+
+/// A fresh, private data directory under the target dir.
+fn data_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("durability-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// One request on a fresh connection; `None` when the hub is not there (or
+/// went away mid-request).
+fn try_req(
+    addr: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = auth {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8(buf).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+fn start(dir: &Path, port: Option<u16>, extra: &[&str]) -> Hub {
+    let port = port.map(|p| p.to_string());
+    let mut args = vec!["--data-dir", dir.to_str().unwrap(), "--no-rate-limit"];
+    if let Some(p) = &port {
+        args.extend(["--port", p.as_str()]);
+    }
+    args.extend(extra);
+    Hub::start(&args)
+}
+
+#[test]
+fn peers_channels_floors_forms_and_mode_survive_a_restart() {
+    let dir = data_dir("state");
+    let (alpha, beta) = {
+        let hub = start(&dir, None, &[]);
+        let a = hub.join("alpha");
+        let b = hub.join("beta");
+        assert_eq!(
+            a.post("/channels/join", json!({"channel": "#ops"})).status,
+            200
+        );
+        assert_eq!(
+            b.post("/channels/join", json!({"channel": "#ops"})).status,
+            200
+        );
+        assert_eq!(
+            a.post(
+                "/channels/topic",
+                json!({"channel": "#ops", "topic": "the plan"})
+            )
+            .status,
+            200
+        );
+        assert_eq!(a.floor("take", "#ops")["holder"], "alpha");
+        let form = a.post(
+            "/ask",
+            json!({"title": "ship it?", "fields": [{"key": "ok", "type": "radio", "label": "ok?", "options": ["yes", "no"]}]}),
+        );
+        assert_eq!(form.status, 200, "{}", form.text);
+        assert_eq!(a.say("beta", "kept for you").status, 200);
+        assert_eq!(a.say("#ops", "kept for the channel").status, 200);
+        assert_eq!(
+            b.post("/status", json!({"status": "reviewing"})).status,
+            200
+        );
+        assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
+        // Killed without warning: SIGKILL.
+        (a.token.clone(), b.token.clone())
+    };
+    let hub = start(&dir, None, &[]);
+    assert_eq!(hub.get("/peers").json()["peers"], json!(["alpha", "beta"]));
+    let channels = hub.get("/channels").json();
+    assert_eq!(channels["channels"]["#ops"]["topic"], "the plan");
+    assert_eq!(
+        channels["channels"]["#ops"]["members"],
+        json!(["alpha", "beta"])
+    );
+    assert_eq!(
+        hub.get("/floor").json()["floors"]["#ops"]["holder"],
+        "alpha"
+    );
+    let forms = hub.get("/forms").json();
+    assert_eq!(forms["forms"][0]["title"], "ship it?");
+    assert_eq!(forms["forms"][0]["status"], "pending");
+    assert_eq!(hub.ping("beta")["status"], "reviewing");
+    let b = common::Agent {
+        hub: &hub,
+        name: "beta".into(),
+        token: beta,
+    };
+    // Still paused: nothing is handed out until the operator resumes.
+    assert_eq!(b.receive_raw("timeout=0").json()["mode"], "paused");
+    assert_eq!(hub.control(json!({"action": "resume"})).status, 200);
+    let got: Vec<String> = b
+        .chat(0.0)
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, ["kept for you", "kept for the channel"]);
+    // The old token still sends; the export still has the history.
+    let a = common::Agent {
+        hub: &hub,
+        name: "alpha".into(),
+        token: alpha,
+    };
+    assert_eq!(a.say("beta", "after the restart").status, 200);
+    let export = hub.get("/export?format=json").json();
+    let contents: Vec<&str> = export["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(contents.contains(&"kept for you"), "{contents:?}");
+    assert!(contents.contains(&"after the restart"), "{contents:?}");
+}
+
+#[test]
+fn a_damaged_journal_is_refused_and_a_torn_tail_is_dropped() {
+    let dir = data_dir("damage");
+    {
+        let hub = start(&dir, None, &[]);
+        let a = hub.join("alpha");
+        let b = hub.join("beta");
+        for i in 0..3 {
+            assert_eq!(a.say("beta", &format!("m{i}")).status, 200);
+        }
+        let _ = b;
+    }
+    let journal = dir.join("journal");
+    let good = std::fs::read(&journal).unwrap();
+
+    // A record cut short at the end: dropped with a warning, the rest loads.
+    let mut torn = good.clone();
+    torn.extend_from_slice(b"0badc0de {\"t\":\"msg\",\"m\":{\"cont");
+    std::fs::write(&journal, &torn).unwrap();
+    {
+        let hub = start(&dir, None, &[]);
+        assert_eq!(hub.get("/peers").json()["peers"], json!(["alpha", "beta"]));
+    }
+
+    // A flipped byte in the middle: refused, with the reason, nothing served.
+    let dir = data_dir("hole");
+    {
+        let hub = start(&dir, None, &[]);
+        let a = hub.join("alpha");
+        let _b = hub.join("beta");
+        for i in 0..3 {
+            assert_eq!(a.say("beta", &format!("m{i}")).status, 200);
+        }
+    }
+    let journal = dir.join("journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 20;
+    bytes[second_line] ^= 0x20;
+    std::fs::write(&journal, &bytes).unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["hub", "--port", "0", "--no-browser", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("damaged"), "{err}");
+    assert!(out.stdout.is_empty(), "never listened");
+}
+
+#[test]
+fn a_second_hub_on_the_same_directory_is_refused() {
+    let dir = data_dir("lock");
+    let _hub = start(&dir, None, &[]);
+    let out = std::process::Command::new(common::BIN)
+        .args(["hub", "--port", "0", "--no-browser", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another hub is using"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What the busy-room test's threads share.
+#[derive(Default)]
+struct Ledger {
+    /// Message id -> who the hub said it went to, for every 200 to `/send`.
+    accepted: HashMap<String, Vec<String>>,
+    /// Recipient -> message id -> how many times it came.
+    received: BTreeMap<String, HashMap<String, u32>>,
+    /// Messages that came again after their ack was answered 200.
+    after_ack: Vec<String>,
+    /// Messages that came again before any ack covered them (allowed).
+    redelivered: u32,
+}
+
+struct Shared {
+    addr: String,
+    ledger: Mutex<Ledger>,
+    changed: Condvar,
+    sending: AtomicBool,
+    receiving: AtomicBool,
+}
+
+/// A tiny deterministic generator: the kill points differ per run (seeded
+/// from the clock) and are printed, so a failure can be replayed.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn receiver(shared: &Shared, name: &str, token: &str) {
+    let mut acked_through = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while shared.receiving.load(Ordering::Acquire) && Instant::now() < deadline {
+        let Some((200, body)) = try_req(
+            &shared.addr,
+            "GET",
+            "/receive?timeout=0.5",
+            Some(token),
+            None,
+        ) else {
+            // The hub is down or restarting: try again shortly.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let mut top = 0;
+        {
+            let mut ledger = shared.ledger.lock().unwrap();
+            for m in body["messages"].as_array().into_iter().flatten() {
+                let (id, seq) = (
+                    m["id"].as_str().unwrap_or("").to_string(),
+                    m["seq"].as_u64().unwrap_or(0),
+                );
+                if seq <= acked_through {
+                    ledger.after_ack.push(format!(
+                        "{name} got {id} (seq {seq}) after acking {acked_through}"
+                    ));
+                }
+                let seen = ledger
+                    .received
+                    .entry(name.to_string())
+                    .or_default()
+                    .entry(id)
+                    .or_insert(0);
+                *seen += 1;
+                if *seen > 1 {
+                    ledger.redelivered += 1;
+                }
+                top = top.max(seq);
+            }
+            shared.changed.notify_all();
+        }
+        if top > acked_through
+            && let Some((200, _)) = try_req(
+                &shared.addr,
+                "POST",
+                "/ack",
+                None,
+                Some(&json!({"token": token, "seq": top})),
+            )
+        {
+            acked_through = top;
+        }
+    }
+}
+
+fn sender(shared: &Shared, token: &str, peers: &[String], me: usize, seed: u64) {
+    let mut rng = Lcg(seed);
+    let mut n = 0;
+    while shared.sending.load(Ordering::Acquire) && n < 100_000 {
+        n += 1;
+        let to = match rng.next(6) {
+            0 => "all".to_string(),
+            1 => "#room".to_string(),
+            _ => peers[(me + 1 + rng.next(peers.len() as u64 - 1) as usize) % peers.len()].clone(),
+        };
+        let body = json!({"token": token, "to": to, "content": format!("{me}-{n}")});
+        match try_req(&shared.addr, "POST", "/send", None, Some(&body)) {
+            Some((200, r)) => {
+                let id = r["message_id"].as_str().unwrap_or("").to_string();
+                let to: Vec<String> = r["delivered_to"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect();
+                let mut ledger = shared.ledger.lock().unwrap();
+                ledger.accepted.insert(id, to);
+                shared.changed.notify_all();
+            }
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn accepted(shared: &Shared) -> usize {
+    shared.ledger.lock().unwrap().accepted.len()
+}
+
+/// Waits (bounded) until at least `n` sends were accepted.
+fn wait_accepted(shared: &Shared, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut ledger = shared.ledger.lock().unwrap();
+    while ledger.accepted.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "sends stalled at {}",
+            ledger.accepted.len()
+        );
+        ledger = shared
+            .changed
+            .wait_timeout(ledger, Duration::from_secs(1))
+            .unwrap()
+            .0;
+    }
+}
+
+/// Deliveries still missing: (recipient, message id).
+fn missing(ledger: &Ledger) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (id, to) in &ledger.accepted {
+        for r in to {
+            if !ledger
+                .received
+                .get(r)
+                .is_some_and(|got| got.contains_key(id))
+            {
+                out.push((r.clone(), id.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_at_random_points_loses_nothing_it_confirmed() {
+    let dir = data_dir("busy");
+    let first = start(&dir, None, &[]);
+    let port: u16 = first.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let names: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+    let tokens: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let a = first.join(n);
+            if n != "p4" {
+                assert_eq!(
+                    a.post("/channels/join", json!({"channel": "#room"})).status,
+                    200
+                );
+            }
+            // Acknowledging from the start: exactly once holds for ackers.
+            assert_eq!(a.ack(0).status, 200);
+            a.token
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        addr: first.addr.clone(),
+        ledger: Mutex::default(),
+        changed: Condvar::new(),
+        sending: AtomicBool::new(true),
+        receiving: AtomicBool::new(true),
+    });
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = Lcg(seed);
+    eprintln!("kill-point seed {seed}");
+
+    let mut threads = Vec::new();
+    for (i, (n, t)) in names.iter().zip(&tokens).enumerate() {
+        let (s, n, t) = (Arc::clone(&shared), n.clone(), t.clone());
+        threads.push(std::thread::spawn(move || receiver(&s, &n, &t)));
+        if i < 3 {
+            let (s, t, all) = (Arc::clone(&shared), tokens[i].clone(), names.clone());
+            let seed = seed ^ (i as u64 + 1);
+            threads.push(std::thread::spawn(move || sender(&s, &t, &all, i, seed)));
+        }
+    }
+
+    let mut hub = first;
+    let mut kills = 0;
+    for _ in 0..4 {
+        let at = accepted(&shared) + 50 + rng.next(200) as usize;
+        wait_accepted(&shared, at);
+        drop(hub); // SIGKILL, then reaped
+        kills += 1;
+        hub = start(&dir, Some(port), &[]);
+    }
+    wait_accepted(&shared, accepted(&shared) + 100);
+    shared.sending.store(false, Ordering::Release);
+
+    // Every confirmed delivery arrives (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    {
+        let mut ledger = shared.ledger.lock().unwrap();
+        while !missing(&ledger).is_empty() && Instant::now() < deadline {
+            ledger = shared
+                .changed
+                .wait_timeout(ledger, Duration::from_secs(1))
+                .unwrap()
+                .0;
+        }
+    }
+    shared.receiving.store(false, Ordering::Release);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let ledger = shared.ledger.lock().unwrap();
+    let deliveries: usize = ledger.accepted.values().map(Vec::len).sum();
+    eprintln!(
+        "{kills} kills, {} messages confirmed, {deliveries} deliveries, {} redelivered before an ack",
+        ledger.accepted.len(),
+        ledger.redelivered
+    );
+    let missing = missing(&ledger);
+    assert!(
+        missing.is_empty(),
+        "lost: {:?}",
+        &missing[..missing.len().min(10)]
+    );
+    assert!(ledger.after_ack.is_empty(), "{:?}", ledger.after_ack);
+    drop(hub);
+}
