@@ -153,40 +153,40 @@ fn peers_channels_floors_forms_and_mode_survive_a_restart() {
     assert!(contents.contains(&"after the restart"), "{contents:?}");
 }
 
+/// A data directory holding alpha, beta and three messages to beta;
+/// returns it and beta's token.
+fn three_messages(name: &str) -> (PathBuf, String) {
+    let dir = data_dir(name);
+    let hub = start(&dir, None, &[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    for i in 0..3 {
+        assert_eq!(a.say("beta", &format!("m{i}")).status, 200);
+    }
+    (dir, b.token)
+}
+
 #[test]
 fn a_damaged_journal_is_refused_and_a_torn_tail_is_dropped() {
-    let dir = data_dir("damage");
-    {
-        let hub = start(&dir, None, &[]);
-        let a = hub.join("alpha");
-        let b = hub.join("beta");
-        for i in 0..3 {
-            assert_eq!(a.say("beta", &format!("m{i}")).status, 200);
-        }
-        let _ = b;
-    }
-    let journal = dir.join("journal");
-    let good = std::fs::read(&journal).unwrap();
-
     // A record cut short at the end: dropped with a warning, the rest loads.
-    let mut torn = good.clone();
+    let (dir, beta) = three_messages("torn");
+    let journal = dir.join("journal");
+    let mut torn = std::fs::read(&journal).unwrap();
     torn.extend_from_slice(b"0badc0de {\"t\":\"msg\",\"m\":{\"cont");
     std::fs::write(&journal, &torn).unwrap();
     {
         let hub = start(&dir, None, &[]);
-        assert_eq!(hub.get("/peers").json()["peers"], json!(["alpha", "beta"]));
+        let b = common::Agent {
+            hub: &hub,
+            name: "beta".into(),
+            token: beta,
+        };
+        let got: Vec<Value> = b.chat(0.0).iter().map(|m| m["content"].clone()).collect();
+        assert_eq!(got, [json!("m0"), json!("m1"), json!("m2")]);
     }
 
     // A flipped byte in the middle: refused, with the reason, nothing served.
-    let dir = data_dir("hole");
-    {
-        let hub = start(&dir, None, &[]);
-        let a = hub.join("alpha");
-        let _b = hub.join("beta");
-        for i in 0..3 {
-            assert_eq!(a.say("beta", &format!("m{i}")).status, 200);
-        }
-    }
+    let (dir, _) = three_messages("hole");
     let journal = dir.join("journal");
     let mut bytes = std::fs::read(&journal).unwrap();
     let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 20;
