@@ -164,7 +164,13 @@ fn start(command: &str) -> (Hub, Duration) {
         return (hub, Duration::ZERO);
     }
     let port = free_port();
-    let cmd = command.replace("{port}", &port.to_string());
+    let mut cmd = command.replace("{port}", &port.to_string());
+    if cmd.contains("{dir}") {
+        // A fresh data directory for each start (durability figures).
+        let dir = std::env::temp_dir().join(format!("caucus-bench-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        cmd = cmd.replace("{dir}", &dir.display().to_string());
+    }
     let mut words = cmd.split_whitespace();
     let program = words.next().expect("a command");
     let t0 = Instant::now();

@@ -418,6 +418,12 @@ impl Journal {
                 }
             }
             Err(e) => {
+                // Cut off whatever part of the records did get written: a
+                // half line followed by later good ones would read as
+                // damage at the next start.
+                use std::io::Seek;
+                let _ = self.file.set_len(self.size);
+                let _ = self.file.seek(std::io::SeekFrom::Start(self.size));
                 if !self.failing {
                     log::error!(
                         "journal {}: write failed ({e}): changes are not durable until it \
