@@ -26,6 +26,7 @@ pub struct HubConfig {
     pub read_deadline: Duration,
     pub data_dir: Option<PathBuf>,
     pub fsync: super::journal::Fsync,
+    pub journal_limit: u64,
     pub max_peers: usize,
     pub send_bucket: (f64, f64),
     pub register_bucket: (f64, f64),
@@ -69,6 +70,8 @@ Options:
   --fsync POLICY              when the journal is forced to disk: write (every
                               write), group (every 5 ms) or off (the OS decides)
                               [env: CAUCUS_FSYNC] [default: group]
+  --journal-limit MIB         fold the journal into a snapshot past this size
+                              [default: 16]
   --read-deadline SECONDS     close a connection that sends no complete request
                               head, or body, for this long [default: 20]
   --max-peers N               peer records (live and reaped) before /register
@@ -126,6 +129,7 @@ impl HubConfig {
         let mut read_deadline = None;
         let mut data_dir = None;
         let mut fsync = None;
+        let mut journal_limit = None;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
@@ -157,6 +161,17 @@ impl HubConfig {
                 }
                 Long("data-dir") => data_dir = Some(PathBuf::from(text(args.value())?)),
                 Long("fsync") => fsync = Some(text(args.value())?),
+                Long("journal-limit") => {
+                    let v = text(args.value())?;
+                    let mib = v
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|m| m.is_finite() && *m > 0.0);
+                    journal_limit = Some(mib.map(|m| (m * 1024.0 * 1024.0) as u64).ok_or(
+                        format!("--journal-limit: {v:?} is not a positive size in MiB"),
+                    )?);
+                }
                 Long("read-deadline") => {
                     read_deadline = Some(seconds(&text(args.value())?, "--read-deadline")?)
                 }
@@ -221,6 +236,7 @@ impl HubConfig {
             read_deadline: read_deadline.unwrap_or(Duration::from_secs(20)),
             data_dir: data_dir.or_else(|| env("CAUCUS_DATA_DIR").map(PathBuf::from)),
             fsync,
+            journal_limit: journal_limit.unwrap_or(super::journal::COMPACT_AT),
             max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
             send_bucket,
             register_bucket,

@@ -15,7 +15,7 @@
 //! power cut: `write` after every write, `group` every 5 ms, `off` when the
 //! OS pleases.
 //!
-//! When the journal grows past `COMPACT_AT`, the room writes a new snapshot
+//! When the journal grows past `--journal-limit`, the room writes a new snapshot
 //! (to a temporary file, synced, renamed over the old one) and the journal
 //! starts again under the next generation. A crash between the two leaves a
 //! journal of an older generation than the snapshot: it is ignored, its
@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// A journal this large is folded into a new snapshot.
+/// A journal this large is folded into a new snapshot, by default.
 pub const COMPACT_AT: u64 = 16 * 1024 * 1024;
 
 /// How often the `group` policy forces the journal to disk.
@@ -78,6 +78,8 @@ pub struct Journal {
     dir: PathBuf,
     file: File,
     size: u64,
+    /// Past this size, the journal is folded into a snapshot.
+    limit: u64,
     generation: u64,
     policy: Fsync,
     /// Records of the operation in progress, written by `flush`.
@@ -249,7 +251,7 @@ fn sync_dir(dir: &Path) {
 
 impl Journal {
     /// Opens (or creates) the journal in `dir` and reads what it holds.
-    pub fn open(dir: &Path, policy: Fsync) -> Result<(Journal, Loaded), String> {
+    pub fn open(dir: &Path, policy: Fsync, limit: u64) -> Result<(Journal, Loaded), String> {
         let shown = dir.display();
         private_dir(dir).map_err(|e| format!("--data-dir {shown}: {e}"))?;
         let lock = lock(dir)?;
@@ -309,6 +311,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             file,
             size: intact as u64,
+            limit,
             generation,
             policy,
             pending: Vec::new(),
@@ -438,7 +441,7 @@ impl Journal {
     }
 
     pub fn wants_compaction(&self) -> bool {
-        self.size > COMPACT_AT
+        self.size > self.limit
     }
 
     /// Replaces the snapshot with `state` and empties the journal.

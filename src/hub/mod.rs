@@ -244,7 +244,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         room.set_transcript(sink);
     }
     if let Some(dir) = &config.data_dir {
-        let (journal, loaded) = journal::Journal::open(dir, config.fsync)?;
+        let (journal, loaded) = journal::Journal::open(dir, config.fsync, config.journal_limit)?;
         room.restore(journal, loaded)
             .map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
         log::info!("room kept in {} (fsync {:?})", dir.display(), config.fsync);
