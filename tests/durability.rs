@@ -56,6 +56,20 @@ fn try_req(
     Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
+/// The contents of the chat messages `token`'s peer has waiting.
+fn chat_of(hub: &Hub, name: &str, token: &str) -> Vec<String> {
+    let agent = common::Agent {
+        hub,
+        name: name.into(),
+        token: token.into(),
+    };
+    agent
+        .chat(0.0)
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 fn start(dir: &Path, port: Option<u16>, extra: &[&str]) -> Hub {
     let port = port.map(|p| p.to_string());
     let mut args = vec!["--data-dir", dir.to_str().unwrap(), "--no-rate-limit"];
@@ -176,13 +190,7 @@ fn a_damaged_journal_is_refused_and_a_torn_tail_is_dropped() {
     std::fs::write(&journal, &torn).unwrap();
     {
         let hub = start(&dir, None, &[]);
-        let b = common::Agent {
-            hub: &hub,
-            name: "beta".into(),
-            token: beta,
-        };
-        let got: Vec<Value> = b.chat(0.0).iter().map(|m| m["content"].clone()).collect();
-        assert_eq!(got, [json!("m0"), json!("m1"), json!("m2")]);
+        assert_eq!(chat_of(&hub, "beta", &beta), ["m0", "m1", "m2"]);
     }
 
     // A flipped byte in the middle: refused, with the reason, nothing served.
@@ -511,16 +519,7 @@ fn a_journal_past_its_limit_is_folded_into_a_snapshot() {
     );
     assert!(std::fs::metadata(dir.join("journal")).unwrap().len() < 64 * 1024);
     let hub = start(&dir, None, &[]);
-    let b = common::Agent {
-        hub: &hub,
-        name: "beta".into(),
-        token: beta,
-    };
-    let got: Vec<String> = b
-        .chat(0.0)
-        .iter()
-        .map(|m| m["content"].as_str().unwrap().to_string())
-        .collect();
+    let got = chat_of(&hub, "beta", &beta);
     let want: Vec<String> = (100..200).map(|i| format!("m{i}")).collect();
     assert_eq!(got, want, "the unacknowledged half, once each, in order");
 }
@@ -535,11 +534,9 @@ fn a_journal_older_than_the_snapshot_is_skipped_not_replayed_twice() {
     drop(start(&dir, None, &[]));
     std::fs::write(dir.join("journal"), &old).unwrap();
     let hub = start(&dir, None, &[]);
-    let b = common::Agent {
-        hub: &hub,
-        name: "beta".into(),
-        token: beta,
-    };
-    let got: Vec<Value> = b.chat(0.0).iter().map(|m| m["content"].clone()).collect();
-    assert_eq!(got, [json!("m0"), json!("m1"), json!("m2")], "once each");
+    assert_eq!(
+        chat_of(&hub, "beta", &beta),
+        ["m0", "m1", "m2"],
+        "once each"
+    );
 }
