@@ -198,9 +198,15 @@ fn raise_open_files_limit() {
 mod allocator {
     pub fn cap_arenas() {
         // SAFETY: mallopt only changes allocator settings; M_ARENA_MAX with a
-        // small positive value is a documented use.
+        // small positive value, and a fixed M_MMAP_THRESHOLD, are documented
+        // uses.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
+            // Large buffers (the log's, a full queue) get pages of their own
+            // and give them back when freed. A fixed threshold also stops
+            // glibc raising it after each such free, which would put them in
+            // the heap among small chunks.
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         }
     }
     pub fn trim() {

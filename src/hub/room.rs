@@ -105,6 +105,55 @@ impl Routed {
     }
 }
 
+/// The log: the last `LOG_CAPACITY` messages as their JSON text, kept in
+/// one buffer rather than one allocation per message. Long-lived small
+/// allocations made during a busy spell end up scattered over the heap and
+/// keep every page they sit on resident after the spell; one buffer keeps
+/// the log in a single place.
+#[derive(Debug, Default)]
+struct LogRing {
+    text: String,
+    /// Where each entry is in `text`, oldest first.
+    spans: VecDeque<(usize, usize)>,
+}
+
+impl LogRing {
+    fn push(&mut self, json: &str) {
+        if self.spans.len() == LOG_CAPACITY {
+            self.spans.pop_front();
+        }
+        let first = self.spans.front().map_or(self.text.len(), |s| s.0);
+        if first > 0 && first >= self.text.len() / 2 {
+            // Most of the buffer is entries that left: copy the rest down.
+            let mut text = String::with_capacity((self.text.len() - first + json.len()) * 2);
+            text.push_str(&self.text[first..]);
+            for span in &mut self.spans {
+                span.0 -= first;
+            }
+            self.text = text;
+        }
+        self.spans.push_back((self.text.len(), json.len()));
+        self.text.push_str(json);
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.spans
+            .iter()
+            .map(|&(at, len)| self.text.get(at..at + len).unwrap_or_default())
+    }
+
+    /// The entries as messages (for exports and snapshots).
+    fn messages(&self) -> Vec<Message> {
+        self.iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect()
+    }
+}
+
 /// Messages routed in each of the last 60 seconds: the console's rate, in
 /// constant memory however busy the room gets.
 #[derive(Debug)]
@@ -321,7 +370,7 @@ pub struct Room {
     stop: Option<Arc<Routed>>,
     seq: u64,
     ids: Ids,
-    log: VecDeque<Arc<Routed>>,
+    log: LogRing,
     topics: BTreeMap<String, String>,
     floors: BTreeMap<String, Floor>,
     forms: Vec<Form>,
@@ -489,7 +538,7 @@ impl Room {
             stop: None,
             seq: 0,
             ids: Ids::new(),
-            log: VecDeque::with_capacity(LOG_CAPACITY),
+            log: LogRing::default(),
             topics: BTreeMap::new(),
             floors: BTreeMap::new(),
             forms: Vec::new(),
@@ -536,10 +585,7 @@ impl Room {
     }
 
     fn remember(&mut self, routed: &Arc<Routed>) {
-        if self.log.len() == LOG_CAPACITY {
-            self.log.pop_front();
-        }
-        self.log.push_back(Arc::clone(routed));
+        self.log.push(&routed.json);
         if !self.feed.is_empty() {
             self.feed.publish(format!(
                 "{{\"type\":\"message\",\"message\":{}}}",
@@ -1703,8 +1749,8 @@ impl Room {
     }
 
     /// The log, oldest first.
-    pub fn log(&self) -> Vec<Arc<Routed>> {
-        self.log.iter().cloned().collect()
+    pub fn log(&self) -> Vec<Message> {
+        self.log.messages()
     }
 
     /// The console's roster: live peers by name, then reaped ones.
@@ -1781,7 +1827,7 @@ impl Room {
     pub fn watch(&mut self, rss_mib: f64) -> std::sync::mpsc::Receiver<Arc<str>> {
         self.flush_events();
         let health = self.health(rss_mib);
-        let log: Vec<&str> = self.log.iter().map(|r| r.json.as_str()).collect();
+        let log: Vec<&str> = self.log.iter().collect();
         let snapshot = format!(
             "{{\"type\":\"snapshot\",\"mode\":\"{}\",\"peers\":{},\"channels\":{},\
              \"floors\":{},\"forms\":{},\"health\":{},\"log\":[{}]}}",
@@ -1800,6 +1846,25 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_ring_keeps_the_last_entries_in_a_bounded_buffer() {
+        let mut log = LogRing::default();
+        for i in 0..LOG_CAPACITY * 7 {
+            log.push(&format!("{{\"n\":{i}}}"));
+            assert!(log.text.len() <= 2 * 16 * LOG_CAPACITY + 64, "bounded");
+        }
+        assert_eq!(log.len(), LOG_CAPACITY);
+        let kept: Vec<&str> = log.iter().collect();
+        assert_eq!(
+            kept.first().copied(),
+            Some(&*format!("{{\"n\":{}}}", LOG_CAPACITY * 6))
+        );
+        assert_eq!(
+            kept.last().copied(),
+            Some(&*format!("{{\"n\":{}}}", LOG_CAPACITY * 7 - 1))
+        );
+    }
 
     #[test]
     fn the_route_rate_counts_the_last_minute_only() {

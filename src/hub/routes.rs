@@ -698,7 +698,7 @@ fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
     }
     let format = query_param(query, "format")?.unwrap_or_else(|| "json".into());
     let log = hub.room().log();
-    let messages: Vec<_> = log.iter().map(|r| &r.msg).collect();
+    let messages: Vec<_> = log.iter().collect();
     let e = export::render(&messages, &format);
     Ok(Reply {
         status: 200,

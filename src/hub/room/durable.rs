@@ -24,7 +24,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Bucket, Floor, LOG_CAPACITY, Life, Peer, Room, Routed};
+use super::{Bucket, Floor, Life, Peer, Room, Routed};
 use crate::clock::now_unix;
 use crate::hub::journal::{Journal, Loaded};
 use crate::wire::{Form, Message, Mode};
@@ -178,7 +178,7 @@ impl Room {
             messages: messages.into_values().collect(),
             queues,
             unacked,
-            log: self.log.iter().map(|r| r.msg.clone()).collect(),
+            log: self.log.messages(),
         }
     }
 
@@ -241,10 +241,7 @@ impl Room {
     }
 
     fn log_line(&mut self, routed: Arc<Routed>) {
-        if self.log.len() == LOG_CAPACITY {
-            self.log.pop_front();
-        }
-        self.log.push_back(routed);
+        self.log.push(&routed.json);
     }
 
     fn apply_record(&mut self, r: Value) -> Result<(), String> {
