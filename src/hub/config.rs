@@ -261,6 +261,25 @@ mod tests {
         assert_eq!(c.client_ttl, Duration::from_millis(1500));
         assert!(!c.rate_limit);
         assert_eq!(c.host, "127.0.0.1");
+        let c = parse(&[
+            "--data-dir",
+            "/tmp/room",
+            "--fsync",
+            "write",
+            "--journal-limit",
+            "0.5",
+            "--read-deadline",
+            "7",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            c.data_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/room"))
+        );
+        assert_eq!(c.fsync, super::super::journal::Fsync::Write);
+        assert_eq!(c.journal_limit, 512 * 1024);
+        assert_eq!(c.read_deadline, Duration::from_secs(7));
     }
 
     #[test]
@@ -270,5 +289,13 @@ mod tests {
         let err = parse(&["--client-ttl", "-3"]).unwrap_err();
         assert!(err.contains("--client-ttl"), "{err}");
         assert!(parse(&["--frobnicate"]).is_err());
+        for (flag, value) in [
+            ("--fsync", "sometimes"),
+            ("--journal-limit", "0"),
+            ("--read-deadline", "soon"),
+        ] {
+            let err = parse(&[flag, value]).unwrap_err();
+            assert!(err.contains(flag), "{err}");
+        }
     }
 }
