@@ -200,15 +200,20 @@ fn a_damaged_journal_is_refused_and_a_torn_tail_is_dropped() {
     let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 20;
     bytes[second_line] ^= 0x20;
     std::fs::write(&journal, &bytes).unwrap();
+    let err = refused_start(&dir);
+    assert!(err.contains("damaged"), "{err}");
+}
+
+/// Starts a hub on `dir` that must refuse to start; returns what it said.
+fn refused_start(dir: &Path) -> String {
     let out = std::process::Command::new(common::BIN)
         .args(["hub", "--port", "0", "--no-browser", "--data-dir"])
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("damaged"), "{err}");
-    assert!(out.stdout.is_empty(), "never listened");
+    assert!(!out.status.success(), "it started");
+    assert!(out.stdout.is_empty(), "it never listened");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -221,17 +226,8 @@ fn a_second_hub_on_the_same_directory_is_refused_and_the_files_are_private() {
     for f in ["journal", "snapshot", "lock"] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
     }
-    let out = std::process::Command::new(common::BIN)
-        .args(["hub", "--port", "0", "--no-browser", "--data-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("another hub is using"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = refused_start(&dir);
+    assert!(err.contains("another hub is using"), "{err}");
 }
 
 /// What the busy-room test's threads share.
