@@ -438,6 +438,11 @@ impl Journal {
             }
         }
         self.pending.clear();
+        if self.pending.capacity() > 64 * 1024 {
+            // A large `meta` (hundreds of peers) passed through: give the
+            // buffer back rather than keep it for good.
+            self.pending = Vec::new();
+        }
     }
 
     pub fn wants_compaction(&self) -> bool {
