@@ -18,8 +18,11 @@
 //! memory is measured again and compared. Loopback only, bounded in time;
 //! exits 1 on any failed check of either spell (memory is reported).
 
+#[path = "support/http.rs"]
+mod http;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,57 +82,7 @@ impl Conn {
             self.reader = Some(BufReader::new(s));
         }
         let reader = self.reader.as_mut()?;
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        if let Some(t) = auth {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        reader.get_mut().write_all(req.as_bytes()).ok()?;
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-        let mut length = 0;
-        let mut chunked = false;
-        loop {
-            line.clear();
-            reader.read_line(&mut line).ok()?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().ok()?;
-                } else if k.eq_ignore_ascii_case("transfer-encoding")
-                    && v.to_ascii_lowercase().contains("chunked")
-                {
-                    chunked = true;
-                }
-            }
-        }
-        // tiny_http sends answers over 32 KiB chunked.
-        let mut buf = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                reader.read_line(&mut line).ok()?;
-                let n = usize::from_str_radix(line.trim(), 16).ok()?;
-                let mut chunk = vec![0; n + 2];
-                reader.read_exact(&mut chunk).ok()?;
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-        } else {
-            buf.resize(length, 0);
-            reader.read_exact(&mut buf).ok()?;
-        }
+        let (status, buf) = http::exchange(reader, &self.addr, method, path, auth, body).ok()?;
         Some((status, serde_json::from_slice(&buf).unwrap_or(Value::Null)))
     }
 }
