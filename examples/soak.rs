@@ -92,7 +92,7 @@ fn cut_poll(addr: &str, token: &str, ack: u64) {
     if let Ok(mut s) = TcpStream::connect(addr) {
         let _ = write!(
             s,
-            "GET /receive?timeout=2&ack_seq={ack} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+            "GET /receive?timeout=2&ack_seq={ack} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
         );
         thread::sleep(Duration::from_millis(20 + (ack % 200)));
     }

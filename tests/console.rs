@@ -249,9 +249,8 @@ fn a_rebinding_host_name_is_refused_on_operator_paths() {
         assert_eq!(r.json()["detail"], "host not allowed");
     }
     assert!(!hub.log().iter().any(|m| m["content"] == "control: stopped"));
-    // Agents' endpoints do not care about Host.
-    let r =
-        hub.raw(b"GET /version HTTP/1.1\r\nHost: anything.example\r\nConnection: close\r\n\r\n");
+    // Agents' endpoints check it too (tests/trust.rs); loopback names pass.
+    let r = hub.raw(b"GET /version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 200);
 }
 

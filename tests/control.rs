@@ -298,10 +298,10 @@ fn idle_peers_are_reaped_and_revived_with_their_mail() {
 }
 
 #[test]
-fn a_reaped_name_taken_by_a_newcomer_voids_the_old_token() {
-    let hub = Hub::start(&["--client-ttl", "0.2"]);
+fn a_name_past_its_grace_goes_to_a_newcomer_and_the_old_token_dies() {
+    let hub = Hub::start(&["--client-ttl", "0.2", "--reaped-grace", "0.2"]);
     let old = hub.join("alpha");
-    hub.wait_for_peer("alpha", |p| p["state"] == "reaped");
+    hub.wait_for_peer("alpha", |p| p["state"] == "absent");
     let newcomer = hub.post("/register", json!({"project": "alpha"})).json();
     assert_ne!(newcomer["token"], old.token.as_str());
     assert_eq!(old.say("all", "me again").status, 401);

@@ -31,7 +31,7 @@ fn read_until_closed(s: &mut TcpStream, bound: Duration) -> Vec<u8> {
 fn a_head_that_never_completes_is_closed_at_the_deadline() {
     let hub = Hub::start(&["--read-deadline", "1"]);
     let mut s = TcpStream::connect(&hub.addr).unwrap();
-    s.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n")
+    s.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .unwrap();
     let got = read_until_closed(&mut s, Duration::from_secs(60));
     assert!(
@@ -71,7 +71,7 @@ fn send_short(hub: &Hub, token: &str, pad: usize, missing: usize) -> String {
     let body = json!({"token": token, "to": "alpha", "content": "x".repeat(pad)}).to_string();
     let mut s = TcpStream::connect(&hub.addr).unwrap();
     let head = format!(
-        "POST /send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        "POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n",
         body.len() + missing
     );
@@ -100,7 +100,7 @@ fn a_body_that_stops_short_is_cut_off_and_changes_nothing() {
 fn an_idle_keep_alive_connection_is_closed_after_its_answer() {
     let hub = Hub::start(&["--read-deadline", "1"]);
     let mut s = TcpStream::connect(&hub.addr).unwrap();
-    s.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
     let got = String::from_utf8(read_until_closed(&mut s, Duration::from_secs(60))).unwrap();
     assert!(got.starts_with("HTTP/1.1 200"), "answered first: {got}");
@@ -147,7 +147,7 @@ fn past_the_open_connection_cap_the_longest_idle_are_closed() {
     // The survivors still work.
     for (i, s) in conns.iter_mut().enumerate() {
         if !closed[i] {
-            s.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            s.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 .unwrap();
             let got = String::from_utf8(read_until_closed(s, Duration::from_secs(60))).unwrap();
             assert!(got.starts_with("HTTP/1.1 200"), "{got}");

@@ -536,3 +536,228 @@ fn a_journal_older_than_the_snapshot_is_skipped_not_replayed_twice() {
         "once each"
     );
 }
+
+/// Runs `change` (its last request is the change under test) on a hub
+/// with a data directory, kills the hub with SIGKILL right after, restarts
+/// it on the same directory and hands the new hub to `check`.
+fn survives<T>(name: &str, change: impl FnOnce(&Hub) -> T, check: impl FnOnce(&Hub, T)) {
+    let dir = data_dir(&format!("last-{name}"));
+    let kept = {
+        let hub = start(&dir, None, &[]);
+        change(&hub)
+        // Dropping the hub kills it with SIGKILL.
+    };
+    let hub = start(&dir, None, &[]);
+    check(&hub, kept);
+}
+
+fn agent<'h>(hub: &'h Hub, name: &str, token: &str) -> common::Agent<'h> {
+    common::Agent {
+        hub,
+        name: name.into(),
+        token: token.into(),
+    }
+}
+
+fn ok(r: common::Resp) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+fn form_body() -> Value {
+    json!({"title": "ship it?", "fields": [
+        {"key": "ok", "type": "radio", "label": "ok?", "options": ["yes", "no"]}]})
+}
+
+#[test]
+fn each_kind_of_change_survives_a_kill_right_after_it() {
+    survives(
+        "register",
+        |hub| hub.join("alpha").token,
+        |hub, token| {
+            assert_eq!(hub.peers(), ["alpha"]);
+            assert_eq!(agent(hub, "alpha", &token).say("all", "back").status, 200);
+        },
+    );
+    survives(
+        "status",
+        |hub| ok(hub.join("alpha").post("/status", json!({"status": "busy"}))),
+        |hub, _| assert_eq!(hub.ping("alpha")["status"], "busy"),
+    );
+    survives(
+        "join-topic",
+        |hub| {
+            let a = hub.join("alpha");
+            ok(a.post("/channels/join", json!({"channel": "#ops"})));
+            ok(a.post(
+                "/channels/topic",
+                json!({"channel": "#ops", "topic": "plan"}),
+            ))
+        },
+        |hub, _| {
+            let ch = hub.get("/channels").json()["channels"]["#ops"].clone();
+            assert_eq!(ch["members"], json!(["alpha"]));
+            assert_eq!(ch["topic"], "plan");
+        },
+    );
+    survives(
+        "channel-leave",
+        |hub| {
+            let a = hub.join("alpha");
+            hub.join("beta");
+            ok(a.post("/channels/join", json!({"channel": "#ops"})));
+            ok(a.post(
+                "/channels/topic",
+                json!({"channel": "#ops", "topic": "plan"}),
+            ));
+            ok(a.post("/channels/leave", json!({"channel": "#ops"})))
+        },
+        |hub, _| assert_eq!(hub.get("/channels").json()["channels"], json!({})),
+    );
+    survives(
+        "floor-verbs",
+        |hub| {
+            let a = hub.join("alpha");
+            let b = hub.join("beta");
+            let c = hub.join("gamma");
+            a.floor("take", "all");
+            b.floor("raise", "all");
+            c.floor("raise", "all");
+            c.floor("lower", "all");
+            a.floor("pass", "all")
+        },
+        |hub, _| {
+            let f = hub.get("/floor").json()["floors"]["all"].clone();
+            assert_eq!(f["holder"], "beta");
+            assert_eq!(f["hands"], json!([]));
+        },
+    );
+    survives(
+        "floor-drop",
+        |hub| {
+            let a = hub.join("alpha");
+            a.floor("take", "all");
+            a.floor("drop", "all")
+        },
+        |hub, _| assert_eq!(hub.get("/floor").json()["floors"], json!({})),
+    );
+    survives(
+        "ask",
+        |hub| ok(hub.join("alpha").post("/ask", form_body()))["form_id"].clone(),
+        |hub, id| {
+            let forms = hub.get("/forms").json()["forms"].clone();
+            assert_eq!(forms[0]["id"], id, "{forms}");
+        },
+    );
+    survives(
+        "answer",
+        |hub| {
+            let a = hub.join("alpha");
+            let id = ok(a.post("/ask", form_body()))["form_id"].clone();
+            let answer = json!({"action": "answer_form", "id": id, "answers": {"ok": "yes"}});
+            ok(hub.control(answer));
+            a.token
+        },
+        |hub, token| {
+            assert_eq!(hub.get("/forms").json()["forms"], json!([]));
+            let got = agent(hub, "alpha", &token).receive(0.0);
+            assert_eq!(got[0]["kind"], "answer");
+            assert_eq!(got[0]["meta"]["answers"]["ok"], "yes");
+        },
+    );
+    survives(
+        "cancel",
+        |hub| {
+            let a = hub.join("alpha");
+            let id = ok(a.post("/ask", form_body()))["form_id"].clone();
+            ok(hub.control(json!({"action": "cancel_form", "id": id})))
+        },
+        |hub, _| assert_eq!(hub.get("/forms").json()["forms"], json!([])),
+    );
+    survives(
+        "stop",
+        |hub| {
+            let a = hub.join("alpha");
+            a.floor("take", "all");
+            ok(hub.control(json!({"action": "stop"})));
+            a.token
+        },
+        |hub, token| {
+            let r = agent(hub, "alpha", &token).receive_raw("timeout=0").json();
+            assert_eq!(r["mode"], "stopped");
+            assert_eq!(r["messages"][0]["content"], "stop");
+            assert_eq!(hub.get("/floor").json()["floors"], json!({}));
+        },
+    );
+    survives(
+        "pause-peer",
+        |hub| {
+            let a = hub.join("alpha");
+            let b = hub.join("beta");
+            ok(a.say("beta", "held"));
+            ok(hub.control(json!({"action": "pause_peer", "peer": "beta"})));
+            b.token
+        },
+        |hub, token| {
+            let b = agent(hub, "beta", &token);
+            assert!(b.chat(0.0).is_empty(), "beta is still paused");
+            ok(hub.control(json!({"action": "resume_peer", "peer": "beta"})));
+            assert_eq!(b.chat(0.0)[0]["content"], "held");
+        },
+    );
+    survives(
+        "kick",
+        |hub| {
+            let a = hub.join("alpha");
+            a.floor("take", "all");
+            ok(hub.control(json!({"action": "kick", "peer": "alpha"})));
+            a.token
+        },
+        |hub, token| {
+            assert!(hub.peers().is_empty());
+            assert_eq!(agent(hub, "alpha", &token).say("all", "x").status, 401);
+            assert_eq!(hub.get("/floor").json()["floors"], json!({}));
+        },
+    );
+    survives(
+        "leave",
+        |hub| {
+            let a = hub.join("alpha");
+            ok(a.post("/leave", json!({})));
+            a.token
+        },
+        |hub, token| {
+            assert!(hub.peers().is_empty());
+            assert_eq!(agent(hub, "alpha", &token).say("all", "x").status, 401);
+        },
+    );
+}
+
+#[test]
+fn requests_with_a_bad_token_write_nothing_to_the_journal() {
+    let dir = data_dir("bogus");
+    let hub = start(&dir, None, &[]);
+    let a = hub.join("alpha");
+    ok(a.post("/channels/join", json!({"channel": "#ops"})));
+    let size = || std::fs::metadata(dir.join("journal")).unwrap().len();
+    let before = size();
+    let bogus = agent(&hub, "alpha", "not-a-token");
+    for (path, body) in [
+        ("/status", json!({"status": "x"})),
+        ("/floor", json!({"action": "take", "scope": "all"})),
+        ("/ask", form_body()),
+        ("/channels/leave", json!({"channel": "#ops"})),
+        ("/channels/topic", json!({"channel": "#ops", "topic": "x"})),
+        ("/channels/join", json!({"channel": "#ops"})),
+        ("/send", json!({"to": "all", "content": "x"})),
+        ("/ack", json!({"seq": 1})),
+        ("/leave", json!({})),
+    ] {
+        assert_eq!(bogus.post(path, body).status, 401, "{path}");
+    }
+    assert_eq!(
+        size(),
+        before,
+        "a request with a bad token wrote to the journal"
+    );
+}

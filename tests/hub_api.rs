@@ -36,7 +36,7 @@ fn the_root_serves_a_page_and_unknown_paths_are_404() {
 }
 
 #[test]
-fn register_outcomes_fresh_reaffirmed_replaced() {
+fn register_outcomes_fresh_reaffirmed_refused() {
     let hub = Hub::start(&[]);
     let fresh = hub.post("/register", json!({"project": "alpha"}));
     assert_eq!(fresh.status, 200);
@@ -59,10 +59,11 @@ fn register_outcomes_fresh_reaffirmed_replaced() {
     assert_eq!(again["protocol_stale"], false);
     assert_eq!(again["protocol_text"], Value::Null);
 
-    // Without the token, and nobody polling: the newcomer takes the record over.
-    let replaced = hub.post("/register", json!({"project": "alpha"})).json();
-    assert_eq!(replaced["token"], token.as_str());
-    assert!(replaced["note"].as_str().unwrap().contains("replacing"));
+    // Without the token, even with nobody polling, the name is not handed over.
+    let refused = hub.post("/register", json!({"project": "alpha"}));
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.json()["error"], "name_in_use");
+    assert!(refused.json().get("token").is_none());
     assert_eq!(hub.peers(), ["alpha"]);
 }
 
@@ -131,16 +132,23 @@ fn register_is_rate_limited_per_address() {
 #[test]
 fn no_rate_limit_lifts_both_limits_and_the_record_cap_holds() {
     let hub = Hub::start(&["--no-rate-limit"]);
+    let mut tokens = Vec::new();
     for i in 0..512 {
         let r = hub.post("/register", json!({"project": format!("p{i}")}));
         assert_eq!(r.status, 200, "{i}: {}", r.text);
+        tokens.push(r.json()["token"].clone());
     }
     let r = hub.post("/register", json!({"project": "p512"}));
     assert_eq!(r.status, 409);
     assert_eq!(r.json()["detail"], "client limit reached");
-    // A known name still re-registers at the cap.
-    assert_eq!(hub.post("/register", json!({"project": "p7"})).status, 200);
-    let a = hub.join("p0");
+    // A known name still re-registers at the cap, with its token.
+    let again = json!({"project": "p7", "token": tokens[7]});
+    assert_eq!(hub.post("/register", again).status, 200);
+    let a = common::Agent {
+        hub: &hub,
+        name: "p0".into(),
+        token: tokens[0].as_str().unwrap().into(),
+    };
     for _ in 0..10 {
         assert_eq!(a.say("all", "no bucket").status, 200);
     }
@@ -346,7 +354,7 @@ fn a_poll_cut_before_its_answer_is_read_loses_nothing() {
         let mut s = TcpStream::connect(&hub.addr).unwrap();
         write!(
             s,
-            "GET /receive?timeout=20 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+            "GET /receive?timeout=20 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n",
             b.token
         )
         .unwrap();
@@ -744,16 +752,18 @@ fn at_most_128_hands_wait_behind_a_stick() {
     let hub = Hub::start(&["--no-rate-limit"]);
     let holder = hub.join("holder");
     holder.floor("take", "all");
+    let mut hands = Vec::new();
     for i in 0..128 {
         let p = hub.join(&format!("h{i}"));
         assert_eq!(p.floor("raise", "all")["position"], i + 1);
+        hands.push(p);
     }
     let late = hub.join("late");
     let r = late.post("/floor", json!({"action": "raise", "scope": "all"}));
     assert_eq!(r.status, 409);
     assert!(r.json()["detail"].as_str().unwrap().contains("limit"));
     // Raising a hand already up is not counted twice.
-    assert_eq!(hub.join("h0").floor("raise", "all")["position"], 1);
+    assert_eq!(hands[0].floor("raise", "all")["position"], 1);
 }
 
 #[test]

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod durable;
+mod names;
+
+pub use names::{check_channel, check_name};
 
 use super::auth::{new_token, os_random, same_secret};
 use super::error::HubError;
@@ -51,8 +54,6 @@ pub const MAX_FORMS: usize = 256;
 pub const MAX_HANDS: usize = 128;
 /// Messages one peer may have waiting: queued plus handed out but unacknowledged.
 pub const MAX_QUEUE: usize = 1000;
-/// Names no agent may take: the operator's, the hub's, and the broadcast address.
-const RESERVED: [&str; 4] = ["human", "hub", "system", "all"];
 
 /// The per-sender bucket of the spec: 5 calls, refilled at 0.5 per second.
 pub const SEND_BUCKET: (f64, f64) = (5.0, 0.5);
@@ -328,7 +329,6 @@ impl Ids {
 pub struct Registered {
     pub token: String,
     pub project: String,
-    pub note: Option<&'static str>,
 }
 
 /// What `send` hands back.
@@ -422,45 +422,6 @@ fn age(secs: f64) -> f64 {
 
 fn chars(s: &str) -> usize {
     s.chars().count()
-}
-
-/// Checks a peer name against the spec's rule and ours.
-pub fn check_name(name: &str) -> Result<(), HubError> {
-    let n = chars(name);
-    if n == 0 || n > MAX_NAME_CHARS {
-        return Err(HubError::invalid(format!(
-            "project: must be 1..{MAX_NAME_CHARS} characters"
-        )));
-    }
-    let folded = name.trim().to_lowercase();
-    if RESERVED.contains(&folded.as_str()) {
-        return Err(HubError::invalid(format!(
-            "project: {name:?} is reserved for the hub"
-        )));
-    }
-    if name.trim() != name || name.starts_with('#') || name.chars().any(char::is_control) {
-        return Err(HubError::invalid(
-            "project: no leading '#', surrounding spaces or control characters",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a channel name: `#` then 1..63 characters, no spaces or controls.
-pub fn check_channel(field: &str, channel: &str) -> Result<(), HubError> {
-    let n = chars(channel);
-    if !is_channel(channel) || n > MAX_NAME_CHARS {
-        return Err(HubError::invalid(format!(
-            "{field}: a channel is '#' followed by 1..{} characters",
-            MAX_NAME_CHARS - 1
-        )));
-    }
-    if channel.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(HubError::invalid(format!(
-            "{field}: a channel name has no spaces or control characters"
-        )));
-    }
-    Ok(())
 }
 
 /// Checks a recipient: `all`, a channel, or something that could be a peer name.
@@ -747,7 +708,11 @@ impl Room {
         self.announce(BROADCAST, text);
     }
 
-    /// `POST /register`: the five outcomes of the spec.
+    /// `POST /register`. A name on record (live, or reaped and still within
+    /// its grace) goes only to a request that presents its token: a
+    /// stranger cannot take a peer's identity in the gap between its polls.
+    /// A rejoin with the token never spends the address's bucket, so a
+    /// crowd of strangers cannot keep a known agent out.
     pub fn register(
         &mut self,
         project: &str,
@@ -756,6 +721,25 @@ impl Room {
     ) -> Result<Registered, HubError> {
         check_name(project)?;
         let now = Instant::now();
+        if let Some(peer) = self.peers.get_mut(project) {
+            if !token.is_some_and(|t| same_secret(t, &peer.token)) {
+                if peer.polls > 0 {
+                    self.notice(format!(
+                        "{project} tried to join again while its listener is live: refused"
+                    ));
+                } else {
+                    log::info!("registration as {project} without its token: refused");
+                }
+                return Err(HubError::NameInUse {
+                    project: project.to_string(),
+                });
+            }
+            peer.touch(now);
+            if !peer.is_live() {
+                self.revive(project, now);
+            }
+            return Ok(self.registered(project));
+        }
         if self.config.rate_limit {
             let bucket = self
                 .register_buckets
@@ -763,44 +747,11 @@ impl Room {
                 .or_insert_with(|| Bucket::new(self.config.register_bucket, now));
             bucket.spend(now).map_err(HubError::RateLimited)?;
         }
-        self.changed();
-        if let Some(peer) = self.peers.get_mut(project) {
-            let token_matches = token.is_some_and(|t| same_secret(t, &peer.token));
-            match (peer.life, token_matches) {
-                (Life::Live, true) => {
-                    peer.touch(now);
-                    return Ok(self.registered(project, None));
-                }
-                (Life::Live, false) if peer.polls > 0 => {
-                    self.notice(format!(
-                        "{project} tried to join again while its listener is live: refused"
-                    ));
-                    return Err(HubError::NameInUse {
-                        project: project.to_string(),
-                    });
-                }
-                (Life::Live, false) => {
-                    peer.touch(now);
-                    log::info!("{project} taken over by a new session");
-                    return Ok(self.registered(
-                        project,
-                        Some(
-                            "you may be replacing a timed-out session and joining \
-                             mid-conversation",
-                        ),
-                    ));
-                }
-                (Life::Reaped { .. }, true) => {
-                    peer.touch(now);
-                    self.revive(project, now);
-                    return Ok(self.registered(project, None));
-                }
-                (Life::Reaped { .. }, false) => {
-                    // The name goes to a newcomer: the reaped record can never
-                    // come back.
-                    self.forget(project);
-                }
-            }
+        if let Some(other) = self.lookalike(project) {
+            return Err(HubError::invalid(format!(
+                "project: {project:?} looks like {other:?}, already in the room; choose a \
+                 name that cannot be mistaken for it"
+            )));
         }
         if self.peers.len() >= self.config.max_peers {
             return Err(HubError::Limit("client limit reached"));
@@ -835,16 +786,16 @@ impl Room {
         };
         self.peers.insert(project.to_string(), peer);
         self.tokens.insert(token.clone(), project.to_string());
+        self.changed();
         self.dirty.peers = true;
         self.notice(format!("{project} joined"));
         Ok(Registered {
             token,
             project: project.to_string(),
-            note: None,
         })
     }
 
-    fn registered(&self, project: &str, note: Option<&'static str>) -> Registered {
+    fn registered(&self, project: &str) -> Registered {
         let token = self
             .peers
             .get(project)
@@ -853,8 +804,16 @@ impl Room {
         Registered {
             token,
             project: project.to_string(),
-            note,
         }
+    }
+
+    /// A name on record that `name` could be mistaken for, if any.
+    fn lookalike(&self, name: &str) -> Option<&str> {
+        let skeleton = names::skeleton(name);
+        self.peers
+            .keys()
+            .find(|other| *other != name && names::skeleton(other) == skeleton)
+            .map(String::as_str)
     }
 
     /// Removes a record for good: its token dies, its polls wake to a 401.
@@ -949,10 +908,10 @@ impl Room {
 
     /// `POST /status`.
     pub fn set_status(&mut self, token: &str, status: &str) -> Result<Option<String>, HubError> {
-        self.changed();
         check_len("status", status, 0, MAX_STATUS_CHARS)?;
         let name = self.authenticate(token)?;
         self.spend(&name)?;
+        self.changed();
         self.dirty.peers = true;
         let peer = self.peer_mut(&name)?;
         let cleaned = status.trim();
@@ -1175,15 +1134,15 @@ impl Room {
 
     /// `POST /channels/leave`.
     pub fn leave_channel(&mut self, token: &str, channel: &str) -> Result<(), HubError> {
-        self.changed();
         check_channel("channel", channel)?;
         let name = self.authenticate(token)?;
         self.spend(&name)?;
         let peer = self.peer_mut(&name)?;
         if peer.channels.remove(channel) {
+            self.prune_topics();
+            self.changed();
             self.dirty.channels = true;
             self.notice(format!("{name} left {channel}"));
-            self.prune_topics();
             self.relinquish_floor(channel, &name);
         }
         Ok(())
@@ -1196,7 +1155,6 @@ impl Room {
         channel: &str,
         topic: &str,
     ) -> Result<Option<String>, HubError> {
-        self.changed();
         check_channel("channel", channel)?;
         check_len("topic", topic, 0, MAX_TOPIC_CHARS)?;
         let name = self.authenticate(token)?;
@@ -1205,6 +1163,7 @@ impl Room {
             return Err(HubError::NotMember);
         }
         let cleaned = topic.trim();
+        self.changed();
         self.dirty.channels = true;
         if cleaned.is_empty() {
             self.topics.remove(channel);
@@ -1219,7 +1178,6 @@ impl Room {
 
     /// Operator: unsubscribes every member; the channel may form again.
     pub fn close_channel(&mut self, channel: &str) -> Result<(), HubError> {
-        self.changed();
         check_channel("channel", channel)?;
         if !self.has_members(channel) {
             return Err(HubError::NotFound(format!("no channel named {channel:?}")));
@@ -1227,6 +1185,7 @@ impl Room {
         for peer in self.peers.values_mut() {
             peer.channels.remove(channel);
         }
+        self.changed();
         self.dirty.channels = true;
         self.prune_topics();
         if self.floors.contains_key(channel) {
@@ -1275,7 +1234,6 @@ impl Room {
         scope: &str,
         reason: &str,
     ) -> Result<Value, HubError> {
-        self.changed();
         if scope != BROADCAST {
             check_channel("scope", scope)
                 .map_err(|_| HubError::invalid("scope: must be \"all\" or a #channel"))?;
@@ -1285,6 +1243,8 @@ impl Room {
             return Err(HubError::UnknownAction(action.to_string()));
         }
         let name = self.authenticate(token)?;
+        // Every verb may change a floor; the record is written once, after.
+        self.changed();
         self.dirty.floors = true;
         match action {
             "take" => self.take_floor(&name, scope, reason),
@@ -1414,7 +1374,6 @@ impl Room {
 
     /// Operator: releases a stick whoever holds it.
     pub fn clear_floor(&mut self, scope: &str) -> Result<(), HubError> {
-        self.changed();
         if !self.floors.contains_key(scope) {
             return Err(HubError::NotFound(format!("no talking stick on {scope:?}")));
         }
@@ -1432,8 +1391,9 @@ impl Room {
         }
         let previous = std::mem::replace(&mut floor.holder, floor.hands.remove(0));
         floor.since = now_unix();
-        self.dirty.floors = true;
         let next = floor.holder.clone();
+        self.changed();
+        self.dirty.floors = true;
         self.announce(
             scope,
             format!(
@@ -1447,6 +1407,7 @@ impl Room {
 
     fn release_floor(&mut self, scope: &str, by: &str, why: &str) {
         if self.floors.remove(scope).is_some() {
+            self.changed();
             self.dirty.floors = true;
             self.announce(
                 scope,
@@ -1468,12 +1429,12 @@ impl Room {
             self.advance_floor(scope);
         } else if floor.hands.iter().any(|h| h == name) {
             floor.hands.retain(|h| h != name);
+            self.changed();
             self.dirty.floors = true;
         }
     }
 
     fn relinquish_floors(&mut self, name: &str) {
-        self.changed();
         let scopes: Vec<String> = self.floors.keys().cloned().collect();
         for scope in scopes {
             self.relinquish_floor(&scope, name);
@@ -1490,7 +1451,6 @@ impl Room {
         title: &str,
         fields: Vec<Field>,
     ) -> Result<(String, String), HubError> {
-        self.changed();
         check_len("title", title, 1, 200)?;
         check_fields(&fields)?;
         check_len("to", to, 1, MAX_NAME_CHARS)?;
@@ -1521,10 +1481,12 @@ impl Room {
             seq: 0,
         };
         let id = form.id.clone();
-        self.notice(format!("{name} asks the operator: \"{title}\" (for {to})"));
         self.feed
             .publish(json!({"type": "form", "form": form}).to_string());
         self.forms.push(form);
+        // After the change: the notice's record carries a meta that has it.
+        self.changed();
+        self.notice(format!("{name} asks the operator: \"{title}\" (for {to})"));
         Ok((id, to.to_string()))
     }
 
@@ -1626,11 +1588,12 @@ impl Room {
             Mode::Stopped => {
                 let msg = self.message("hub", BROADCAST, "stop".to_string(), Kind::Control);
                 let stop = Routed::new(msg);
-                self.jot(|| json!({"t": "note", "m": stop.msg}));
-                self.remember(&stop);
-                self.stop = Some(stop);
+                self.stop = Some(Arc::clone(&stop));
                 self.dirty.floors |= !self.floors.is_empty();
                 self.floors.clear();
+                self.changed();
+                self.jot(|| json!({"t": "note", "m": stop.msg}));
+                self.remember(&stop);
             }
             Mode::Running | Mode::Paused => self.stop = None,
         }
@@ -1650,7 +1613,6 @@ impl Room {
 
     /// Operator: holds (or releases) one live peer's queue.
     pub fn set_peer_paused(&mut self, name: &str, paused: bool) -> Result<(), HubError> {
-        self.changed();
         let peer = match self.peers.get_mut(name) {
             Some(p) if p.is_live() => p,
             _ => return Err(HubError::NotFound(format!("no live peer named {name:?}"))),
@@ -1660,6 +1622,7 @@ impl Room {
         }
         peer.paused = paused;
         peer.wake.notify_all();
+        self.changed();
         self.dirty.peers = true;
         let verb = if paused { "paused" } else { "resumed" };
         self.notice(format!("{name} {verb} by operator"));

@@ -181,6 +181,12 @@ pub struct Call<'a> {
 /// (everything but `/ui`, which takes the connection over).
 pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str) -> Answer {
     use Method::{Get, Post};
+    // Every path, agent and operator alike: a DNS-rebinding page (a Host
+    // that is not ours) and a cross-site page (a foreign Origin, even on a
+    // "simple" POST the browser sends without asking) are refused before
+    // anything runs or any bucket is spent. Clients that are not browsers
+    // send no Origin and are unaffected.
+    hub.check_browser(call.host, call.origin)?;
     match (method, path) {
         (Get, "/") => Ok(index()),
         (Get, p) if p.starts_with("/assets/") => asset(&p["/assets/".len()..]),
@@ -208,10 +214,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Post, "/control") => control(hub, call),
         (Get, "/export") => export(hub, call, query),
         (Post, "/mcp") => mcp_post(hub, call, query),
-        (Method::Delete, "/mcp") => {
-            hub.check_browser(call.host, call.origin)?;
-            mcp_reply(super::mcp::end(hub, call.mcp_session)?)
-        }
+        (Method::Delete, "/mcp") => mcp_reply(super::mcp::end(hub, call.mcp_session)?),
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
         _ => Err(HubError::NotFound("Not Found".into())),
     }
@@ -389,7 +392,6 @@ fn asset(name: &str) -> Answer {
 /// `POST /ui/ticket`: trades an operator or observer token for a single-use
 /// ticket to open `/ui`. With auth off there is nothing to trade.
 fn ticket(hub: &Hub, call: &Call) -> Answer {
-    hub.check_browser(call.host, call.origin)?;
     if !hub.access.enabled() {
         return Ok(Reply::json(
             &json!({"ticket": null, "role": "operator", "expires_in": 0, "auth": false}),
@@ -430,7 +432,7 @@ fn register(hub: &Hub, call: &Call) -> Answer {
         "protocol_stale": stale,
         "protocol_text": stale.then_some(PROTOCOL_TEXT),
         "channels": channels,
-        "note": reg.note,
+        "note": null,
     })))
 }
 
@@ -579,9 +581,6 @@ fn ask(hub: &Hub, call: &Call) -> Answer {
 // ---- MCP over HTTP --------------------------------------------------------
 
 fn mcp_post(hub: &Hub, call: &Call, query: &str) -> Answer {
-    // Browsers must not reach the tools from another site (DNS rebinding,
-    // cross-site requests), as the MCP transport asks of servers.
-    hub.check_browser(call.host, call.origin)?;
     let project = query_param(query, "project")?;
     let body = call.body.as_ref().map_err(Clone::clone)?;
     mcp_reply(super::mcp::post(
@@ -607,9 +606,8 @@ fn mcp_reply(r: super::mcp::McpReply) -> Answer {
 
 // ---- operator endpoints ---------------------------------------------------
 
-/// The caller's role on an operator path, after the Host and Origin checks.
+/// The caller's role on an operator path (`dispatch` checked Host and Origin).
 fn operator_role(hub: &Hub, call: &Call) -> Result<Role, HubError> {
-    hub.check_browser(call.host, call.origin)?;
     hub.access
         .role_for(call.bearer)
         .ok_or(HubError::Unauthorized("operator token required"))
@@ -692,7 +690,6 @@ fn control(hub: &Hub, call: &Call) -> Answer {
 }
 
 fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
-    hub.check_browser(call.host, call.origin)?;
     if hub.access.enabled() && hub.access.role_for(call.bearer).is_none() {
         return Err(HubError::Unauthorized("operator/observer token required"));
     }

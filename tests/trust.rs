@@ -1,0 +1,175 @@
+//! Nobody becomes another agent: names belong to their tokens, names a
+//! human reads cannot pass for others, and browsers from other sites are
+//! turned away from every path.
+
+mod common;
+
+use common::Hub;
+use serde_json::json;
+
+#[test]
+fn a_live_name_is_not_handed_to_a_request_without_its_token() {
+    let hub = Hub::start(&[]);
+    let bob = hub.join("bob");
+    let alice = hub.join("alice");
+    assert_eq!(alice.say("bob", "for bob only").status, 200);
+    // bob is between polls: nothing marks it as listening.
+    assert_eq!(hub.ping("bob")["listening"], false);
+    for body in [
+        json!({"project": "bob"}),
+        json!({"project": "bob", "token": "not-bobs-token"}),
+        json!({"project": "bob", "token": alice.token}),
+    ] {
+        let r = hub.post("/register", body);
+        assert_eq!(r.status, 409, "{}", r.text);
+        let b = r.json();
+        assert_eq!(b["error"], "name_in_use");
+        assert!(b.get("token").is_none(), "no token leaks: {b}");
+        assert!(b["note"].as_str().unwrap().contains("token"));
+    }
+    // bob's queue is untouched and its token still works.
+    let got = bob.chat(0.0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["content"], "for bob only");
+    // bob itself, with its token, is reaffirmed.
+    let again = hub.post("/register", json!({"project": "bob", "token": bob.token}));
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["token"], bob.token.as_str());
+}
+
+#[test]
+fn a_reaped_name_is_kept_for_its_token_through_the_grace() {
+    let hub = Hub::start(&["--client-ttl", "1", "--reaped-grace", "600"]);
+    let bob = hub.join("bob");
+    hub.wait_for_peer("bob", |p| p["state"] == "reaped");
+    let r = hub.post("/register", json!({"project": "bob"}));
+    assert_eq!(r.status, 409, "{}", r.text);
+    let back = hub.post("/register", json!({"project": "bob", "token": bob.token}));
+    assert_eq!(back.status, 200);
+    assert_eq!(hub.ping("bob")["state"], "live");
+}
+
+#[test]
+fn a_rejoin_with_its_token_is_not_held_by_the_address_bucket() {
+    let hub = Hub::start(&[]);
+    let bob = hub.join("bob");
+    // Drain the address's registration bucket with fresh names.
+    let mut limited = false;
+    for i in 0..40 {
+        if hub
+            .post("/register", json!({"project": format!("filler-{i}")}))
+            .status
+            == 429
+        {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the bucket never ran dry");
+    let r = hub.post("/register", json!({"project": "bob", "token": bob.token}));
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[test]
+fn names_that_hide_characters_or_pass_for_reserved_ones_are_refused() {
+    let hub = Hub::start(&[]);
+    for name in [
+        "hum\u{0430}n",        // Cyrillic a
+        "\u{0405}ystem",       // Cyrillic capital dze
+        "ａｌｌ",              // fullwidth
+        "aIl",                 // capital I for l
+        "bob\u{200B}",         // zero-width space
+        "bo\u{202E}b",         // right-to-left override
+        "bob\u{00A0}smith",    // non-breaking space
+        "\u{2066}bob\u{2069}", // isolates
+    ] {
+        let r = hub.post("/register", json!({"project": name}));
+        assert_eq!(r.status, 422, "{name:?}: {}", r.text);
+    }
+    for name in ["équipe", "データ", "Zoë", "my agent", "ALI"] {
+        let r = hub.post("/register", json!({"project": name}));
+        assert_eq!(r.status, 200, "{name:?}: {}", r.text);
+    }
+    let a = hub.join("alpha");
+    let r = a.post("/channels/join", json!({"channel": "#op\u{200D}s"}));
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(hub.get("/channels").json()["channels"], json!({}));
+}
+
+#[test]
+fn a_name_that_looks_like_one_in_the_room_is_refused() {
+    let hub = Hub::start(&[]);
+    hub.join("alice");
+    for name in ["\u{0430}lice", "ALICE", "alic\u{0435}"] {
+        let r = hub.post("/register", json!({"project": name}));
+        assert_eq!(r.status, 422, "{name:?}: {}", r.text);
+        assert!(r.json()["detail"].as_str().unwrap().contains("alice"));
+    }
+    assert_eq!(hub.peers(), ["alice"]);
+}
+
+#[test]
+fn agent_paths_refuse_foreign_hosts_and_origins() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    hub.join("beta");
+    let send = json!({"token": a.token, "to": "beta", "content": "cross-site"}).to_string();
+    let register = json!({"project": "evil"}).to_string();
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 6] = [
+        (
+            "POST",
+            "/register",
+            &[("Origin", "http://evil.example")],
+            &register,
+        ),
+        (
+            "POST",
+            "/send",
+            &[("Origin", "https://evil.example")],
+            &send,
+        ),
+        ("POST", "/send", &[("Origin", "null")], &send),
+        ("GET", "/peers", &[("Origin", "http://evil.example")], ""),
+        (
+            "GET",
+            "/receive?timeout=0",
+            &[("Origin", "http://evil.example")],
+            "",
+        ),
+        (
+            "POST",
+            "/status",
+            &[("Origin", "http://evil.example")],
+            "{}",
+        ),
+    ];
+    for (method, path, headers, body) in cases {
+        let mut h = headers.to_vec();
+        h.push(("Content-Type", "text/plain"));
+        let r = hub.request(method, path, &h, body.as_bytes());
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
+    }
+    // DNS rebinding: the right address under a foreign name.
+    let raw = format!(
+        "POST /send HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{send}",
+        hub.addr.rsplit(':').next().unwrap(),
+        send.len()
+    );
+    assert_eq!(hub.raw(raw.as_bytes()).status, 403);
+    let raw = format!(
+        "POST /register HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{register}",
+        register.len()
+    );
+    assert_eq!(hub.raw(raw.as_bytes()).status, 403);
+    // Nothing ran: no message, no peer.
+    assert_eq!(hub.peers(), ["alpha", "beta"]);
+    assert!(hub.log().iter().all(|m| m["content"] != "cross-site"));
+    // The page's own origin and clients with no Origin are fine.
+    let own = format!("http://{}", hub.addr);
+    let r = hub.request("POST", "/send", &[("Origin", &own)], send.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(a.say("beta", "plain client").status, 200);
+}
