@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{seconds, text};
 use crate::client::{HubClient, hub_url};
+use crate::identity::{ClaimError, Slot};
 
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI
@@ -140,6 +141,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         hub: HubClient::new(&config.hub),
         config,
         token: String::new(),
+        slot: None,
         protocol: String::new(),
         seen: BTreeMap::new(),
         replies: 0,
@@ -147,6 +149,9 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
     let end = agent.live();
     if !agent.token.is_empty() {
         let _ = agent.hub.post("/leave", &json!({"token": agent.token}));
+        if let Some(slot) = agent.slot.take() {
+            slot.release();
+        }
     }
     match end {
         End::Done => {
@@ -172,6 +177,9 @@ struct Agent {
     config: Config,
     hub: HubClient,
     token: String,
+    /// The name's slot on this machine: a restart after a crash presents
+    /// the token kept there and gets the name back.
+    slot: Option<Slot>,
     protocol: String,
     /// Conversations the command has already seen (for `--session`).
     seen: BTreeMap<String, bool>,
@@ -252,10 +260,29 @@ impl Agent {
             Err(e) => return End::Unreachable(e),
         };
         self.protocol = proto["text"].as_str().unwrap_or_default().to_string();
-        let reg = json!({"project": self.config.name, "protocol_version": proto["version"]});
+        let name = self.config.name.clone();
+        match Slot::claim(self.hub.base(), &name) {
+            Ok(slot) => self.slot = Some(slot),
+            Err(ClaimError::Held) => {
+                return End::Refused(format!(
+                    "another caucus process on this machine is joined to this hub as {name:?}; \
+                     give this agent another --name"
+                ));
+            }
+            Err(ClaimError::Io(e)) => eprintln!("caucus agent: cannot keep its token: {e}"),
+        }
+        let mut reg = json!({"project": name, "protocol_version": proto["version"]});
+        if let Some(kept) = self.slot.as_ref().and_then(Slot::token) {
+            reg["token"] = json!(kept);
+        }
         match self.hub.post("/register", &reg) {
             Ok(a) if a.status == 200 => {
                 self.token = a.body["token"].as_str().unwrap_or_default().to_string();
+                if let Some(slot) = &self.slot
+                    && let Err(e) = slot.save(&self.token)
+                {
+                    eprintln!("caucus agent: cannot keep its token: {e}");
+                }
             }
             Ok(a) => {
                 let why = a.body.get("note").or_else(|| a.body.get("detail")).cloned();
@@ -276,12 +303,11 @@ impl Agent {
                 Err(e) => return End::Unreachable(e),
             }
         }
-        if let Some(mission) = self.config.mission.clone() {
-            if let Some(text) = self.think("all", &mission, &[]) {
-                if let Err(end) = self.reply("all", &text) {
-                    return end;
-                }
-            }
+        if let Some(mission) = self.config.mission.clone()
+            && let Some(text) = self.think("all", &mission, &[])
+            && let Err(end) = self.reply("all", &text)
+        {
+            return end;
         }
         let mut acked = 0u64;
         let mut failures = 0;
@@ -341,10 +367,10 @@ impl Agent {
             }
             for (target, batch) in batches {
                 let mission = self.config.mission.clone().unwrap_or_default();
-                if let Some(text) = self.think(&target, &mission, &batch) {
-                    if let Err(end) = self.reply(&target, &text) {
-                        return end;
-                    }
+                if let Some(text) = self.think(&target, &mission, &batch)
+                    && let Err(end) = self.reply(&target, &text)
+                {
+                    return end;
                 }
                 // Acknowledged only now: a crash before this point replays it.
                 if let Some(max) = batch.iter().filter_map(|m| m["seq"].as_u64()).max() {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod hub;
+pub mod identity;
 pub mod script;
 pub mod watch;
 pub mod wire;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::cli::text;
 use crate::client::{Answer, HubClient, hub_url};
+use crate::identity::{ClaimError, Slot};
 
 pub const SAY_HELP: &str = "\
 caucus say: send one message into the room
@@ -149,8 +150,35 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
         Err(e) => return usage(e),
     };
     let token = if let Some(name) = name {
-        match client.post("/register", &json!({"project": name})) {
-            Ok(a) if a.status == 200 => a.body["token"].as_str().unwrap_or_default().to_string(),
+        // The name's token is kept on this machine, so the next `say --as`
+        // under the same name is the same peer, not a refused stranger.
+        let slot = match Slot::claim(client.base(), &name) {
+            Ok(slot) => Some(slot),
+            Err(ClaimError::Held) => {
+                return usage(format!(
+                    "another caucus process on this machine is joined as {name:?}; \
+                     speak with its token (--token-file) or under another name"
+                ));
+            }
+            Err(ClaimError::Io(e)) => {
+                eprintln!("caucus say: cannot keep the token for {name}: {e}");
+                None
+            }
+        };
+        let mut body = json!({"project": name});
+        if let Some(kept) = slot.as_ref().and_then(Slot::token) {
+            body["token"] = json!(kept);
+        }
+        match client.post("/register", &body) {
+            Ok(a) if a.status == 200 => {
+                let token = a.body["token"].as_str().unwrap_or_default().to_string();
+                if let Some(slot) = &slot
+                    && let Err(e) = slot.save(&token)
+                {
+                    eprintln!("caucus say: cannot keep the token for {name}: {e}");
+                }
+                token
+            }
             other => return common.finish(other, |_| String::new()),
         }
     } else {

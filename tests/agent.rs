@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Hub};
+use common::Hub;
 use serde_json::json;
 
 fn counter() -> String {
@@ -14,7 +14,7 @@ fn counter() -> String {
 }
 
 fn agent(hub: &Hub, name: &str, extra: &[&str]) -> Child {
-    Command::new(BIN)
+    common::caucus()
         .args([
             "agent",
             "--hub",
@@ -148,19 +148,19 @@ fn a_channel_message_is_answered_in_the_channel_and_a_direct_one_to_its_sender()
 #[test]
 fn bad_usage_and_a_taken_name_have_their_exit_codes() {
     let hub = Hub::start(&[]);
-    let out = Command::new(BIN)
+    let out = common::caucus()
         .args(["agent", "--name", "x"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let dead = common::dead_url();
-    let out = Command::new(BIN)
+    let out = common::caucus()
         .args(["agent", "--hub", &dead, "--name", "x", "--exec", "true"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     let _holder = hub.join("human-name");
-    let out = Command::new(BIN)
+    let out = common::caucus()
         .args([
             "agent",
             "--hub",
@@ -173,4 +173,26 @@ fn bad_usage_and_a_taken_name_have_their_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "a reserved name is refused");
+}
+
+#[test]
+fn a_killed_agent_restarts_under_its_name_and_a_second_one_is_refused() {
+    let hub = Hub::start(&[]);
+    let mut first = agent(&hub, "solo", &[]);
+    hub.wait_for_peer("solo", |p| p["listening"] == true);
+    // A second agent under the same name on this machine is refused at once.
+    let (code, err) = finish(agent(&hub, "solo", &[]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("another caucus process"), "{err}");
+    // Killed without a chance to leave: its name stays in the room...
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(hub.ping("solo")["state"], "live");
+    // ...and a new start presents the kept token and takes it back.
+    let again = agent(&hub, "solo", &[]);
+    hub.wait_for_peer("solo", |p| p["listening"] == true);
+    assert_eq!(hub.control(json!({"action": "stop"})).status, 200);
+    let (code, err) = finish(again);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("joined as solo"), "{err}");
 }

@@ -501,7 +501,7 @@ fn an_unreachable_hub_is_a_result_not_a_crash() {
 
 #[test]
 fn plain_http_to_a_remote_hub_is_refused_at_start() {
-    let out = std::process::Command::new(common::BIN)
+    let out = common::caucus()
         .arg("bridge")
         .env("CAUCUS_HUB_URL", "http://192.0.2.10:8765")
         .env_remove("CAUCUS_ALLOW_REMOTE_HUB")
@@ -611,4 +611,92 @@ fn watch_command_writes_a_private_token_file_and_its_command_works() {
         !std::path::Path::new(&file).exists(),
         "leave deletes the token file"
     );
+}
+
+/// The token file `watch_command` names.
+fn token_file_of(bridge: &mut Bridge) -> std::path::PathBuf {
+    let wc = bridge.call("watch_command", json!({}));
+    let command = wc["command"].as_str().unwrap().to_string();
+    std::path::PathBuf::from(command.rsplit(' ').next().unwrap())
+}
+
+#[test]
+fn a_restarted_bridge_gets_its_name_back_and_a_stranger_does_not() {
+    let hub = Hub::start(&[]);
+    let mut a = Bridge::start(&hub.url(), "alpha");
+    a.join();
+    let file = token_file_of(&mut a);
+    a.kill();
+    // Still in the room, now between polls, with a message waiting.
+    let b = hub.join("beta");
+    assert_eq!(b.say("alpha", "while you were away").status, 200);
+    assert_eq!(hub.ping("alpha")["state"], "live");
+
+    // A stranger on another account (another state folder) is refused.
+    let elsewhere = common::state_dir().with_extension("stranger");
+    let elsewhere = elsewhere.to_str().unwrap();
+    let mut stranger = Bridge::start_with(
+        &hub.url(),
+        &[("CAUCUS_PROJECT", "alpha"), ("CAUCUS_STATE_DIR", elsewhere)],
+        None,
+    );
+    stranger.initialize("2025-06-18");
+    stranger.call("setup", json!({}));
+    let refused = stranger.call("join", json!({}));
+    assert_eq!(refused["error"], "name_in_use", "{refused}");
+    drop(stranger);
+
+    // The restarted bridge presents the token it kept and gets its queue.
+    assert!(file.exists(), "the token outlived the killed bridge");
+    let mut again = Bridge::start(&hub.url(), "alpha");
+    let joined = again.join();
+    assert_eq!(joined["project"], "alpha");
+    let heard = again.call("listen", json!({"timeout": 5}));
+    assert_eq!(heard["messages"][0]["content"], "while you were away");
+    assert_eq!(token_file_of(&mut again), file);
+}
+
+#[test]
+fn a_second_agent_in_the_same_directory_is_refused_with_a_way_forward() {
+    let hub = Hub::start(&[]);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("same-dir-{}", std::process::id()))
+        .join("webapp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut first = Bridge::start_with(&hub.url(), &[], Some(&dir));
+    assert_eq!(first.join()["project"], "webapp");
+    let mut second = Bridge::start_with(&hub.url(), &[], Some(&dir));
+    second.initialize("2025-06-18");
+    second.call("setup", json!({}));
+    let refused = second.call("join", json!({}));
+    assert_eq!(refused["error"], "name_in_use", "{refused}");
+    assert_eq!(refused["suggestion"], "webapp-2");
+    assert!(refused["note"].as_str().unwrap().contains("CAUCUS_PROJECT"));
+    assert_eq!(hub.peers(), ["webapp"], "nothing joined twice");
+    let joined = second.call("join", json!({"project": "webapp-2"}));
+    assert_eq!(joined["joined"], true, "{joined}");
+    assert_eq!(hub.peers(), ["webapp", "webapp-2"]);
+    // They are two peers: one hears the other.
+    first.call("say", json!({"to": "webapp-2", "content": "hello twin"}));
+    let heard = second.call("listen", json!({"timeout": 5}));
+    assert_eq!(heard["messages"][0]["sender"], "webapp");
+}
+
+#[test]
+fn a_signal_ends_the_bridge_as_eof_does() {
+    let hub = Hub::start(&[]);
+    for (name, signal) in [
+        ("term", libc::SIGTERM),
+        ("int", libc::SIGINT),
+        ("hup", libc::SIGHUP),
+    ] {
+        let mut a = Bridge::start(&hub.url(), name);
+        a.join();
+        let file = token_file_of(&mut a);
+        assert!(file.exists());
+        let status = a.signal(signal);
+        assert!(status.success(), "{name}: {status:?}");
+        assert_eq!(hub.ping(name)["state"], "absent", "{name} left a ghost");
+        assert!(!file.exists(), "{name}: the token file outlived the bridge");
+    }
 }

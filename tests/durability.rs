@@ -206,7 +206,7 @@ fn a_damaged_journal_is_refused_and_a_torn_tail_is_dropped() {
 
 /// Starts a hub on `dir` that must refuse to start; returns what it said.
 fn refused_start(dir: &Path) -> String {
-    let out = std::process::Command::new(common::BIN)
+    let out = common::caucus()
         .args(["hub", "--port", "0", "--no-browser", "--data-dir"])
         .arg(dir)
         .output()

@@ -800,7 +800,7 @@ fn send_rate_sets_each_senders_bucket() {
     assert_eq!(a.say("all", "1").status, 200);
     assert_eq!(a.say("all", "2").status, 200);
     assert_eq!(a.say("all", "3").status, 429, "a burst of two");
-    let bad = std::process::Command::new(common::BIN)
+    let bad = common::caucus()
         .args(["hub", "--send-rate", "fast"])
         .output()
         .unwrap();

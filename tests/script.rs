@@ -2,13 +2,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{BIN, Hub};
+use common::Hub;
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
+    common::caucus()
         .args(args)
         .env_remove("CAUCUS_TOKEN")
         .env_remove("CAUCUS_HUB_URL")
@@ -32,6 +32,17 @@ fn say_peers_and_control_drive_the_room() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), "sent to bravo\n");
     assert_eq!(b.chat(1.0)[0]["content"], "hello there");
+    // The same name again is the same peer: its token was kept.
+    let out = run(&[
+        "say", "--hub", &url, "--as", "scripter", "--to", "bravo", "again",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(b.chat(1.0)[0]["content"], "again");
 
     let out = run(&[
         "say", "--hub", &url, "--token", &b.token, "--json", "to all",

@@ -5,11 +5,11 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::{BIN, Hub};
+use common::Hub;
 use serde_json::{Value, json};
 
 fn watch(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = common::caucus();
     cmd.arg("watch")
         .args(args)
         .env_remove("CAUCUS_TOKEN")

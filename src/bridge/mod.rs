@@ -236,6 +236,8 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         }
     };
     let session = Arc::new(Mutex::new(Session::new(HubClient::new(&hub))));
+    // Before any other thread starts, so that every thread inherits the mask.
+    leave_on_signals(Arc::clone(&session));
     let out = Out::new(std::io::stdout());
     let running = Arc::new(Mutex::new(HashMap::new()));
     let (worker, drained) = start_worker(Arc::clone(&session), out.clone(), Arc::clone(&running));
@@ -256,6 +258,48 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     tools::shutdown(&session);
     ExitCode::SUCCESS
 }
+
+/// Hosts end a bridge by closing its stdin, or by a signal (Codex's app
+/// server sends SIGTERM; a terminal sends SIGINT or SIGHUP). Either way the
+/// agent leaves the room and its token file goes, so no ghost peer stays
+/// behind to collect messages nobody reads. The signals are blocked in
+/// every thread and taken by one thread that waits for them, so the leave
+/// runs as ordinary code, not in a signal handler.
+#[cfg(unix)]
+fn leave_on_signals(session: Arc<Mutex<Session>>) {
+    // SAFETY: the set is initialised by sigemptyset before any other use;
+    // pthread_sigmask and sigwait only read it, and it lives in the closure
+    // that owns it for as long as sigwait uses it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, signal);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            log::warn!("cannot take over signals: a signal will end the bridge without leaving");
+            return;
+        }
+        let spawned = thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let mut signal: libc::c_int = 0;
+                if libc::sigwait(&set, &mut signal) == 0 {
+                    log::info!("signal {signal}: leaving the room");
+                    tools::shutdown(&session);
+                    std::process::exit(0);
+                }
+            });
+        if let Err(e) = spawned {
+            // Nobody would take them: let signals end the process as usual.
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            log::warn!("cannot start the signal thread: {e}");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn leave_on_signals(_session: Arc<Mutex<Session>>) {}
 
 /// Serves every line of `input`, writing answers to `out`, against the hub
 /// at `hub_url`, with tool calls run inline. No threads and no exit: the

@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::client::{Answer, HubClient};
+use crate::identity::{ClaimError, Slot};
 
 /// One tool: name, description, parameters (JSON Schema properties and
 /// required names), and whether it only reads.
@@ -228,6 +229,12 @@ pub struct Session {
     joined: Option<Joined>,
     /// Tokens issued so far, by name: a re-join presents the cached one.
     tokens: HashMap<String, String>,
+    /// Whether the joined name and its token are kept on this machine (a
+    /// bridge process does; a session of the hub's `/mcp` does not).
+    keep: bool,
+    /// The joined name's slot on this machine: its lock and token file.
+    slot: Option<(String, Slot)>,
+    /// The token file `watch_command` wrote, when nothing keeps one.
     token_file: Option<PathBuf>,
 }
 
@@ -252,8 +259,12 @@ fn default_project() -> String {
 }
 
 impl Session {
+    /// A bridge process's session: it keeps its name's token on this
+    /// machine (see `identity`).
     pub fn new(hub: HubClient) -> Self {
-        Session::with_project(hub, &default_project())
+        let mut s = Session::with_project(hub, &default_project());
+        s.keep = true;
+        s
     }
 
     /// A session whose default name is `project` (MCP over HTTP names the
@@ -266,7 +277,21 @@ impl Session {
             protocol_version: None,
             joined: None,
             tokens: HashMap::new(),
+            keep: false,
+            slot: None,
             token_file: None,
+        }
+    }
+}
+
+impl Session {
+    /// The name was given up: its token file and slot go.
+    fn forget_token(&mut self) {
+        if let Some((_, slot)) = self.slot.take() {
+            slot.release();
+        }
+        if let Some(path) = self.token_file.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -275,15 +300,14 @@ fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
     session.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// EOF on stdin: leave the room (briefly, best effort) and forget the token file.
+/// The session ends (EOF on stdin, a signal, or the end of an `/mcp`
+/// session): leave the room (briefly, best effort) and forget the token.
 pub fn shutdown(session: &Mutex<Session>) {
-    let (hub, joined, file) = {
+    let (hub, joined) = {
         let mut s = lock(session);
-        (s.hub.clone(), s.joined.take(), s.token_file.take())
+        s.forget_token();
+        (s.hub.clone(), s.joined.take())
     };
-    if let Some(path) = file {
-        let _ = std::fs::remove_file(path);
-    }
     if let Some(j) = joined {
         // A hub that is down must not hold the exit up: give it two seconds.
         let (tx, rx) = mpsc::channel();
@@ -474,19 +498,67 @@ fn setup(session: &Mutex<Session>) -> Result<Value, Value> {
     }))
 }
 
+/// The answer when another process on this machine holds `project` on
+/// this hub: most likely a second session started in the same directory.
+fn held_here(hub: &HubClient, project: &str) -> Value {
+    let free = (2..10)
+        .map(|i| format!("{project}-{i}"))
+        .find(|name| Slot::is_free(hub.base(), name))
+        .unwrap_or_else(|| format!("{project}-x"));
+    json!({
+        "error": "name_in_use",
+        "project": project,
+        "note": format!(
+            "another agent on this machine is already joined to this hub as {project:?} \
+             (a second session in the same directory?). Join under another name, e.g. \
+             join(project={free:?}), or set CAUCUS_PROJECT for this session."
+        ),
+        "suggestion": free,
+        "hub": hub.base(),
+    })
+}
+
 fn join(session: &Mutex<Session>, project: Option<String>) -> Result<Value, Value> {
-    let (hub, project, version, cached, previous) = {
+    let (hub, project, version, keep, previous) = {
         let s = lock(session);
         let project = project.unwrap_or_else(|| s.default_project.clone());
-        let cached = s.tokens.get(&project).cloned();
         let previous = s.joined.clone().filter(|j| j.project != project);
-        (s.hub.clone(), project, s.protocol_version, cached, previous)
+        (s.hub.clone(), project, s.protocol_version, s.keep, previous)
     };
     if let Some(old) = previous {
         // Joining under another name: the old one leaves.
         let _ = hub.post("/leave", &json!({"token": old.token}));
-        lock(session).joined = None;
+        let mut s = lock(session);
+        s.joined = None;
+        s.tokens.remove(&old.project);
+        s.forget_token();
     }
+    // A process keeps its name on this machine: claim the name's slot (one
+    // process per name and hub) and present the token kept there.
+    let claimed = {
+        let s = lock(session);
+        let have = s.slot.as_ref().is_some_and(|(name, _)| *name == project);
+        keep && !have
+    };
+    let new_slot = if claimed {
+        match Slot::claim(hub.base(), &project) {
+            Ok(slot) => Some(slot),
+            Err(ClaimError::Held) => return Err(held_here(&hub, &project)),
+            Err(ClaimError::Io(e)) => {
+                log::warn!("cannot keep the token for {project} on this machine: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let cached = {
+        let s = lock(session);
+        s.tokens.get(&project).cloned().or_else(|| {
+            let kept = s.slot.as_ref().map(|(_, slot)| slot);
+            new_slot.as_ref().or(kept).and_then(Slot::token)
+        })
+    };
     let mut body = json!({"project": project, "protocol_version": version});
     if let Some(t) = &cached {
         body["token"] = json!(t);
@@ -511,6 +583,15 @@ fn join(session: &Mutex<Session>, project: Option<String>) -> Result<Value, Valu
     let token = a.body["token"].as_str().unwrap_or_default().to_string();
     let stale = a.body["protocol_stale"] == json!(true);
     let mut s = lock(session);
+    if let Some(slot) = new_slot {
+        s.slot = Some((project.clone(), slot));
+    }
+    if let Some((_, slot)) = &s.slot
+        && slot.token().as_deref() != Some(token.as_str())
+        && let Err(e) = slot.save(&token)
+    {
+        log::warn!("cannot keep the token for {project} on this machine: {e}");
+    }
     let same = cached.as_deref() == Some(token.as_str());
     let last_seq = match &s.joined {
         Some(j) if same && j.project == project => j.last_seq,
@@ -657,15 +738,10 @@ fn member_tool(
 fn leave(session: &Mutex<Session>, hub: &HubClient, me: &Joined) -> Value {
     // Best effort: we forget the token whatever the hub says.
     let _ = hub.post("/leave", &json!({"token": me.token}));
-    let file = {
-        let mut s = lock(session);
-        s.joined = None;
-        s.tokens.remove(&me.project);
-        s.token_file.take()
-    };
-    if let Some(path) = file {
-        let _ = std::fs::remove_file(path);
-    }
+    let mut s = lock(session);
+    s.joined = None;
+    s.tokens.remove(&me.project);
+    s.forget_token();
     json!({"left": true, "project": me.project})
 }
 
@@ -758,16 +834,7 @@ fn shell_word(s: &str) -> String {
 /// Writes `token` to a new file only its owner can read.
 fn write_token_file(project: &str, token: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::OpenOptionsExt;
-    let safe: String = project
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::identity::file_key(project);
     let dir = std::env::temp_dir();
     for attempt in 0..16u32 {
         let nonce = crate::hub::auth::os_random(6).map(|b| crate::hub::auth::hex(&b))?;
@@ -790,7 +857,11 @@ fn write_token_file(project: &str, token: &str) -> std::io::Result<PathBuf> {
 }
 
 fn watch_command(session: &Mutex<Session>, me: &Joined) -> Result<Value, Value> {
-    let existing = lock(session).token_file.clone();
+    let kept = lock(session)
+        .slot
+        .as_ref()
+        .map(|(_, slot)| slot.token_path().to_path_buf());
+    let existing = lock(session).token_file.clone().or(kept);
     let path = match existing {
         Some(p) if token_file_holds(&p, &me.token) => p,
         stale => {

@@ -16,6 +16,20 @@ use serde_json::{Value, json};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_caucus");
 
+/// The clients' state folder for this test process (`CAUCUS_STATE_DIR`):
+/// every client a test starts shares it, as processes of one user on one
+/// machine do, and none touches the real user's.
+pub fn state_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id()))
+}
+
+/// `caucus` with the test process's state folder.
+pub fn caucus() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("CAUCUS_STATE_DIR", state_dir());
+    cmd
+}
+
 /// A running hub, stopped when dropped.
 pub struct Hub {
     child: Child,
@@ -51,7 +65,7 @@ impl Hub {
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Hub {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = caucus();
         cmd.args(["hub", "--port", "0", "--no-browser", "--log-level", "warn"])
             .args(extra)
             .env_remove("CAUCUS_OPERATOR_TOKEN")
@@ -298,7 +312,7 @@ impl Bridge {
         env: &[(&str, &str)],
         cwd: Option<&std::path::Path>,
     ) -> Bridge {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = caucus();
         cmd.arg("bridge")
             .env("CAUCUS_HUB_URL", hub_url)
             .env_remove("CAUCUS_PROJECT")
@@ -402,15 +416,32 @@ impl Bridge {
     /// Closes stdin and waits (up to 30 s) for the process to exit.
     pub fn close(&mut self) -> std::process::ExitStatus {
         self.stdin = None;
+        self.wait_exit()
+    }
+
+    /// Sends `signal` to the bridge and waits (up to 30 s) for it to exit.
+    #[cfg(unix)]
+    pub fn signal(&mut self, signal: i32) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill only sends a signal to the child this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        self.wait_exit()
+    }
+
+    /// Ends the bridge with SIGKILL: it has no chance to leave.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits (up to 30 s) for the process to exit.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for bridge") {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the bridge did not exit after EOF"
-            );
+            assert!(Instant::now() < deadline, "the bridge did not exit");
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -1,0 +1,256 @@
+//! Where a client keeps the token of the name it joined under, per hub.
+//!
+//! The hub hands a name only to a request that presents its token, so a
+//! bridge or agent that restarts must still have the token to get its name
+//! back. It is kept in a private file (0600 in a 0700 folder on Unix; the
+//! per-user local data folder on Windows), one per hub and name:
+//!
+//! ```text
+//! <state>/tokens/<hub>/<name>.token   the token, nothing else
+//! <state>/tokens/<hub>/<name>.lock    locked while a process uses the name
+//! ```
+//!
+//! `<state>` is `CAUCUS_STATE_DIR`, else `$XDG_STATE_HOME/caucus`, else
+//! `~/.local/state/caucus` (`~/Library/Application Support/caucus` on
+//! macOS, `%LOCALAPPDATA%\caucus` on Windows).
+//!
+//! The lock is what keeps two agents started in one directory from
+//! silently speaking as one: the second finds the name's lock held and is
+//! refused with a way forward, instead of presenting the first one's token.
+//! The operating system drops the lock when its holder dies, however it
+//! dies, so a crashed bridge never leaves its name locked.
+//!
+//! **Invariant:** this module knows nothing of HTTP or MCP; it only keeps
+//! files. A token is never written anywhere but the token file.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The folder every client keeps its state in.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CAUCUS_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = || std::env::var_os("HOME").map(PathBuf::from);
+    if cfg!(windows) {
+        if let Some(local) = std::env::var_os("LOCALAPPDATA") {
+            return PathBuf::from(local).join("caucus");
+        }
+    } else if cfg!(target_os = "macos") {
+        if let Some(h) = home() {
+            return h.join("Library/Application Support/caucus");
+        }
+    } else if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(state).join("caucus");
+    } else if let Some(h) = home() {
+        return h.join(".local/state/caucus");
+    }
+    std::env::temp_dir().join("caucus-state")
+}
+
+/// A file-name-safe spelling of `s` that stays readable and tells apart
+/// strings that fold to the same letters (FNV-1a of the exact bytes).
+pub fn file_key(s: &str) -> String {
+    let readable: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(48)
+        .collect();
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{readable}-{:08x}", hash as u32)
+}
+
+/// Makes `dir` and its parents, private to this user.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Opens `path` for writing, new or truncated, private to this user. A link
+/// planted at the path is not followed on Unix.
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Why a name could not be claimed.
+#[derive(Debug)]
+pub enum ClaimError {
+    /// Another process on this machine holds the name for this hub.
+    Held,
+    /// The state folder or the lock could not be used.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimError::Held => write!(f, "another process on this machine holds the name"),
+            ClaimError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A name claimed for one hub by this process: its lock is held until the
+/// slot is dropped or released.
+#[derive(Debug)]
+pub struct Slot {
+    token_path: PathBuf,
+    _lock: File,
+}
+
+impl Slot {
+    /// Claims `name` on `hub` for this process.
+    pub fn claim(hub: &str, name: &str) -> Result<Slot, ClaimError> {
+        Slot::claim_in(&state_dir(), hub, name)
+    }
+
+    fn claim_in(state: &Path, hub: &str, name: &str) -> Result<Slot, ClaimError> {
+        let dir = state.join("tokens").join(file_key(hub));
+        private_dir(&dir).map_err(ClaimError::Io)?;
+        let key = file_key(name);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        let lock = options
+            .open(dir.join(format!("{key}.lock")))
+            .map_err(ClaimError::Io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(ClaimError::Held),
+            Err(TryLockError::Error(e)) => return Err(ClaimError::Io(e)),
+        }
+        Ok(Slot {
+            token_path: dir.join(format!("{key}.token")),
+            _lock: lock,
+        })
+    }
+
+    /// Whether `name` on `hub` is free to claim on this machine right now.
+    pub fn is_free(hub: &str, name: &str) -> bool {
+        Slot::claim(hub, name).is_ok()
+    }
+
+    /// The token kept for this name, if any.
+    pub fn token(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.token_path).ok()?;
+        let token = text.trim();
+        (!token.is_empty()).then(|| token.to_string())
+    }
+
+    /// Keeps `token`: written to a private temporary file, then renamed
+    /// over the token file, so a reader never sees half a token.
+    pub fn save(&self, token: &str) -> std::io::Result<()> {
+        let temp = self.token_path.with_extension("token.new");
+        let _ = std::fs::remove_file(&temp);
+        let mut f = private_file(&temp)?;
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&temp, &self.token_path)
+    }
+
+    /// The token file, for `caucus watch --token-file`.
+    pub fn token_path(&self) -> &Path {
+        &self.token_path
+    }
+
+    /// The name is given up for good (it left the room): the token file
+    /// goes, and the lock with the slot.
+    pub fn release(self) {
+        let _ = std::fs::remove_file(&self.token_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_state(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("caucus-identity-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_claimed_name_keeps_its_token_and_refuses_a_second_claim() {
+        let state = temp_state("claim");
+        let hub = "http://127.0.0.1:8765";
+        let slot = Slot::claim_in(&state, hub, "alpha").unwrap();
+        assert_eq!(slot.token(), None);
+        slot.save("t0k3n").unwrap();
+        assert_eq!(slot.token().as_deref(), Some("t0k3n"));
+        assert!(matches!(
+            Slot::claim_in(&state, hub, "alpha"),
+            Err(ClaimError::Held)
+        ));
+        // Another hub, or another name, is another slot.
+        assert!(Slot::claim_in(&state, "http://127.0.0.1:9999", "alpha").is_ok());
+        assert!(Slot::claim_in(&state, hub, "beta").is_ok());
+        drop(slot);
+        let again = Slot::claim_in(&state, hub, "alpha").unwrap();
+        assert_eq!(
+            again.token().as_deref(),
+            Some("t0k3n"),
+            "kept across claims"
+        );
+        again.release();
+        let last = Slot::claim_in(&state, hub, "alpha").unwrap();
+        assert_eq!(last.token(), None, "released means forgotten");
+        let _ = std::fs::remove_dir_all(&state);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn token_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let state = temp_state("private");
+        let slot = Slot::claim_in(&state, "http://h", "alpha").unwrap();
+        slot.save("secret").unwrap();
+        let mode = std::fs::metadata(slot.token_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir = slot.token_path().parent().unwrap();
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let _ = std::fs::remove_dir_all(&state);
+    }
+
+    #[test]
+    fn keys_are_safe_and_distinct() {
+        assert_ne!(file_key("a/b"), file_key("a_b"));
+        assert!(!file_key("../../etc").contains('/'));
+        assert!(file_key("データ").len() < 64);
+    }
+}
