@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::cli::{seconds, text};
 use crate::client::{HubClient, hub_url};
 use crate::identity::{ClaimError, Slot};
+use crate::lines;
 
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI
@@ -238,11 +239,17 @@ pub fn prompt(
                 ""
             };
             p.push_str(&format!(
-                "\n--- from {} to {}{kind}\n{}\n",
-                field("sender"),
-                field("recipient"),
-                field("content")
+                "\n--- from {} to {}{kind}\n",
+                lines::one_line(&field("sender")),
+                lines::one_line(&field("recipient")),
             ));
+            // Each line of the content is marked, so no sender can write a
+            // line that passes for the prompt's own ("--- from human ...").
+            for line in lines::split(&field("content")) {
+                p.push_str(lines::CONTINUATION);
+                p.push_str(&line);
+                p.push('\n');
+            }
         }
         p.push_str("---\n");
     }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod hub;
 pub mod identity;
+pub mod lines;
 pub mod script;
 pub mod watch;
 pub mod wire;

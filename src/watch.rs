@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{seconds, text};
 use crate::client::{HubClient, hub_url};
+use crate::lines;
 
 /// Printed one or more messages.
 pub const EXIT_MESSAGE: u8 = 0;
@@ -47,6 +48,8 @@ Options:
 
 Output: one line per message,
   [caucus] msg <sender> -> <recipient>: <content>
+each further line of a message's content on a line of its own that begins
+with \"  | \" (only the first line of a message begins with [caucus]),
 and on the operator's stop
   [caucus] STOP -- operator stopped the room; watcher exiting.
 
@@ -111,19 +114,21 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     }))
 }
 
-/// The text line for one message.
+/// The text for one message: one line that begins with `[caucus]`, then a
+/// continuation line for each further line of its content (see `lines`),
+/// so no sender can print a line that passes for the watcher's own.
 pub fn render(msg: &Value) -> String {
     let field = |k: &str, default: &str| match &msg[k] {
         Value::String(s) => s.clone(),
         Value::Null => default.to_string(),
         other => other.to_string(),
     };
-    format!(
-        "[caucus] msg {} -> {}: {}",
-        field("sender", "?"),
-        field("recipient", "?"),
-        field("content", "")
-    )
+    let head = format!(
+        "[caucus] msg {} -> {}: ",
+        lines::one_line(&field("sender", "?")),
+        lines::one_line(&field("recipient", "?")),
+    );
+    lines::with_content(&head, &field("content", ""))
 }
 
 fn is_stop(msg: &Value) -> bool {

@@ -698,9 +698,9 @@ fn export_renders_every_format() {
     );
 
     for (format, file, needle) in [
-        ("markdown", "caucus-chat.md", "hello\nworld"),
+        ("markdown", "caucus-chat.md", "> hello\n> world"),
         ("md", "caucus-chat.md", "**alpha** → all"),
-        ("text", "caucus-chat.txt", "alpha -> all: hello world"),
+        ("text", "caucus-chat.txt", "alpha -> all: hello\n  | world"),
         ("txt", "caucus-chat.txt", "(system): alpha joined"),
         ("plain", "caucus-chat.txt", "alpha -> all"),
         ("bogus", "caucus-chat.json", "\"count\""),

@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::clock::display;
+use crate::lines;
 use crate::wire::{Kind, Message};
 
 /// A rendered export: body, media type, download file name.
@@ -66,19 +67,27 @@ fn markdown(messages: &[&Message]) -> String {
         };
         out.push_str(&format!(
             "\n**{}** → {} · {}{tag}\n\n",
-            m.sender,
-            m.recipient,
+            markdown_text(&m.sender),
+            markdown_text(&m.recipient),
             display(m.ts)
         ));
-        if m.kind == Kind::Message {
-            out.push_str(&m.content);
-            out.push('\n');
-        } else {
-            // Notices are quoted so they never read as someone's words.
-            for line in m.content.lines() {
-                out.push_str(&format!("> {line}\n"));
-            }
+        // Every line of the content is quoted: the header above is the
+        // only line of an entry a sender cannot write.
+        for line in lines::split(&m.content) {
+            out.push_str(&format!("> {line}\n"));
         }
+    }
+    out
+}
+
+/// `s` with Markdown's markup characters escaped, for a name in a header.
+fn markdown_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in lines::one_line(s).chars() {
+        if "\\`*_{}[]<>()#+-.!|~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
     }
     out
 }
@@ -91,13 +100,14 @@ fn text(messages: &[&Message]) -> String {
         } else {
             format!(" ({})", kind_name(m.kind))
         };
-        out.push_str(&format!(
-            "[{}] {} -> {}{tag}: {}\n",
+        let head = format!(
+            "[{}] {} -> {}{tag}: ",
             display(m.ts),
-            m.sender,
-            m.recipient,
-            m.content.replace('\n', " ")
-        ));
+            lines::one_line(&m.sender),
+            lines::one_line(&m.recipient),
+        );
+        out.push_str(&lines::with_content(&head, &m.content));
+        out.push('\n');
     }
     out
 }
@@ -130,11 +140,12 @@ mod tests {
         assert_eq!(t.filename, "caucus-chat.txt");
         assert_eq!(
             t.body,
-            "[1970-01-01 00:00:00 UTC] a -> #ops: two lines\n\
+            "[1970-01-01 00:00:00 UTC] a -> #ops: two\n  | lines\n\
              [1970-01-01 00:00:00 UTC] a -> #ops (system): a joined\n"
         );
         let md = render(&all, "md");
         assert!(md.body.contains("> a joined"));
+        assert!(md.body.contains("> two\n> lines\n"));
         let j = render(&all, "yaml");
         assert_eq!(j.filename, "caucus-chat.json");
         let doc: serde_json::Value = serde_json::from_str(&j.body).unwrap();
