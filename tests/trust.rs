@@ -216,3 +216,105 @@ fn a_message_cannot_forge_the_watchers_lines_or_an_exports_entries() {
         "the forged header is quoted"
     );
 }
+
+/// Sends `bytes` on one connection and reads until the hub closes it.
+fn exchange(hub: &Hub, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // The hub may close before taking every byte of an oversized head.
+    let _ = s.write_all(bytes);
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_smuggled_request_behind_an_ambiguous_one_never_runs() {
+    let hub = Hub::start(&[]);
+    let pause = r#"{"action":"pause"}"#;
+    let smuggled = format!(
+        "POST /control HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{pause}",
+        pause.len()
+    );
+    for framing in [
+        format!("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"),
+        format!("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n{smuggled}"),
+        format!("Content-Length: 0\r\nContent-Length: 5\r\n\r\n{smuggled}"),
+        format!("Transfer-Encoding: identity\r\n\r\n{smuggled}"),
+    ] {
+        let req = format!("POST /peers HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}");
+        let got = exchange(&hub, req.as_bytes());
+        assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+        assert_eq!(got.matches("HTTP/1.1").count(), 1, "one answer only: {got}");
+        assert!(got.contains("Connection: close"));
+    }
+    let agent = hub.join("alpha");
+    assert_eq!(agent.receive_raw("timeout=0").json()["mode"], "running");
+}
+
+#[test]
+fn a_request_head_has_a_size_limit() {
+    let hub = Hub::start(&[]);
+    let huge = format!(
+        "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let got = exchange(&hub, huge.as_bytes());
+    assert!(
+        got.starts_with("HTTP/1.1 431"),
+        "{}",
+        &got[..got.len().min(200)]
+    );
+    let many: String = (0..100).map(|i| format!("X-{i}: v\r\n")).collect();
+    let got = exchange(
+        &hub,
+        format!("GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n{many}\r\n").as_bytes(),
+    );
+    assert!(got.starts_with("HTTP/1.1 431"), "{got}");
+    // Just under the limit is fine.
+    let fits = format!(
+        "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(30 * 1024)
+    );
+    assert!(exchange(&hub, fits.as_bytes()).starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn keep_alive_and_pipelined_requests_are_answered_in_order() {
+    let hub = Hub::start(&[]);
+    let one = "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let body = r#"{"project":"piped"}"#;
+    let two = format!(
+        "POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let three = "GET /peers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let got = exchange(&hub, format!("{one}{two}{three}").as_bytes());
+    assert_eq!(got.matches("HTTP/1.1 200").count(), 3, "{got}");
+    let version = got.find("\"version\"").unwrap();
+    let token = got.find("\"token\"").unwrap();
+    let peers = got.find("{\"peers\":[\"piped\"]}").unwrap();
+    assert!(version < token && token < peers, "{got}");
+}
+
+#[test]
+fn expect_continue_and_chunked_bodies_are_read() {
+    let hub = Hub::start(&[]);
+    let body = r#"{"project":"chunky"}"#;
+    let (a, b) = body.split_at(7);
+    let req = format!(
+        "POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{a}\r\n{:x};ext=1\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    let got = exchange(&hub, req.as_bytes());
+    assert!(
+        got.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"),
+        "{got}"
+    );
+    assert_eq!(hub.peers(), ["chunky"]);
+}

@@ -8,14 +8,14 @@
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use caucus::hub::auth::Access;
+use caucus::hub::http::Method;
 use caucus::hub::room::{Room, RoomConfig};
 use caucus::hub::routes::{Call, dispatch};
 use caucus::hub::Hub;
 use libfuzzer_sys::fuzz_target;
-use tiny_http::Method;
 
 const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/register"),
@@ -41,8 +41,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/mcp"),
 ];
 
-fn hub() -> &'static (Hub, String) {
-    static HUB: OnceLock<(Hub, String)> = OnceLock::new();
+/// The room, and the fuzzer's current token (a new one after a leave).
+fn hub() -> &'static (Hub, Mutex<String>) {
+    static HUB: OnceLock<(Hub, Mutex<String>)> = OnceLock::new();
     HUB.get_or_init(|| {
         let config = RoomConfig { rate_limit: false, ..RoomConfig::default() };
         let hub = Hub::new(Room::new(config), Access::default());
@@ -51,7 +52,7 @@ fn hub() -> &'static (Hub, String) {
             .register("fuzzer", None, IpAddr::V4(Ipv4Addr::LOCALHOST))
             .expect("register the fuzzer")
             .token;
-        (hub, token)
+        (hub, Mutex::new(token))
     })
 }
 
@@ -59,10 +60,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
     let (method, path) = ENDPOINTS[usize::from(pick) % ENDPOINTS.len()];
     let (hub, token) = hub();
+    let token = token.lock().unwrap().clone();
     let split = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-    let query = String::from_utf8_lossy(&rest[..split]).replace("$TOKEN", token);
+    let query = String::from_utf8_lossy(&rest[..split]).replace("$TOKEN", &token);
     let body = rest.get(split + 1..).unwrap_or_default();
-    let body = String::from_utf8_lossy(body).replace("$TOKEN", token).into_bytes();
+    let body = String::from_utf8_lossy(body).replace("$TOKEN", &token).into_bytes();
     // A long-poll must not wait: our timeout comes first, and the first
     // value of a key is the one read.
     let query = if path == "/receive" { format!("timeout=0&{query}") } else { query };
@@ -76,9 +78,11 @@ fuzz_target!(|data: &[u8]| {
         body: Ok(body),
     };
     let _ = dispatch(hub, &call, &method, path, &query);
-    // Re-register if the fuzzer left or was kicked, so later inputs get in.
+    // Join again if the fuzzer left or was kicked, so later inputs get in.
     let mut room = hub.room();
-    if room.peers().is_empty() {
-        let _ = room.register("fuzzer", Some(token), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    if !room.peers().iter().any(|p| p == "fuzzer")
+        && let Ok(r) = room.register("fuzzer", Some(&token), IpAddr::V4(Ipv4Addr::LOCALHOST))
+    {
+        *hub().1.lock().unwrap() = r.token;
     }
 });

@@ -1,7 +1,6 @@
 //! The console's live feed: `/ui`, a push-only WebSocket per browser.
 //!
-//! tiny_http's upgraded stream cannot be split into read and write halves, so
-//! the feed never reads: after the handshake it writes the snapshot, then
+//! The feed only pushes: after the handshake it writes the snapshot, then
 //! each event the room publishes. Operator commands arrive over HTTP
 //! (`POST /control`) instead.
 //!
@@ -17,14 +16,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::Duration;
 
 use serde_json::json;
-use tiny_http::{Request, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role as WsRole, WebSocket};
 
 use super::Hub;
 use super::auth::Role;
 use super::error::HubError;
-use super::routes::{header_value, with_header};
+use super::http::{Outcome, Request, Response};
+use super::routes::error_response;
 
 /// Events a subscriber may be behind before it is dropped.
 pub const BACKLOG: usize = 4096;
@@ -77,30 +76,22 @@ impl Feed {
     }
 }
 
-fn refuse(req: Request, e: &HubError) {
-    let response = Response::from_string(e.body().to_string()).with_status_code(e.status());
-    let _ = req.respond(with_header(response, "Content-Type", "application/json"));
+fn refuse(e: &HubError) -> Outcome {
+    Outcome::Respond(error_response(e))
 }
 
 /// Serves `GET /ui`: checks, upgrades, then pushes until the browser goes.
-pub fn serve(hub: &Hub, req: Request, query: &str) {
-    if let Err(e) = hub.check_browser(header_value(&req, "Host"), header_value(&req, "Origin")) {
-        return refuse(req, &e);
+pub fn serve(hub: &Arc<Hub>, req: &Request, query: &str) -> Outcome {
+    if let Err(e) = hub.check_browser(req.header("Host"), req.header("Origin")) {
+        return refuse(&e);
     }
-    let upgrade =
-        header_value(&req, "Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let Some(key) = header_value(&req, "Sec-WebSocket-Key").map(str::to_string) else {
-        return refuse(
-            req,
-            &HubError::invalid("a WebSocket upgrade is expected at /ui"),
-        );
+    let upgrade = req
+        .header("Upgrade")
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = req.header("Sec-WebSocket-Key");
+    let Some(key) = key.filter(|_| upgrade) else {
+        return refuse(&HubError::invalid("a WebSocket upgrade is expected at /ui"));
     };
-    if !upgrade {
-        return refuse(
-            req,
-            &HubError::invalid("a WebSocket upgrade is expected at /ui"),
-        );
-    }
     let role = if hub.access.enabled() {
         super::routes::query_param(query, "ticket")
             .ok()
@@ -110,33 +101,41 @@ pub fn serve(hub: &Hub, req: Request, query: &str) {
         Some(Role::Operator)
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    // tiny_http writes `Upgrade` and `Connection` itself for an upgrade.
-    let response = with_header(Response::empty(101), "Sec-WebSocket-Accept", &accept);
-    let stream = req.upgrade("websocket", response);
-    let mut ws = WebSocket::from_raw_socket(stream, WsRole::Server, None);
-    let Some(role) = role else {
-        let _ = ws.send(tungstenite::Message::text(
-            json!({"type": "auth_error"}).to_string(),
-        ));
-        let _ = ws.close(Some(CloseFrame {
-            code: CloseCode::Policy,
-            reason: "a valid ticket is required".into(),
-        }));
-        let _ = ws.flush();
-        return;
-    };
-    let hello = json!({"type": "auth_ok", "role": role.as_str(), "auth": hub.access.enabled()});
-    if ws
-        .send(tungstenite::Message::text(hello.to_string()))
-        .is_err()
-    {
-        return;
-    }
-    let rss = super::room::resident_mib();
-    let events = hub.room().watch(rss);
-    log::info!("a console connected as {}", role.as_str());
-    push(&mut ws, &events);
-    log::info!("a console disconnected");
+    let response = Response::new(101, Vec::new())
+        .with_header("Upgrade", "websocket")
+        .with_header("Connection", "Upgrade")
+        .with_header("Sec-WebSocket-Accept", accept);
+    let hub = Arc::clone(hub);
+    Outcome::Upgrade(
+        response,
+        Box::new(move |stream, _early| {
+            let mut ws = WebSocket::from_raw_socket(stream, WsRole::Server, None);
+            let Some(role) = role else {
+                let _ = ws.send(tungstenite::Message::text(
+                    json!({"type": "auth_error"}).to_string(),
+                ));
+                let _ = ws.close(Some(CloseFrame {
+                    code: CloseCode::Policy,
+                    reason: "a valid ticket is required".into(),
+                }));
+                let _ = ws.flush();
+                return;
+            };
+            let hello =
+                json!({"type": "auth_ok", "role": role.as_str(), "auth": hub.access.enabled()});
+            if ws
+                .send(tungstenite::Message::text(hello.to_string()))
+                .is_err()
+            {
+                return;
+            }
+            let rss = super::room::resident_mib();
+            let events = hub.room().watch(rss);
+            log::info!("a console connected as {}", role.as_str());
+            push(&mut ws, &events);
+            log::info!("a console disconnected");
+        }),
+    )
 }
 
 /// Writes events until a write fails or the room drops this subscriber.

@@ -1,7 +1,6 @@
-//! `caucus hub`: bind, receive requests on a set of threads that grows and
-//! shrinks with the load (a request runs on the thread that received it),
-//! and run the background upkeep (the reaper, the health tick, the
-//! transcript writer).
+//! `caucus hub`: bind, serve HTTP (`http`: a thread per connection, each
+//! request handled on its connection's thread), and run the background
+//! upkeep (the reaper, the health tick, the transcript writer).
 //!
 //! The hub is the only process with state; it all sits in one [`Room`]
 //! behind one mutex. A long-poll holds its thread, not the lock: it sleeps on
@@ -9,10 +8,10 @@
 
 pub mod auth;
 pub mod config;
-pub mod deadline;
 pub mod error;
 pub mod export;
 pub mod feed;
+pub mod http;
 pub mod journal;
 pub mod mcp;
 pub mod room;
@@ -21,7 +20,6 @@ pub mod transcript;
 
 use std::io::Write;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,10 +28,6 @@ use auth::{Access, Tickets};
 use config::HubConfig;
 use error::HubError;
 use room::{Room, RoomConfig};
-
-/// Stack for request threads: handlers are shallow, and serde_json caps
-/// nesting at 128 levels, well within this.
-const REQUEST_STACK: usize = 256 * 1024;
 
 /// What every request thread shares.
 pub struct Hub {
@@ -116,54 +110,9 @@ impl Hub {
     }
 }
 
-/// Counts a request for the connection cap while it is handled.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A write that makes no progress for this long fails: a client (or a
-/// console) that stops reading cannot hold a thread forever.
-const WRITE_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Sets `SO_SNDTIMEO` on the listening socket; Linux copies it to every
-/// accepted connection, the only way to reach the sockets tiny_http owns.
-/// (`SO_RCVTIMEO` would be copied too, but on the listener it also makes
-/// `accept` time out, which ends tiny_http's accept thread for good.)
-fn set_write_deadline(listener: &std::net::TcpListener, deadline: Duration) {
-    use std::os::fd::AsRawFd;
-    // `timeval`'s field types differ between libcs; let them be inferred.
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 0,
-    };
-    tv.tv_sec = deadline.as_secs().try_into().unwrap_or(30);
-    // SAFETY: the descriptor is the listener's, open for this call, and the
-    // option value is a timeval that outlives the call, as setsockopt needs.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::warn!(
-            "cannot set a write deadline on connections: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-/// Raises the soft limit on open files to the hard one. tiny_http's accept
-/// thread stops for good on its first accept error, and running out of file
-/// descriptors is the error a crowd of connections causes; the default soft
-/// limit (often 1,024) is far below what a hub holding a thousand polls needs.
+/// Raises the soft limit on open files to the hard one: the default soft
+/// limit (often 1,024) is far below what a hub holding a thousand polls
+/// needs, and past it every new connection is refused.
 fn raise_open_files_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -229,13 +178,9 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     raise_open_files_limit();
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
-    set_write_deadline(&listener, WRITE_DEADLINE);
-    let server = tiny_http::Server::from_listener(listener, None)
+    let addr = listener
+        .local_addr()
         .map_err(|e| format!("cannot serve on {}:{}: {e}", config.host, config.port))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or("the hub is not listening on an IP socket")?;
     let mut room = Room::new(RoomConfig {
         client_ttl: config.client_ttl,
         reaped_grace: config.reaped_grace,
@@ -286,94 +231,11 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         open_browser(&url);
     }
 
-    let activity = start_nudger(addr)?;
-    let conns = Arc::new(deadline::Connections::default());
-    deadline::start(
-        Arc::clone(&conns),
-        addr.port(),
-        config.read_deadline,
-        config.max_connections,
-        activity.clone(),
-    )?;
-    let serving = Arc::new(Serving {
-        server,
-        hub,
-        activity,
-        conns,
+    let limits = http::Limits {
+        read_deadline: config.read_deadline,
         max_connections: config.max_connections,
-        in_flight: AtomicUsize::new(0),
-        receiving: AtomicUsize::new(0),
-    });
-    // This thread becomes the first receiver, for good; others come and go.
-    receive_loop(&serving, true);
-    Ok(())
-}
-
-/// What the receiving threads share.
-struct Serving {
-    server: tiny_http::Server,
-    hub: Arc<Hub>,
-    activity: std::sync::mpsc::SyncSender<()>,
-    /// Which connections have a request being handled, for read deadlines.
-    conns: Arc<deadline::Connections>,
-    max_connections: usize,
-    /// Requests being handled, for the connection cap.
-    in_flight: AtomicUsize,
-    /// Threads waiting in `recv()`.
-    receiving: AtomicUsize,
-}
-
-/// Spare receivers kept waiting; a thread beyond these ends after its request.
-const SPARE_RECEIVERS: usize = 4;
-
-/// Receive, handle, repeat: each request runs on the thread that received
-/// it (no hand-off to another thread), and whenever a thread takes a
-/// request while no other thread is waiting for the next, it starts one. A
-/// long-poll therefore holds its own thread and never delays anyone; with
-/// nothing to do, all but a few threads end.
-fn receive_loop(serving: &Arc<Serving>, permanent: bool) {
-    loop {
-        serving.receiving.fetch_add(1, Ordering::AcqRel);
-        let received = serving.server.recv();
-        let left = serving.receiving.fetch_sub(1, Ordering::AcqRel) - 1;
-        let request = match received {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("accepting a request: {e}");
-                continue;
-            }
-        };
-        if left == 0 {
-            let next = Arc::clone(serving);
-            let spawned = thread::Builder::new()
-                .name("request".into())
-                .stack_size(REQUEST_STACK)
-                .spawn(move || receive_loop(&next, false));
-            if let Err(e) = spawned {
-                log::error!("cannot start a request thread: {e}");
-            }
-        }
-        // Never blocks: a pending nudge already covers this request.
-        let _ = serving.activity.try_send(());
-        if serving.in_flight.load(Ordering::Relaxed) >= serving.max_connections {
-            let e = error::HubError::Busy;
-            let _ = request.respond(
-                tiny_http::Response::from_string(e.body().to_string()).with_status_code(e.status()),
-            );
-            log::warn!(
-                "connection cap ({}) reached: refused a request",
-                serving.max_connections
-            );
-        } else {
-            serving.in_flight.fetch_add(1, Ordering::Relaxed);
-            let _guard = InFlight(&serving.in_flight);
-            let busy = serving.conns.begin(request.remote_addr().copied());
-            routes::handle(&serving.hub, request, &busy);
-        }
-        if !permanent && serving.receiving.load(Ordering::Acquire) >= SPARE_RECEIVERS {
-            return;
-        }
-    }
+    };
+    http::serve(listener, limits, move |req| routes::handle(&hub, req))
 }
 
 /// Sweeps idle peers often enough for the configured TTL: every 15 s as the
@@ -392,56 +254,6 @@ fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
         })
         .map(|_| ())
         .map_err(|e| format!("cannot start the reaper: {e}"))
-}
-
-/// Works around a lost wake-up in tiny_http's connection pool.
-///
-/// tiny_http hands each accepted connection to a pool of threads. Its count
-/// of idle threads is only lowered once a woken thread runs, so a connection
-/// accepted in that moment is queued with a wake-up no idle thread receives:
-/// it then waits, unread, until another connection arrives or a busy one
-/// ends. Browsers open several connections at once and hit this often (a
-/// script of the console stalled until the page was closed). Every new
-/// connection takes the queue's oldest entry first, so opening (and at once
-/// closing) a connection to ourselves shortly after any activity serves
-/// whatever was stranded. Three nudges follow each burst of requests, then
-/// the hub is quiet again: an idle hub makes none.
-fn start_nudger(addr: std::net::SocketAddr) -> Result<std::sync::mpsc::SyncSender<()>, String> {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-    use std::sync::mpsc::sync_channel;
-    let target = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
-    };
-    let (tx, rx) = sync_channel::<()>(1);
-    thread::Builder::new()
-        .name("nudger".into())
-        .spawn(move || {
-            let delays = [
-                Duration::from_millis(20),
-                Duration::from_millis(250),
-                Duration::from_secs(1),
-            ];
-            loop {
-                if rx.recv().is_err() {
-                    return;
-                }
-                for delay in delays {
-                    thread::sleep(delay);
-                    // Requests meanwhile are covered by this round: at most
-                    // three nudges per 1.3 s, however busy the hub.
-                    while rx.try_recv().is_ok() {}
-                    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
-                }
-            }
-        })
-        .map_err(|e| format!("cannot start the connection nudger: {e}"))?;
-    Ok(tx)
 }
 
 /// The console's health tick. Memory is read before the lock is taken.

@@ -7,22 +7,22 @@
 //! **Invariant:** no handler mutates room state itself, and none holds the
 //! room's lock while reading a body or writing a response.
 
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response};
 
 use super::Hub;
 use super::auth::Role;
 use super::error::HubError;
 use super::export;
+use super::http::{BodyError, Method, Outcome, Request, Response};
 use super::room::{Batch, Sent};
 use crate::wire::{
-    AckRequest, AskRequest, BROADCAST, ChannelRequest, ControlRequest, FloorRequest,
-    MAX_BODY_BYTES, Mode, RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
+    AckRequest, AskRequest, BROADCAST, ChannelRequest, ControlRequest, FloorRequest, Mode,
+    RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
 };
 
 /// The longest a `/receive` may wait, whatever the client asks.
@@ -88,48 +88,55 @@ const PATHS: &[&str] = &[
     "/mcp",
 ];
 
-/// Handles one request to the end, including writing the response.
-pub fn handle(hub: &Hub, mut req: Request, conn: &super::deadline::Busy) {
-    let url = req.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let method = req.method().clone();
+/// Answers one request read by the HTTP server.
+pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
+    let (path, query) = req
+        .target
+        .split_once('?')
+        .unwrap_or((req.target.as_str(), ""));
+    let method = req.method;
     log::trace!("{method} {path}");
     if method == Method::Get && path == "/ui" {
         // The feed takes the connection over: it answers with an upgrade.
-        return super::feed::serve(hub, req, query);
+        return super::feed::serve(hub, &req, query);
     }
-    let body = if method == Method::Post {
-        conn.reading_body(true);
-        let body = read_body(&mut req);
-        conn.reading_body(false);
-        body
-    } else {
-        Ok(Vec::new())
+    let body = match std::mem::replace(&mut req.body, Ok(Vec::new())) {
+        Ok(b) if method == Method::Post => Ok(b),
+        Ok(_) => Ok(Vec::new()),
+        Err(BodyError::TooLarge) => Err(HubError::BodyTooLarge),
+        Err(BodyError::Incomplete) => Err(HubError::BodyIncomplete),
     };
     let call = Call {
         ip: client_ip(&req),
         bearer: bearer(&req),
-        origin: header_value(&req, "Origin"),
-        host: header_value(&req, "Host"),
-        mcp_session: header_value(&req, "Mcp-Session-Id"),
+        origin: req.header("Origin"),
+        host: req.header("Host"),
+        mcp_session: req.header("Mcp-Session-Id"),
         body,
     };
-    let answer = dispatch(hub, &call, &method, path, query);
+    let answer = match &call.body {
+        // Nothing can be trusted of a request whose body was cut short.
+        Err(e) => Err(e.clone()),
+        Ok(_) => dispatch(hub, &call, &method, path, query),
+    };
     let response = match answer {
         Ok(reply) => {
-            let mut r = Response::from_data(reply.body).with_status_code(reply.status);
-            r = with_header(r, "Content-Type", reply.content_type);
-            r = with_header(r, "Cache-Control", "no-store");
+            let mut r = Response::new(reply.status, reply.body)
+                .with_header("Content-Type", reply.content_type)
+                .with_header("Cache-Control", "no-store");
             if reply.content_type.starts_with("text/html") {
-                r = with_header(r, "Content-Security-Policy", CSP);
-                r = with_header(r, "X-Frame-Options", "DENY");
+                r = r
+                    .with_header("Content-Security-Policy", CSP)
+                    .with_header("X-Frame-Options", "DENY");
             }
-            if let Some(id) = &reply.mcp_session {
-                r = with_header(r, "Mcp-Session-Id", id);
+            if let Some(id) = reply.mcp_session {
+                r = r.with_header("Mcp-Session-Id", id);
             }
             if let Some(name) = reply.attachment {
-                let value = format!("attachment; filename=\"{name}\"");
-                r = with_header(r, "Content-Disposition", &value);
+                r = r.with_header(
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}\""),
+                );
             }
             r
         }
@@ -139,29 +146,17 @@ pub fn handle(hub: &Hub, mut req: Request, conn: &super::deadline::Busy) {
             } else {
                 log::debug!("{method} {path}: {}", e.status());
             }
-            let r =
-                Response::from_data(e.body().to_string().into_bytes()).with_status_code(e.status());
-            with_header(r, "Content-Type", "application/json")
+            error_response(&e)
         }
     };
     log::trace!("{method} {path}: answered");
-    if let Err(e) = req.respond(response) {
-        // The client went away; nothing is lost, /receive replays on the next poll.
-        log::debug!("{method} {path}: response not written: {e}");
-    }
+    Outcome::Respond(response)
 }
 
-/// Adds a header to a response. `from_bytes` refuses only non-ASCII bytes;
-/// every name here is a constant and every value ASCII we built, so the
-/// refusal branch is a bug report, not a crash.
-pub(super) fn with_header<R: Read>(r: Response<R>, name: &'static str, value: &str) -> Response<R> {
-    match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-        Ok(h) => r.with_header(h),
-        Err(()) => {
-            log::error!("not sending a non-ASCII {name} header");
-            r
-        }
-    }
+/// A hub error as an HTTP answer.
+pub(super) fn error_response(e: &HubError) -> Response {
+    Response::new(e.status(), e.body().to_string().into_bytes())
+        .with_header("Content-Type", "application/json")
 }
 
 /// What a handler may know of a request besides its method, path and query.
@@ -177,7 +172,7 @@ pub struct Call<'a> {
     pub body: Result<Vec<u8>, HubError>,
 }
 
-/// Answers one request. Pure of tiny_http, so the fuzz target drives it too
+/// Answers one request. Pure of sockets, so the fuzz target drives it too
 /// (everything but `/ui`, which takes the connection over).
 pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str) -> Answer {
     use Method::{Get, Post};
@@ -222,26 +217,6 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
 
 // ---- request plumbing ---------------------------------------------------
 
-/// Reads a body, refusing anything over the size limit before reading it.
-fn read_body(req: &mut Request) -> Result<Vec<u8>, HubError> {
-    if req.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(HubError::BodyTooLarge);
-    }
-    let mut buf = Vec::new();
-    req.as_reader()
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| HubError::invalid(format!("body: could not be read: {e}")))?;
-    if buf.len() > MAX_BODY_BYTES {
-        return Err(HubError::BodyTooLarge);
-    }
-    if req.body_length().is_some_and(|n| buf.len() < n) {
-        // The connection ended (or was cut at the read deadline) mid-body.
-        return Err(HubError::BodyIncomplete);
-    }
-    Ok(buf)
-}
-
 /// Parses the call's body as JSON of type `T`.
 fn body<T: DeserializeOwned>(call: &Call) -> Result<T, HubError> {
     let buf = call.body.as_ref().map_err(Clone::clone)?;
@@ -251,23 +226,16 @@ fn body<T: DeserializeOwned>(call: &Call) -> Result<T, HubError> {
     serde_json::from_slice(buf).map_err(|e| HubError::invalid(format!("body: {e}")))
 }
 
-pub(super) fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
 /// The token of `Authorization: Bearer <token>`, if well-formed.
 fn bearer(req: &Request) -> Option<&str> {
-    let value = header_value(req, "Authorization")?;
+    let value = req.header("Authorization")?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn client_ip(req: &Request) -> IpAddr {
-    req.remote_addr()
+    req.remote
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
