@@ -263,7 +263,7 @@ fn main() {
         (seconds / 10).max(4),
         &kinds,
     );
-    thread::sleep(Duration::from_secs(6)); // tiny_http's idle connection threads end after 5 s
+    thread::sleep(Duration::from_secs(6)); // spare connection threads end after 5 s idle
     let idle_kib = rss_kib(pid);
     dump_smaps(pid, "idle");
 

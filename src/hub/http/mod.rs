@@ -49,7 +49,7 @@ const STACK: usize = 256 * 1024;
 /// Threads kept waiting for the next connection; more end after a while.
 const SPARE_THREADS: usize = 4;
 /// How long a spare thread beyond those waits before it ends.
-const SPARE_WAIT: Duration = Duration::from_secs(10);
+const SPARE_WAIT: Duration = Duration::from_secs(5);
 /// At the cap, an idle connection makes way for a newcomer only once it has
 /// been idle this long: a client whose request is on its way is not cut.
 const MIN_IDLE_TO_CLOSE: Duration = Duration::from_secs(1);
