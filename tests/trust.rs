@@ -318,3 +318,47 @@ fn expect_continue_and_chunked_bodies_are_read() {
     );
     assert_eq!(hub.peers(), ["chunky"]);
 }
+
+#[test]
+fn waiting_messages_have_a_hub_wide_budget_in_bytes() {
+    let hub = Hub::start(&["--max-queued-mib", "1", "--no-rate-limit"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let c = hub.join("gamma");
+    let big = "x".repeat(8000);
+    // Broadcasts share one copy: the budget counts each message once.
+    let mut accepted = 0;
+    let refusal = loop {
+        let r = a.say("all", &big);
+        if r.status != 200 {
+            break r;
+        }
+        accepted += 1;
+        assert!(accepted < 1000, "the budget never bit");
+    };
+    assert_eq!(refusal.status, 409, "{}", refusal.text);
+    assert!(
+        refusal.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--max-queued-mib")
+    );
+    assert!(
+        (40..80).contains(&accepted),
+        "{accepted} messages of 8 KB in 1 MiB"
+    );
+    // Nothing was trimmed: every accepted message waits for both.
+    assert_eq!(b.chat(0.0).len(), accepted);
+    let got = c.receive(0.0);
+    let last = got.last().unwrap()["seq"].as_u64().unwrap();
+    assert_eq!(got.len(), accepted);
+    // beta has not acknowledged, so it still holds them; gamma does now.
+    assert_eq!(a.say("all", &big).status, 409);
+    assert_eq!(c.ack(last).status, 200);
+    b.ack(u64::MAX >> 1);
+    assert_eq!(
+        a.say("all", &big).status,
+        200,
+        "read messages free the budget"
+    );
+}

@@ -30,6 +30,8 @@ pub struct HubConfig {
     pub max_peers: usize,
     pub send_bucket: (f64, f64),
     pub register_bucket: (f64, f64),
+    /// Bytes all waiting messages may take, together.
+    pub max_queued_bytes: usize,
 }
 
 pub const HELP: &str = "\
@@ -61,9 +63,11 @@ Options:
   --send-rate R/B             each sender's bucket: R calls per second,
                               bursts of B [default: 0.5/5]
   --register-rate R/B         each address's /register bucket [default: 1/20]
-  --max-connections N         requests in flight before new ones get 503, and
-                              open connections before the longest idle are
-                              closed [default: 4096]
+  --max-connections N         open connections; past it the longest idle is
+                              closed, or a newcomer gets 503 [default: 4096]
+  --max-queued-mib MIB        memory all waiting messages may take together;
+                              past it /send answers 409 [env: CAUCUS_MAX_QUEUED_MIB]
+                              [default: 256]
   --data-dir DIR              keep the room in DIR (journal and snapshot) so a
                               restart loses nothing [env: CAUCUS_DATA_DIR]
                               [default: none, memory only]
@@ -105,6 +109,17 @@ fn count(value: &str, flag: &str) -> Result<usize, String> {
         .ok_or(format!("{flag}: {value:?} is not a positive count"))
 }
 
+/// A positive size in MiB, as bytes.
+fn mebibytes(value: &str, flag: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|m| m.is_finite() && *m > 0.0 && *m < 1e9)
+        .map(|m| (m * 1024.0 * 1024.0) as usize)
+        .ok_or(format!("{flag}: {value:?} is not a positive size in MiB"))
+}
+
 fn seconds(value: &str, what: &str) -> Result<Duration, String> {
     crate::cli::seconds(value, what, false).map(Duration::from_secs_f64)
 }
@@ -130,6 +145,7 @@ impl HubConfig {
         let mut data_dir = None;
         let mut fsync = None;
         let mut journal_limit = None;
+        let mut max_queued = None;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
@@ -162,16 +178,10 @@ impl HubConfig {
                 Long("data-dir") => data_dir = Some(PathBuf::from(text(args.value())?)),
                 Long("fsync") => fsync = Some(text(args.value())?),
                 Long("journal-limit") => {
-                    let v = text(args.value())?;
-                    let mib = v
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|m| m.is_finite() && *m > 0.0);
-                    journal_limit = Some(mib.map(|m| (m * 1024.0 * 1024.0) as u64).ok_or(
-                        format!("--journal-limit: {v:?} is not a positive size in MiB"),
-                    )?);
+                    let bytes = mebibytes(&text(args.value())?, "--journal-limit")?;
+                    journal_limit = Some(bytes as u64);
                 }
+                Long("max-queued-mib") => max_queued = Some(text(args.value())?),
                 Long("read-deadline") => {
                     read_deadline = Some(seconds(&text(args.value())?, "--read-deadline")?)
                 }
@@ -217,6 +227,10 @@ impl HubConfig {
             Some(policy) => super::journal::Fsync::parse(&policy)?,
             None => super::journal::Fsync::Group,
         };
+        let max_queued_bytes = match max_queued.or_else(|| env("CAUCUS_MAX_QUEUED_MIB")) {
+            Some(v) => mebibytes(&v, "--max-queued-mib")?,
+            None => super::room::MAX_QUEUED_BYTES,
+        };
         Ok(Some(HubConfig {
             host: host.unwrap_or_else(|| "127.0.0.1".into()),
             port: port.unwrap_or(8765),
@@ -240,6 +254,7 @@ impl HubConfig {
             max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
             send_bucket,
             register_bucket,
+            max_queued_bytes,
         }))
     }
 }
@@ -270,6 +285,8 @@ mod tests {
             "0.5",
             "--read-deadline",
             "7",
+            "--max-queued-mib",
+            "2",
         ])
         .unwrap()
         .unwrap();
@@ -280,6 +297,7 @@ mod tests {
         assert_eq!(c.fsync, super::super::journal::Fsync::Write);
         assert_eq!(c.journal_limit, 512 * 1024);
         assert_eq!(c.read_deadline, Duration::from_secs(7));
+        assert_eq!(c.max_queued_bytes, 2 << 20);
     }
 
     #[test]
@@ -293,6 +311,8 @@ mod tests {
             ("--fsync", "sometimes"),
             ("--journal-limit", "0"),
             ("--read-deadline", "soon"),
+            ("--max-queued-mib", "0"),
+            ("--max-queued-mib", "lots"),
         ] {
             let err = parse(&[flag, value]).unwrap_err();
             assert!(err.contains(flag), "{err}");

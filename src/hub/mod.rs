@@ -186,6 +186,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         reaped_grace: config.reaped_grace,
         rate_limit: config.rate_limit,
         max_peers: config.max_peers,
+        max_queued_bytes: config.max_queued_bytes,
         send_bucket: config.send_bucket,
         register_bucket: config.register_bucket,
     });

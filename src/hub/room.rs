@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant};
@@ -69,6 +70,8 @@ pub struct RoomConfig {
     pub reaped_grace: Duration,
     /// Per-sender and per-address rate limits; off for trusted rooms and benchmarks.
     pub rate_limit: bool,
+    /// Bytes all waiting messages may take together (`--max-queued-mib`).
+    pub max_queued_bytes: usize,
     /// Peer records (live and reaped) at most.
     pub max_peers: usize,
     /// The per-sender bucket: capacity and refill per second.
@@ -83,10 +86,28 @@ impl Default for RoomConfig {
             client_ttl: Duration::from_secs(300),
             reaped_grace: Duration::from_secs(1800),
             rate_limit: true,
+            max_queued_bytes: MAX_QUEUED_BYTES,
             max_peers: MAX_RECORDS,
             send_bucket: SEND_BUCKET,
             register_bucket: REGISTER_BUCKET,
         }
+    }
+}
+
+/// The memory all waiting messages may take together, by default.
+pub const MAX_QUEUED_BYTES: usize = 256 << 20;
+
+/// The bytes held by routed messages still alive, whoever holds them (a
+/// queue, an unacknowledged list, a poll's answer being written). Each
+/// message adds its cost when routed and gives it back when the last
+/// holder lets go (`Drop`), so the count is exact however many queues
+/// share one message.
+#[derive(Clone, Debug, Default)]
+pub struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    pub fn bytes(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -95,14 +116,35 @@ impl Default for RoomConfig {
 pub struct Routed {
     pub msg: Message,
     pub json: String,
+    cost: usize,
+    held: Held,
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        self.held.0.fetch_sub(self.cost, Ordering::Relaxed);
+    }
+}
+
+/// What a message of `json_len` bytes costs in memory: its JSON, the
+/// parsed fields beside it (about as large), and the record itself.
+fn cost_of(json_len: usize) -> usize {
+    2 * json_len + 256
 }
 
 impl Routed {
-    fn new(msg: Message) -> Arc<Routed> {
+    fn new(msg: Message, held: &Held) -> Arc<Routed> {
         // Serialising a `Message` cannot fail: every field is a string, a
         // number, an enum or a JSON value, and no map has non-string keys.
         let json = serde_json::to_string(&msg).unwrap_or_default();
-        Arc::new(Routed { msg, json })
+        let cost = cost_of(json.len());
+        held.0.fetch_add(cost, Ordering::Relaxed);
+        Arc::new(Routed {
+            msg,
+            json,
+            cost,
+            held: held.clone(),
+        })
     }
 }
 
@@ -382,6 +424,8 @@ pub struct Room {
     feed: Feed,
     dirty: Dirty,
     started: Instant,
+    /// What routed messages hold in memory now.
+    held: Held,
     /// `--data-dir`: where every change is recorded (see `durable`).
     journal: Option<super::journal::Journal>,
     /// Something in the journal's `meta` changed since it was last written.
@@ -512,6 +556,7 @@ impl Room {
             started: Instant::now(),
             journal: None,
             meta_changed: false,
+            held: Held::default(),
         }
     }
 
@@ -559,7 +604,7 @@ impl Room {
     fn notice(&mut self, text: String) {
         log::info!("{text}");
         let msg = self.message("hub", BROADCAST, text, Kind::System);
-        let routed = Routed::new(msg);
+        let routed = Routed::new(msg, &self.held);
         self.jot(|| json!({"t": "note", "m": routed.msg}));
         self.remember(&routed);
     }
@@ -570,7 +615,7 @@ impl Room {
     fn route(&mut self, mut msg: Message) -> (Arc<Routed>, Vec<String>, Vec<String>) {
         self.seq += 1;
         msg.seq = self.seq;
-        let routed = Routed::new(msg);
+        let routed = Routed::new(msg, &self.held);
         let (sender, to) = (routed.msg.sender.as_str(), routed.msg.recipient.as_str());
         let mut delivered = Vec::new();
         let mut full = Vec::new();
@@ -957,6 +1002,15 @@ impl Room {
             });
         }
         self.spend(&name)?;
+        // The hub-wide budget: refused with a reason, never trimmed.
+        let cost = cost_of(content.len() + name.len() + to.len() + 200);
+        if self.held.bytes() + cost > self.config.max_queued_bytes {
+            log::warn!("the waiting messages fill --max-queued-mib: a send was refused");
+            return Err(HubError::Limit(
+                "the hub's memory for waiting messages (--max-queued-mib) is full: \
+                 retry once peers have read theirs",
+            ));
+        }
         if is_channel(to) {
             self.subscribe(&name, to)?;
         }
@@ -1587,7 +1641,7 @@ impl Room {
         match mode {
             Mode::Stopped => {
                 let msg = self.message("hub", BROADCAST, "stop".to_string(), Kind::Control);
-                let stop = Routed::new(msg);
+                let stop = Routed::new(msg, &self.held);
                 self.stop = Some(Arc::clone(&stop));
                 self.dirty.floors |= !self.floors.is_empty();
                 self.floors.clear();

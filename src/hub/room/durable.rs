@@ -190,7 +190,7 @@ impl Room {
         self.seq = self.seq.max(meta.seq);
         self.next_peer_id = self.next_peer_id.max(meta.next_peer_id);
         self.mode = meta.mode;
-        self.stop = meta.stop.map(Routed::new);
+        self.stop = meta.stop.map(|m| Routed::new(m, &self.held));
         let mut old = std::mem::take(&mut self.peers);
         self.tokens.clear();
         for s in meta.peers {
@@ -259,7 +259,7 @@ impl Room {
                 if let Some(sender) = self.peers.get_mut(&msg.sender) {
                     sender.msg_count += 1;
                 }
-                let routed = Routed::new(msg);
+                let routed = Routed::new(msg, &self.held);
                 for to in r["to"].as_array().into_iter().flatten() {
                     if let Some(p) = to.as_str().and_then(|n| self.peers.get_mut(n)) {
                         p.queue.push_back(Arc::clone(&routed));
@@ -270,7 +270,7 @@ impl Room {
             Some("note") => {
                 let msg: Message =
                     serde_json::from_value(r["m"].clone()).map_err(|e| bad("note record", e))?;
-                self.log_line(Routed::new(msg));
+                self.log_line(Routed::new(msg, &self.held));
             }
             Some("take") => {
                 if let Some(p) = self.peers.get_mut(&name(&r)) {
@@ -306,7 +306,7 @@ impl Room {
             let by_seq: HashMap<u64, Arc<Routed>> = s
                 .messages
                 .into_iter()
-                .map(|m| (m.seq, Routed::new(m)))
+                .map(|m| (m.seq, Routed::new(m, &self.held)))
                 .collect();
             let lists = |map: &BTreeMap<String, Vec<u64>>, name: &str| -> VecDeque<Arc<Routed>> {
                 map.get(name)
@@ -321,7 +321,7 @@ impl Room {
             }
             for m in s.log {
                 self.seq = self.seq.max(m.seq);
-                self.log_line(Routed::new(m));
+                self.log_line(Routed::new(m, &self.held));
             }
         }
         for r in loaded.records {
