@@ -289,3 +289,76 @@ fn the_page_and_its_files_are_served_with_a_strict_policy() {
     assert_eq!(hub.get("/assets/../Cargo.toml").status, 404);
     assert_eq!(hub.get("/assets/nope.js").status, 404);
 }
+
+/// Opens `/ui` on a raw socket and never reads it: a stalled browser.
+fn stalled_console(hub: &Hub) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+    write!(
+        s,
+        "GET /ui HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        hub.addr
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn a_console_that_stops_reading_is_dropped_and_the_hub_goes_on() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let _stalled = stalled_console(&hub);
+    let mut watcher = Feed::open(&hub, "", None).unwrap();
+    let seen = watcher.until("health", |e| e["health"]["consoles"] == 2);
+    assert_eq!(seen["health"]["consoles"], 2);
+    drop(watcher);
+    // Far more than the kernel's buffers and a console's 8 MiB backlog.
+    let a = hub.join("alpha");
+    let big = "y".repeat(8000);
+    for _ in 0..3000 {
+        assert_eq!(a.say("nobody", &big).status, 200);
+    }
+    // A console now finds itself alone: the stalled one was let go.
+    let mut fresh = Feed::open(&hub, "", None).unwrap();
+    let health = fresh.until("health", |_| true);
+    assert_eq!(health["health"]["consoles"], 1, "{}", health["health"]);
+    assert_eq!(a.say("nobody", "still serving").status, 200);
+}
+
+#[test]
+fn at_most_32_consoles_watch_at_once() {
+    let hub = Hub::start(&[]);
+    let mut feeds: Vec<Feed> = (0..32)
+        .map(|_| Feed::open(&hub, "", None).unwrap())
+        .collect();
+    for f in &mut feeds {
+        f.until("snapshot", |_| true);
+    }
+    let r = hub.request(
+        "GET",
+        "/ui",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.json()["detail"].as_str().unwrap().contains("consoles"));
+    drop(feeds.pop());
+    // Once one leaves (its socket closes; the hub notices on its next
+    // write, at the latest the health tick) a newcomer gets in.
+    let mut admitted = None;
+    for _ in 0..200 {
+        if let Ok(mut f) = Feed::open(&hub, "", None)
+            && f.next()["type"] == "auth_ok"
+        {
+            admitted = Some(f);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(admitted.is_some(), "a place never freed up");
+}

@@ -362,3 +362,45 @@ fn waiting_messages_have_a_hub_wide_budget_in_bytes() {
         "read messages free the budget"
     );
 }
+
+#[test]
+fn exports_that_nobody_reads_hold_at_most_two_copies() {
+    use std::io::{Read, Write};
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alpha");
+    // A full log whose JSON export is about 24 MB (each \u{1} is escaped).
+    let heavy = "\u{1}".repeat(8000);
+    for _ in 0..500 {
+        assert_eq!(a.say("nobody", &heavy).status, 200);
+    }
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+            write!(s, "GET /export HTTP/1.1\r\nHost: {}\r\n\r\n", hub.addr).unwrap();
+            // The status line says it is being written; the rest stays unread.
+            let mut status = [0u8; 12];
+            s.read_exact(&mut status).unwrap();
+            assert_eq!(&status, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
+    let refused = hub.get("/export?format=text");
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exports")
+    );
+    drop(stalled);
+    // Their writes fail once the readers are gone, and the places free up.
+    let mut ok = false;
+    for _ in 0..500 {
+        if hub.get("/export?format=text").status == 200 {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(ok, "the places never freed up");
+}

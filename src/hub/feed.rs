@@ -4,37 +4,75 @@
 //! each event the room publishes. Operator commands arrive over HTTP
 //! (`POST /control`) instead.
 //!
-//! **Invariant:** routing never waits for a browser. The room hands each
-//! subscriber events through a bounded channel with `try_send`; a subscriber
-//! that falls [`BACKLOG`] events behind is dropped (its page reconnects and
-//! gets a fresh snapshot) rather than buffered without bound. A dead browser
-//! is found when a write fails; the health tick guarantees a write every
-//! 1.5 s.
+//! **Invariant:** routing never waits for a browser, and a browser that
+//! stops reading costs the hub little. The room hands each console its
+//! events through a bounded channel with `try_send`; the events are shared
+//! (`Arc<str>`), never copied per console, and so is the snapshot when
+//! several consoles connect while the room is unchanged. A console that
+//! falls [`BACKLOG_BYTES`] (or [`BACKLOG`] events) behind is dropped (its
+//! page reconnects and gets a fresh snapshot) rather than buffered without
+//! bound. Frames are written straight from the shared text, each within
+//! the write deadline: a console that stops reading is let go within
+//! [`WRITE_DEADLINE`]. At most [`MAX_CONSOLES`] watch at once.
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role as WsRole, WebSocket};
 
 use super::Hub;
 use super::auth::Role;
 use super::error::HubError;
-use super::http::{Outcome, Request, Response};
+use super::http::{Outcome, Request, Response, WRITE_DEADLINE, write_all_by};
 use super::routes::error_response;
 
-/// Events a subscriber may be behind before it is dropped.
+/// Events a console may be behind before it is dropped.
 pub const BACKLOG: usize = 4096;
+/// Bytes of events (beyond its snapshot) a console may be behind.
+pub const BACKLOG_BYTES: usize = 8 << 20;
+/// Consoles watching at once; past it `/ui` answers 503.
+pub const MAX_CONSOLES: usize = 32;
 
 /// How often the health event goes out.
 pub const HEALTH_EVERY: Duration = Duration::from_millis(1500);
 
+/// One console, as the room sees it.
+#[derive(Debug)]
+struct Subscriber {
+    tx: SyncSender<Arc<str>>,
+    /// Bytes handed to it and not yet taken.
+    behind: Arc<AtomicUsize>,
+    /// How far behind it may fall: its snapshot plus [`BACKLOG_BYTES`].
+    limit: usize,
+}
+
 /// Every browser that is watching, as the room sees them.
 #[derive(Debug, Default)]
 pub struct Feed {
-    subscribers: Vec<SyncSender<Arc<str>>>,
+    subscribers: Vec<Subscriber>,
+    /// Counts the changes a snapshot shows, to know when one is stale.
+    epoch: u64,
+    /// The last snapshot, and the epoch it shows.
+    snapshot: Option<(u64, Arc<str>)>,
+}
+
+/// A console's end of the feed.
+pub struct Events {
+    rx: Receiver<Arc<str>>,
+    behind: Arc<AtomicUsize>,
+}
+
+impl Events {
+    /// The next event, waiting at most `timeout`.
+    pub fn next(&self, timeout: Duration) -> Result<Arc<str>, RecvTimeoutError> {
+        let event = self.rx.recv_timeout(timeout)?;
+        self.behind.fetch_sub(event.len(), Ordering::Relaxed);
+        Ok(event)
+    }
 }
 
 impl Feed {
@@ -42,29 +80,73 @@ impl Feed {
         self.subscribers.is_empty()
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.subscribers.len()
     }
 
-    /// A new subscriber whose first event is `snapshot`.
-    pub fn subscribe(&mut self, snapshot: String) -> Receiver<Arc<str>> {
-        let (tx, rx) = sync_channel(BACKLOG);
-        // The channel is new and empty: this send cannot fail.
-        let _ = tx.try_send(Arc::from(snapshot));
-        self.subscribers.push(tx);
-        rx
+    /// Something a snapshot shows changed while nobody was told.
+    pub fn touch(&mut self) {
+        self.epoch += 1;
     }
 
-    /// Hands `event` to every subscriber without ever waiting.
+    /// The last snapshot, if nothing changed since it was made.
+    pub fn fresh_snapshot(&self) -> Option<Arc<str>> {
+        match &self.snapshot {
+            Some((epoch, text)) if *epoch == self.epoch => Some(Arc::clone(text)),
+            _ => None,
+        }
+    }
+
+    /// A new subscriber whose first event is `snapshot`; `None` when
+    /// [`MAX_CONSOLES`] already watch.
+    pub fn subscribe(&mut self, snapshot: Arc<str>) -> Option<Events> {
+        if self.subscribers.len() >= MAX_CONSOLES {
+            return None;
+        }
+        self.snapshot = Some((self.epoch, Arc::clone(&snapshot)));
+        let (tx, rx) = sync_channel(BACKLOG);
+        let behind = Arc::new(AtomicUsize::new(snapshot.len()));
+        let limit = snapshot.len() + BACKLOG_BYTES;
+        // The channel is new and empty: this send cannot fail.
+        let _ = tx.try_send(snapshot);
+        self.subscribers.push(Subscriber {
+            tx,
+            behind: Arc::clone(&behind),
+            limit,
+        });
+        Some(Events { rx, behind })
+    }
+
+    /// Hands `event`, a change, to every subscriber without ever waiting.
     pub fn publish(&mut self, event: String) {
+        self.epoch += 1;
+        self.send(event);
+    }
+
+    /// Hands `event`, figures that change by themselves (the health
+    /// tick), to every subscriber: a snapshot made before stays fresh.
+    pub fn publish_tick(&mut self, event: String) {
+        self.send(event);
+    }
+
+    fn send(&mut self, event: String) {
         if self.subscribers.is_empty() {
             return;
         }
         let event: Arc<str> = Arc::from(event);
-        self.subscribers
-            .retain(|tx| match tx.try_send(Arc::clone(&event)) {
-                Ok(()) => true,
+        let len = event.len();
+        self.subscribers.retain(|s| {
+            if s.behind.load(Ordering::Relaxed) + len > s.limit {
+                log::warn!(
+                    "a console fell {BACKLOG_BYTES} bytes behind; dropping it (it will reconnect)"
+                );
+                return false;
+            }
+            match s.tx.try_send(Arc::clone(&event)) {
+                Ok(()) => {
+                    s.behind.fetch_add(len, Ordering::Relaxed);
+                    true
+                }
                 Err(TrySendError::Full(_)) => {
                     log::warn!(
                         "a console fell {BACKLOG} events behind; dropping it (it will reconnect)"
@@ -72,7 +154,8 @@ impl Feed {
                     false
                 }
                 Err(TrySendError::Disconnected(_)) => false,
-            });
+            }
+        });
     }
 }
 
@@ -92,6 +175,9 @@ pub fn serve(hub: &Arc<Hub>, req: &Request, query: &str) -> Outcome {
     let Some(key) = key.filter(|_| upgrade) else {
         return refuse(&HubError::invalid("a WebSocket upgrade is expected at /ui"));
     };
+    if hub.room().consoles() >= MAX_CONSOLES {
+        return refuse(&HubError::Limit("too many consoles are watching"));
+    }
     let role = if hub.access.enabled() {
         super::routes::query_param(query, "ticket")
             .ok()
@@ -108,42 +194,67 @@ pub fn serve(hub: &Arc<Hub>, req: &Request, query: &str) -> Outcome {
     let hub = Arc::clone(hub);
     Outcome::Upgrade(
         response,
-        Box::new(move |stream, _early| {
-            let mut ws = WebSocket::from_raw_socket(stream, WsRole::Server, None);
+        Box::new(move |mut stream, _early| {
             let Some(role) = role else {
-                let _ = ws.send(tungstenite::Message::text(
-                    json!({"type": "auth_error"}).to_string(),
-                ));
-                let _ = ws.close(Some(CloseFrame {
-                    code: CloseCode::Policy,
-                    reason: "a valid ticket is required".into(),
-                }));
-                let _ = ws.flush();
+                let _ = text(&mut stream, &json!({"type": "auth_error"}).to_string());
+                let _ = close(&mut stream, 1008, "a valid ticket is required");
                 return;
             };
             let hello =
                 json!({"type": "auth_ok", "role": role.as_str(), "auth": hub.access.enabled()});
-            if ws
-                .send(tungstenite::Message::text(hello.to_string()))
-                .is_err()
-            {
+            if text(&mut stream, &hello.to_string()).is_err() {
                 return;
             }
             let rss = super::room::resident_mib();
-            let events = hub.room().watch(rss);
+            let Some(events) = hub.room().watch(rss) else {
+                let _ = close(&mut stream, 1013, "too many consoles; try again later");
+                return;
+            };
             log::info!("a console connected as {}", role.as_str());
-            push(&mut ws, &events);
+            push(&mut stream, &events);
             log::info!("a console disconnected");
         }),
     )
 }
 
+/// Writes one unmasked WebSocket frame (RFC 6455, server to client),
+/// straight from `payload`, within the write deadline.
+fn frame(stream: &mut TcpStream, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
+    let deadline = Instant::now() + WRITE_DEADLINE;
+    let mut head = Vec::with_capacity(10);
+    head.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => head.push(n as u8),
+        n if n <= 0xFFFF => {
+            head.push(126);
+            head.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            head.push(127);
+            head.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    write_all_by(stream, &head, deadline)?;
+    write_all_by(stream, payload, deadline)?;
+    stream.flush()
+}
+
+fn text(stream: &mut TcpStream, s: &str) -> std::io::Result<()> {
+    frame(stream, 0x1, s.as_bytes())
+}
+
+fn close(stream: &mut TcpStream, code: u16, reason: &str) -> std::io::Result<()> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    frame(stream, 0x8, &payload)
+}
+
 /// Writes events until a write fails or the room drops this subscriber.
-fn push<S: std::io::Read + std::io::Write>(ws: &mut WebSocket<S>, events: &Receiver<Arc<str>>) {
+fn push(stream: &mut TcpStream, events: &Events) {
     loop {
-        match events.recv_timeout(HEALTH_EVERY * 4) {
+        match events.next(HEALTH_EVERY * 4) {
             Ok(event) => {
-                if ws.send(tungstenite::Message::text(event.as_ref())).is_err() {
+                if text(stream, &event).is_err() {
                     return;
                 }
             }
@@ -151,11 +262,7 @@ fn push<S: std::io::Read + std::io::Write>(ws: &mut WebSocket<S>, events: &Recei
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 // Dropped for falling behind: say so, and let the page reconnect.
-                let _ = ws.close(Some(CloseFrame {
-                    code: CloseCode::Again,
-                    reason: "fell behind; reconnect for a fresh snapshot".into(),
-                }));
-                let _ = ws.flush();
+                let _ = close(stream, 1013, "fell behind; reconnect for a fresh snapshot");
                 return;
             }
         }
@@ -169,16 +276,58 @@ mod tests {
     #[test]
     fn a_subscriber_that_falls_behind_is_dropped_not_buffered() {
         let mut feed = Feed::default();
-        let slow = feed.subscribe("{}".into());
-        let fast = feed.subscribe("{}".into());
+        let slow = feed.subscribe("{}".into()).unwrap();
+        let fast = feed.subscribe("{}".into()).unwrap();
         for i in 0..BACKLOG {
             feed.publish(format!("{i}"));
-            let _ = fast.try_recv();
+            let _ = fast.next(Duration::ZERO);
         }
         assert_eq!(feed.len(), 1, "the slow one is gone");
         drop(slow);
         drop(fast);
         feed.publish("x".into());
         assert!(feed.is_empty());
+    }
+
+    #[test]
+    fn a_subscriber_is_dropped_past_its_backlog_in_bytes() {
+        let mut feed = Feed::default();
+        let slow = feed.subscribe("{}".into()).unwrap();
+        let fast = feed.subscribe("{}".into()).unwrap();
+        let big = "x".repeat(1 << 20);
+        for _ in 0..BACKLOG_BYTES >> 20 {
+            feed.publish(big.clone());
+            let _ = fast.next(Duration::ZERO);
+        }
+        assert_eq!(feed.len(), 2, "exactly at the limit, both stay");
+        feed.publish(big);
+        assert_eq!(feed.len(), 1, "one byte more and the slow one goes");
+        drop(slow);
+    }
+
+    #[test]
+    fn the_snapshot_is_shared_until_something_changes() {
+        let mut feed = Feed::default();
+        assert!(feed.fresh_snapshot().is_none());
+        let snap: Arc<str> = Arc::from("{\"type\":\"snapshot\"}");
+        let _a = feed.subscribe(Arc::clone(&snap)).unwrap();
+        assert!(Arc::ptr_eq(&feed.fresh_snapshot().unwrap(), &snap));
+        feed.publish_tick("{}".into());
+        assert!(
+            feed.fresh_snapshot().is_some(),
+            "a tick changes nothing shown"
+        );
+        feed.touch();
+        assert!(feed.fresh_snapshot().is_none());
+    }
+
+    #[test]
+    fn at_most_max_consoles_watch() {
+        let mut feed = Feed::default();
+        let held: Vec<_> = (0..MAX_CONSOLES)
+            .map(|_| feed.subscribe("{}".into()).unwrap())
+            .collect();
+        assert!(feed.subscribe("{}".into()).is_none());
+        drop(held);
     }
 }

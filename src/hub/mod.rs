@@ -20,6 +20,7 @@ pub mod transcript;
 
 use std::io::Write;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,6 +36,8 @@ pub struct Hub {
     pub access: Access,
     pub tickets: Tickets,
     pub mcp: mcp::McpSessions,
+    /// `/export` answers being built or written now.
+    pub exports: Arc<AtomicUsize>,
 }
 
 /// The locked room. Releasing it publishes what the operation changed to
@@ -67,6 +70,7 @@ impl Hub {
             access,
             tickets: Tickets::default(),
             mcp: mcp::McpSessions::default(),
+            exports: Arc::default(),
         }
     }
 

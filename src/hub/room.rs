@@ -36,7 +36,7 @@ pub use names::{check_channel, check_name};
 
 use super::auth::{new_token, os_random, same_secret};
 use super::error::HubError;
-use super::feed::Feed;
+use super::feed::{Events, Feed};
 use crate::clock::now_unix;
 use crate::wire::{
     BROADCAST, Field, FieldType, Form, Kind, MAX_CONTENT_CHARS, MAX_NAME_CHARS, MAX_REASON_CHARS,
@@ -448,6 +448,10 @@ pub struct Health {
     pub msg_per_min: usize,
     pub queue_depth: usize,
     pub mem_rss_mb: f64,
+    /// Memory held by waiting messages, MiB (against `--max-queued-mib`).
+    pub queued_mib: f64,
+    /// Consoles watching.
+    pub consoles: usize,
 }
 
 /// Resident memory of this process in MiB, from `/proc/self/statm`.
@@ -592,7 +596,9 @@ impl Room {
 
     fn remember(&mut self, routed: &Arc<Routed>) {
         self.log.push(&routed.json);
-        if !self.feed.is_empty() {
+        if self.feed.is_empty() {
+            self.feed.touch();
+        } else {
             self.feed.publish(format!(
                 "{{\"type\":\"message\",\"message\":{}}}",
                 routed.json
@@ -1658,7 +1664,9 @@ impl Room {
                 peer.wake.notify_all();
             }
         }
-        if !self.feed.is_empty() {
+        if self.feed.is_empty() {
+            self.feed.touch();
+        } else {
             self.feed
                 .publish(json!({"type": "mode", "mode": mode}).to_string());
         }
@@ -1800,6 +1808,8 @@ impl Room {
             msg_per_min: self.recent_routes.last_minute(now_unix()),
             queue_depth: self.peers.values().map(|p| p.queue.len()).sum(),
             mem_rss_mb: rss_mib,
+            queued_mib: (self.held.bytes() as f64 / (1024.0 * 1024.0) * 10.0).round() / 10.0,
+            consoles: self.feed.len(),
         }
     }
 
@@ -1815,7 +1825,7 @@ impl Room {
         }
         let health = self.health(rss_mib);
         let event = json!({"type": "health", "health": health, "peers": self.peer_infos()});
-        self.feed.publish(event.to_string());
+        self.feed.publish_tick(event.to_string());
     }
 
     /// Publishes the roster, channels and floors if they changed.
@@ -1823,6 +1833,9 @@ impl Room {
         self.flush_journal();
         let dirty = std::mem::take(&mut self.dirty);
         if self.feed.is_empty() {
+            if dirty.peers || dirty.channels || dirty.floors {
+                self.feed.touch();
+            }
             return;
         }
         if dirty.peers {
@@ -1839,10 +1852,19 @@ impl Room {
         }
     }
 
+    /// Consoles watching now.
+    pub fn consoles(&self) -> usize {
+        self.feed.len()
+    }
+
     /// A new console: pending changes go out first, then it gets the
-    /// snapshot and every event after it, in order.
-    pub fn watch(&mut self, rss_mib: f64) -> std::sync::mpsc::Receiver<Arc<str>> {
+    /// snapshot and every event after it, in order. Consoles that connect
+    /// while nothing changed share one snapshot. `None` past the cap.
+    pub fn watch(&mut self, rss_mib: f64) -> Option<Events> {
         self.flush_events();
+        if let Some(snapshot) = self.feed.fresh_snapshot() {
+            return self.feed.subscribe(snapshot);
+        }
         let health = self.health(rss_mib);
         let log: Vec<&str> = self.log.iter().collect();
         let snapshot = format!(
@@ -1856,7 +1878,7 @@ impl Room {
             serde_json::to_string(&health).unwrap_or_else(|_| "{}".into()),
             log.join(","),
         );
-        self.feed.subscribe(snapshot)
+        self.feed.subscribe(Arc::from(snapshot))
     }
 }
 

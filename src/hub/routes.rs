@@ -9,6 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -41,6 +42,8 @@ pub struct Reply {
     attachment: Option<&'static str>,
     /// `Mcp-Session-Id` for a new MCP session.
     mcp_session: Option<String>,
+    /// Dropped once the answer is written.
+    until_written: Option<Box<dyn Send>>,
 }
 
 impl Reply {
@@ -55,6 +58,7 @@ impl Reply {
             content_type: "application/json",
             attachment: None,
             mcp_session: None,
+            until_written: None,
         }
     }
 }
@@ -121,7 +125,9 @@ pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
     };
     let response = match answer {
         Ok(reply) => {
-            let mut r = Response::new(reply.status, reply.body)
+            let mut r = Response::new(reply.status, reply.body);
+            r.until_written = reply.until_written;
+            let mut r = r
                 .with_header("Content-Type", reply.content_type)
                 .with_header("Cache-Control", "no-store");
             if reply.content_type.starts_with("text/html") {
@@ -301,6 +307,7 @@ fn index() -> Reply {
         content_type: "text/html; charset=utf-8",
         attachment: None,
         mcp_session: None,
+        until_written: None,
     }
 }
 
@@ -354,6 +361,7 @@ fn asset(name: &str) -> Answer {
         content_type,
         attachment: None,
         mcp_session: None,
+        until_written: None,
     })
 }
 
@@ -569,6 +577,7 @@ fn mcp_reply(r: super::mcp::McpReply) -> Answer {
         content_type: "application/json",
         attachment: None,
         mcp_session: r.session,
+        until_written: None,
     })
 }
 
@@ -657,9 +666,27 @@ fn control(hub: &Hub, call: &Call) -> Answer {
     Ok(Reply::json(&result))
 }
 
+/// `/export` answers built or being written at once; each may be tens of
+/// MiB (500 messages of up to 8,192 characters, escaped), so past this a
+/// request waits its turn (409) rather than adding another copy.
+const MAX_EXPORTS: usize = 2;
+
+/// Counts an export from when it is built until its answer is written.
+struct ExportPermit(Arc<AtomicUsize>);
+
+impl Drop for ExportPermit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
     if hub.access.enabled() && hub.access.role_for(call.bearer).is_none() {
         return Err(HubError::Unauthorized("operator/observer token required"));
+    }
+    let permit = ExportPermit(Arc::clone(&hub.exports));
+    if hub.exports.fetch_add(1, Ordering::Relaxed) >= MAX_EXPORTS {
+        return Err(HubError::Limit("too many exports at once: retry shortly"));
     }
     let format = query_param(query, "format")?.unwrap_or_else(|| "json".into());
     let log = hub.room().log();
@@ -671,6 +698,7 @@ fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
         content_type: e.media_type,
         attachment: Some(e.filename),
         mcp_session: None,
+        until_written: Some(Box::new(permit)),
     })
 }
 

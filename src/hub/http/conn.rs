@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use super::head::{self, Framing, Head, Refusal};
-use super::{BodyError, Method, Outcome, Request, Response, Server};
+use super::{BodyError, Method, Outcome, Request, Response, Server, WRITE_DEADLINE, write_all_by};
 use crate::wire::MAX_BODY_BYTES;
 
 /// After an answer that closes the connection early (a refused head, a
@@ -199,7 +199,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes `r` whole. `keep_alive` false adds `Connection: close`; `head`
+/// Writes `r` whole, within the write deadline. `keep_alive` false adds `Connection: close`; `head`
 /// (a HEAD request) leaves the body out but keeps its length.
 pub(super) fn write_response(
     stream: &mut TcpStream,
@@ -223,11 +223,11 @@ pub(super) fn write_response(
         out.push_str("Connection: close\r\n");
     }
     out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
+    let deadline = Instant::now() + WRITE_DEADLINE;
+    write_all_by(stream, out.as_bytes(), deadline)?;
     if !head && r.status >= 200 {
-        bytes.extend_from_slice(&r.body);
+        write_all_by(stream, &r.body, deadline)?;
     }
-    stream.write_all(&bytes)?;
     stream.flush()
 }
 

@@ -34,6 +34,7 @@ mod conn;
 pub mod head;
 
 use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -53,6 +54,29 @@ const SPARE_WAIT: Duration = Duration::from_secs(5);
 /// At the cap, an idle connection makes way for a newcomer only once it has
 /// been idle this long: a client whose request is on its way is not cut.
 const MIN_IDLE_TO_CLOSE: Duration = Duration::from_secs(1);
+
+/// Writes all of `bytes` by `deadline`: the socket's write timeout is set
+/// to what is left before each write, so a reader that takes a byte now
+/// and then cannot stretch one answer past the deadline.
+pub fn write_all_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "write deadline passed",
+            ));
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 /// The methods the hub tells apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,11 +156,13 @@ impl Request {
 }
 
 /// An answer.
-#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Kept alive until the answer is written, then dropped (a permit
+    /// that counts answers being written, for instance).
+    pub until_written: Option<Box<dyn Send>>,
 }
 
 impl Response {
@@ -145,6 +171,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body,
+            until_written: None,
         }
     }
 
