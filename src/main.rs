@@ -25,8 +25,8 @@ Options:
   -V, --version  print the version
 ";
 
-fn init_logging(level: &str) -> Result<(), String> {
-    let filter = match level.trim().to_ascii_lowercase().as_str() {
+fn level_filter(level: &str) -> Result<log::LevelFilter, String> {
+    Ok(match level.trim().to_ascii_lowercase().as_str() {
         "error" => log::LevelFilter::Error,
         "warn" | "warning" => log::LevelFilter::Warn,
         "info" => log::LevelFilter::Info,
@@ -34,9 +34,12 @@ fn init_logging(level: &str) -> Result<(), String> {
         "trace" => log::LevelFilter::Trace,
         "off" => log::LevelFilter::Off,
         other => return Err(format!("--log-level: unknown level {other:?}")),
-    };
+    })
+}
+
+fn init_logging(level: &str) -> Result<(), String> {
     simple_logger::SimpleLogger::new()
-        .with_level(filter)
+        .with_level(level_filter(level)?)
         .with_utc_timestamps()
         .init()
         .map_err(|e| format!("cannot start logging: {e}"))
@@ -59,7 +62,9 @@ fn run() -> Result<ExitCode, String> {
             let Some(config) = hub::config::HubConfig::parse(args)? else {
                 return Ok(ExitCode::SUCCESS);
             };
-            init_logging(&config.log_level)?;
+            // The hub's lines go through a queue: a stderr nobody reads
+            // must not stall the room.
+            hub::logger::init(level_filter(&config.log_level)?)?;
             hub::run(config).map(|()| ExitCode::SUCCESS)
         }
         Some(Value(cmd)) => Err(format!(

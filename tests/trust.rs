@@ -404,3 +404,14 @@ fn exports_that_nobody_reads_hold_at_most_two_copies() {
     }
     assert!(ok, "the places never freed up");
 }
+
+#[test]
+fn a_stderr_nobody_reads_does_not_stall_the_hub() {
+    // Every request logs two lines at trace level; a pipe holds 64 KiB.
+    let hub = Hub::start_with_stderr_unread(&["--log-level", "trace", "--no-rate-limit"]);
+    let a = hub.join("alpha");
+    for i in 0..3000 {
+        assert_eq!(a.say("nobody", &format!("line {i}")).status, 200);
+    }
+    assert_eq!(hub.get("/version").status, 200);
+}

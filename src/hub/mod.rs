@@ -13,6 +13,7 @@ pub mod export;
 pub mod feed;
 pub mod http;
 pub mod journal;
+pub mod logger;
 pub mod mcp;
 pub mod room;
 pub mod routes;

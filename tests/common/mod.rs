@@ -65,6 +65,15 @@ impl Hub {
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Hub {
+        Hub::start_with(extra, env, Stdio::inherit())
+    }
+
+    /// Starts a hub whose stderr is a pipe this test never reads.
+    pub fn start_with_stderr_unread(extra: &[&str]) -> Hub {
+        Hub::start_with(extra, &[], Stdio::piped())
+    }
+
+    fn start_with(extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Hub {
         let mut cmd = caucus();
         cmd.args(["hub", "--port", "0", "--no-browser", "--log-level", "warn"])
             .args(extra)
@@ -74,7 +83,7 @@ impl Hub {
             .env_remove("CAUCUS_ALLOWED_ORIGINS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
