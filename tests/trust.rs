@@ -415,3 +415,88 @@ fn a_stderr_nobody_reads_does_not_stall_the_hub() {
     }
     assert_eq!(hub.get("/version").status, 200);
 }
+
+#[cfg(unix)]
+#[test]
+fn the_transcript_is_private_and_pruning_never_writes_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::state_dir().with_extension("transcript");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("room.jsonl");
+    // An old line to prune, in a file someone left world-readable.
+    std::fs::write(
+        &path,
+        "{\"ts\":\"2001-01-01T00:00:00.000000+00:00\",\"seq\":1,\"content\":\"old\"}\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A link planted where pruning writes its new file.
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("room.pruning")).unwrap();
+
+    let hub = Hub::start(&["--log-file", path.to_str().unwrap()]);
+    let a = hub.join("alpha");
+    assert_eq!(a.say("all", "on the record").status, 200);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("\"old\""));
+    assert!(!dir.join("room.pruning").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_linked_data_dir_is_resolved_and_must_be_ours() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let base = common::state_dir().with_extension("linked");
+    let _ = std::fs::remove_dir_all(&base);
+    let real = base.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let link = base.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    {
+        let hub = Hub::start(&["--data-dir", link.to_str().unwrap()]);
+        hub.join("alpha");
+    }
+    assert!(
+        real.join("journal").exists(),
+        "the files are in the real folder"
+    );
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // A link to a folder of another user's is refused, and left alone.
+    let theirs = base.join("theirs");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let given = std::process::Command::new("chown")
+        .args(["65534", theirs.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if given {
+        let to_theirs = base.join("to-theirs");
+        std::os::unix::fs::symlink(&theirs, &to_theirs).unwrap();
+        let out = common::caucus()
+            .args(["hub", "--port", "0", "--no-browser", "--data-dir"])
+            .arg(&to_theirs)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("another user"), "{err}");
+        let meta = std::fs::metadata(&theirs).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755, "not chmod-ed");
+        assert_eq!(meta.uid(), 65534);
+    } else {
+        eprintln!("not root: the other-owner case needs chown and is skipped");
+    }
+}

@@ -186,26 +186,42 @@ fn read_records(path: &Path, bytes: &[u8]) -> Result<(Vec<Value>, usize), String
 
 // ---- files ----------------------------------------------------------------
 
+/// Makes (or checks) the data directory and returns its real path. A
+/// symbolic link is followed to the folder it names, which must then be a
+/// folder of this user's: the hub makes it private (0700), and never does
+/// that to someone else's folder a link happens to point at.
 #[cfg(unix)]
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+fn private_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
     }
-    let meta = std::fs::metadata(dir)?;
+    let real = dir.canonicalize()?;
+    let meta = std::fs::metadata(&real)?;
     if !meta.is_dir() {
         return Err(std::io::Error::other("not a directory"));
     }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(std::io::Error::other(format!(
+            "{} belongs to another user (uid {}): refusing to use it",
+            real.display(),
+            meta.uid()
+        )));
+    }
     // Tokens are in these files: nobody else may read them.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700))?;
+    Ok(real)
 }
 
 #[cfg(not(unix))]
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+fn private_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    dir.canonicalize()
 }
 
 fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
@@ -218,7 +234,8 @@ fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        // A link planted in the folder is not followed.
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     options.open(path)
 }
@@ -252,8 +269,8 @@ fn sync_dir(dir: &Path) {
 impl Journal {
     /// Opens (or creates) the journal in `dir` and reads what it holds.
     pub fn open(dir: &Path, policy: Fsync, limit: u64) -> Result<(Journal, Loaded), String> {
-        let shown = dir.display();
-        private_dir(dir).map_err(|e| format!("--data-dir {shown}: {e}"))?;
+        let real = private_dir(dir).map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
+        let dir = real.as_path();
         let lock = lock(dir)?;
 
         let snapshot_path = dir.join("snapshot");

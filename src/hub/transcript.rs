@@ -4,6 +4,12 @@
 //!
 //! The room hands lines over a bounded channel; if the writer falls that far
 //! behind, the room counts and reports what it could not hand over.
+//!
+//! The file holds every message: it is private (0600, and made so again if
+//! it was not). Pruning streams the kept lines into a new private file
+//! beside it and renames that over the old one, so it never holds the
+//! file in memory, and never writes through a link someone planted at the
+//! new file's path.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -21,7 +27,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Starts the writer thread; the room sends it lines through the result.
 pub fn start(path: PathBuf, retention: Duration) -> std::io::Result<SyncSender<String>> {
     // Open once up front so a bad path fails at start, not on the first line.
-    OpenOptions::new().create(true).append(true).open(&path)?;
+    open_append(&path)?;
     prune(&path, retention)?;
     let (tx, rx) = mpsc::sync_channel(BACKLOG);
     thread::Builder::new()
@@ -36,19 +42,15 @@ fn write_lines(path: &Path, retention: Duration, rx: &Receiver<String>) {
         let wait = next_prune.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
             Ok(first) => {
-                let result = OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(path)
-                    .and_then(|file| {
-                        let mut out = BufWriter::new(file);
-                        writeln!(out, "{first}")?;
-                        // Write whatever else is already waiting in one go.
-                        for line in rx.try_iter().take(BACKLOG) {
-                            writeln!(out, "{line}")?;
-                        }
-                        out.flush()
-                    });
+                let result = open_append(path).and_then(|file| {
+                    let mut out = BufWriter::new(file);
+                    writeln!(out, "{first}")?;
+                    // Write whatever else is already waiting in one go.
+                    for line in rx.try_iter().take(BACKLOG) {
+                        writeln!(out, "{line}")?;
+                    }
+                    out.flush()
+                });
                 if let Err(e) = result {
                     log::error!("cannot append to the transcript {}: {e}", path.display());
                 }
@@ -65,40 +67,84 @@ fn write_lines(path: &Path, retention: Duration, rx: &Receiver<String>) {
     }
 }
 
-/// Rewrites the file without lines older than `retention`. Lines whose time
-/// cannot be read are kept: better a stray line than a lost one.
+/// Opens the transcript for appending, private to this user.
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    make_private(&file)?;
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn make_private(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_file: &File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// A new private file at `path`. Whatever is there (a link, a file a
+/// crash left) is removed first, never written through.
+fn create_fresh(path: &Path) -> std::io::Result<File> {
+    if fs::symlink_metadata(path).is_ok() {
+        fs::remove_file(path)?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Rewrites the file without lines older than `retention`, a line at a
+/// time. Lines whose time cannot be read are kept: better a stray line
+/// than a lost one.
 pub fn prune(path: &Path, retention: Duration) -> std::io::Result<usize> {
     let cutoff = iso8601(now_unix() - retention.as_secs_f64());
     let file = File::open(path)?;
-    let mut kept = Vec::new();
+    let tmp = path.with_extension("pruning");
+    let mut out = BufWriter::new(create_fresh(&tmp)?);
     let mut dropped = 0;
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let old = serde_json::from_str::<serde_json::Value>(&line)
-            .ok()
-            .and_then(|v| v.get("ts")?.as_str().map(|ts| ts < cutoff.as_str()))
-            .unwrap_or(false);
-        if old {
-            dropped += 1;
-        } else {
-            kept.push(line);
-        }
-    }
-    if dropped > 0 {
-        let tmp = path.with_extension("pruning");
-        {
-            let mut out = BufWriter::new(File::create(&tmp)?);
-            for line in &kept {
+    let copied = (|| -> std::io::Result<()> {
+        for line in BufReader::new(file).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let old = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v.get("ts")?.as_str().map(|ts| ts < cutoff.as_str()))
+                .unwrap_or(false);
+            if old {
+                dropped += 1;
+            } else {
                 writeln!(out, "{line}")?;
             }
-            out.flush()?;
         }
-        fs::rename(&tmp, path)?;
-        log::info!("pruned {dropped} old line(s) from the transcript");
+        out.flush()?;
+        out.get_ref().sync_all()
+    })();
+    if copied.is_err() || dropped == 0 {
+        let _ = fs::remove_file(&tmp);
+        return copied.map(|()| 0);
     }
+    fs::rename(&tmp, path)?;
+    log::info!("pruned {dropped} old line(s) from the transcript");
     Ok(dropped)
 }
 
