@@ -16,6 +16,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from hubproc import start_ours  # noqa: E402
 
 from mcp import Client  # noqa: E402
+from mcp.client.streamable_http import streamable_http_client  # noqa: E402
+from mcp.shared._httpx_utils import create_mcp_http_client  # noqa: E402
+
+# A stateless (2026-07-28) client names its session with a secret of its own.
+SECRET = "smoke-test-secret-0123456789"
 
 
 async def call(client, tool, args=None):
@@ -24,7 +29,9 @@ async def call(client, tool, args=None):
 
 
 async def session(hub, mode, project, expected):
-    async with Client(f"{hub.url}/mcp?project={project}", mode=mode) as client:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {SECRET}"})
+    transport = streamable_http_client(f"{hub.url}/mcp?project={project}", http_client=http)
+    async with http, Client(transport, mode=mode) as client:
         assert client.protocol_version == expected, (mode, client.protocol_version)
         tools = await client.list_tools()
         names = {t.name for t in tools.tools}

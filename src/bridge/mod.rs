@@ -379,6 +379,17 @@ impl Bridge {
         }
     }
 
+    /// Whether the session has joined the room.
+    pub fn is_joined(&self) -> bool {
+        tools::is_joined(&self.session)
+    }
+
+    /// Ends the session as a host ending it would: leaves the room and
+    /// removes its token file.
+    pub fn end(&self) {
+        tools::shutdown(&self.session);
+    }
+
     /// The version `initialize` settled on, if a legacy session opened.
     pub fn legacy_version(&self) -> Option<&str> {
         self.legacy.as_deref()

@@ -300,6 +300,11 @@ fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
     session.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Whether the session has joined the room.
+pub fn is_joined(session: &Mutex<Session>) -> bool {
+    lock(session).joined.is_some()
+}
+
 /// The session ends (EOF on stdin, a signal, or the end of an `/mcp`
 /// session): leave the room (briefly, best effort) and forget the token.
 pub fn shutdown(session: &Mutex<Session>) {

@@ -215,7 +215,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Post, "/control") => control(hub, call),
         (Get, "/export") => export(hub, call, query),
         (Post, "/mcp") => mcp_post(hub, call, query),
-        (Method::Delete, "/mcp") => mcp_reply(super::mcp::end(hub, call.mcp_session)?),
+        (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(hub, call.mcp_session)?),
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
         _ => Err(HubError::NotFound("Not Found".into())),
     }
@@ -558,11 +558,14 @@ fn ask(hub: &Hub, call: &Call) -> Answer {
 
 fn mcp_post(hub: &Hub, call: &Call, query: &str) -> Answer {
     let project = query_param(query, "project")?;
+    let key = query_param(query, "key")?;
+    let secret = call.bearer.or(key.as_deref());
     let body = call.body.as_ref().map_err(Clone::clone)?;
     mcp_reply(super::mcp::post(
         hub,
         project.as_deref(),
         call.mcp_session,
+        secret,
         body,
     )?)
 }
