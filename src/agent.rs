@@ -341,6 +341,11 @@ impl Agent {
             if answer.status == 401 {
                 return End::Refused("the hub no longer knows this agent (kicked?)".into());
             }
+            if answer.status == 409 && answer.body["detail"] == "already_listening" {
+                return End::Refused(
+                    "another listener took this agent's slot (one listener per agent)".into(),
+                );
+            }
             let messages = answer.body["messages"]
                 .as_array()
                 .cloned()

@@ -27,6 +27,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_STOP: u8 = 3;
 /// The hub stayed unreachable for `--give-up` seconds.
 pub const EXIT_UNREACHABLE: u8 = 4;
+/// Another listener took the agent's one listening slot.
+pub const EXIT_REPLACED: u8 = 5;
 
 /// The line printed for the operator's stop, byte for byte as caucus-mcp.
 pub const STOP_LINE: &str = "[caucus] STOP -- operator stopped the room; watcher exiting.";
@@ -59,6 +61,8 @@ Exit codes:
   2  usage error: bad flag, no token, unreadable token file, bad hub URL
   3  the operator stopped the room: do not relaunch
   4  the hub stayed unreachable for --give-up seconds
+  5  another listener took this agent's slot (a newer watcher, or the
+     agent's listen): this one steps aside; relaunch only if that is wrong
 
 Plain http to a host other than loopback is refused unless
 CAUCUS_ALLOW_REMOTE_HUB=1: the token would cross the network in clear.
@@ -170,6 +174,13 @@ fn watch(config: &Config) -> u8 {
             Ok(a) if a.status == 401 => {
                 eprintln!("caucus watch: the hub rejected the token; join again for a fresh one");
                 return EXIT_TOKEN;
+            }
+            Ok(a) if a.status == 409 && a.body["detail"] == "already_listening" => {
+                eprintln!(
+                    "caucus watch: another listener took this agent's slot (one listener \
+                     per agent); stepping aside"
+                );
+                return EXIT_REPLACED;
             }
             Ok(a) if a.status != 200 => format!("the hub answered HTTP {}", a.status),
             Ok(a) => match read_batch(&a.body, config.json) {

@@ -500,3 +500,57 @@ fn a_linked_data_dir_is_resolved_and_must_be_ours() {
         eprintln!("not root: the other-owner case needs chown and is skipped");
     }
 }
+
+#[test]
+fn one_listener_per_token_the_newest_takes_the_slot() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    std::thread::scope(|s| {
+        let first = s.spawn(|| b.receive_raw("timeout=20"));
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        // A second poll with the same token: the first is answered at once.
+        let second = s.spawn(|| b.receive_raw("timeout=20"));
+        let displaced = first.join().unwrap();
+        assert_eq!(displaced.status, 409, "{}", displaced.text);
+        assert_eq!(displaced.json()["detail"], "already_listening");
+        assert_eq!(a.say("beta", "to the newest").status, 200);
+        let got = second.join().unwrap().json();
+        assert_eq!(got["messages"][0]["content"], "to the newest");
+    });
+    // A named lease that was displaced is refused when it comes back.
+    std::thread::scope(|s| {
+        let one = s.spawn(|| b.receive_raw("timeout=20&lease=one"));
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        let two = s.spawn(|| b.receive_raw("timeout=20&lease=two"));
+        assert_eq!(one.join().unwrap().status, 409);
+        assert_eq!(a.say("beta", "for two").status, 200);
+        assert_eq!(two.join().unwrap().status, 200);
+    });
+    let back = b.receive_raw("timeout=0&lease=one");
+    assert_eq!(back.status, 409);
+    assert_eq!(b.receive_raw("timeout=0&lease=two").status, 200);
+    let long = format!("timeout=0&lease={}", "x".repeat(65));
+    assert_eq!(b.receive_raw(&long).status, 422);
+}
+
+#[test]
+fn a_watcher_displaced_by_a_newer_listener_exits_5() {
+    let hub = Hub::start(&[]);
+    let b = hub.join("beta");
+    let child = common::caucus()
+        .args(["watch", "--hub", &hub.url(), "--token", &b.token])
+        .env_remove("CAUCUS_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    hub.wait_for_peer("beta", |p| p["listening"] == true);
+    std::thread::scope(|s| {
+        let newer = s.spawn(|| b.receive_raw("timeout=3"));
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(5));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("another listener"));
+        assert_eq!(newer.join().unwrap().status, 200);
+    });
+}

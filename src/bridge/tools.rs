@@ -454,6 +454,11 @@ fn refusal(session: &Mutex<Session>, a: &Answer) -> Value {
             }
             json!({"error": "not_joined", "hint": "the hub no longer knows you (left, kicked or expired); call join() again"})
         }
+        409 if detail == "already_listening" => json!({
+            "error": "already_listening",
+            "hint": "another listener (a watcher you started?) holds your one listening slot \
+                     and got what arrived; call listen again to take the slot back",
+        }),
         409 if detail == "room stopped" => json!({
             "stopped": true,
             "note": "the operator stopped the room: stop sending and finish",

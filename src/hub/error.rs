@@ -29,6 +29,8 @@ pub enum HubError {
     Stopped,
     /// 409: a name held by a live listener, registered without its token.
     NameInUse { project: String },
+    /// 409: another `/receive` took this token's listening slot.
+    AlreadyListening,
     /// 409: a resource cap of the room (records, channels, forms, hands).
     Limit(&'static str),
     /// 423: a talking stick is up for the scope and the caller is not holding it.
@@ -61,7 +63,10 @@ impl HubError {
             HubError::BodyIncomplete => 408,
             HubError::UnknownToken | HubError::Unauthorized(_) => 401,
             HubError::Forbidden(_) | HubError::NotMember => 403,
-            HubError::Stopped | HubError::NameInUse { .. } | HubError::Limit(_) => 409,
+            HubError::Stopped
+            | HubError::NameInUse { .. }
+            | HubError::Limit(_)
+            | HubError::AlreadyListening => 409,
             HubError::FloorHeld { .. } => 423,
             HubError::RateLimited(_) => 429,
             HubError::UnknownAction(_) => 400,
@@ -94,6 +99,10 @@ impl HubError {
                          the token you were given.",
             }),
             HubError::Limit(detail) => json!({ "detail": detail }),
+            HubError::AlreadyListening => json!({
+                "detail": "already_listening",
+                "hint": "a newer /receive with this token took its listening slot: stop polling here",
+            }),
             HubError::FloorHeld {
                 scope,
                 held_by,

@@ -311,6 +311,15 @@ struct Peer {
     paused: bool,
     /// `/receive` calls in flight.
     polls: u32,
+    /// Who holds the one listening slot of this token: the named lease of
+    /// the newest `/receive` (`None` for a poll that named none), and a
+    /// count that moves each time the slot changes hands, so a displaced
+    /// poll knows it was displaced.
+    lease: Option<String>,
+    lease_turn: u64,
+    /// Leases displaced lately, refused if they come back (as caucus-mcp
+    /// 5.x does: a displaced consumer must stop, not take the slot back).
+    revoked: VecDeque<String>,
     /// Its queue was found full (reported once until it drains).
     full: bool,
     wake: Arc<Condvar>,
@@ -382,12 +391,19 @@ pub struct Sent {
     pub queue_full: Vec<String>,
 }
 
+/// Displaced leases a peer remembers, and refuses.
+const REVOKED_LEASES: usize = 16;
+/// The longest lease id a client may choose.
+pub const MAX_LEASE_CHARS: usize = 64;
+
 /// A `/receive` in flight. The handler waits on `wake` with the room's mutex
 /// and asks `Room::take` again each time it wakes.
 #[derive(Debug)]
 pub struct Poll {
     name: String,
     peer_id: u64,
+    /// The peer's `lease_turn` when this poll took the slot.
+    turn: u64,
     pub wake: Arc<Condvar>,
 }
 
@@ -832,6 +848,9 @@ impl Room {
             msg_count: 0,
             paused: false,
             polls: 0,
+            lease: None,
+            lease_turn: 0,
+            revoked: VecDeque::new(),
             full: false,
             wake: Arc::new(Condvar::new()),
         };
@@ -1062,14 +1081,46 @@ impl Room {
         self.apply_ack(&name, seq)
     }
 
-    /// Opens a `/receive`: authenticates, applies `ack_seq`, marks the peer
-    /// as listening. Every `begin_receive` is paired with an `end_receive`.
-    pub fn begin_receive(&mut self, token: &str, ack_seq: Option<u64>) -> Result<Poll, HubError> {
+    /// Opens a `/receive`: authenticates, applies `ack_seq`, takes the
+    /// token's one listening slot, marks the peer as listening. Every
+    /// `begin_receive` that succeeds is paired with an `end_receive`.
+    ///
+    /// One consumer per token: the newest poll takes the slot and the one
+    /// it displaces is answered at once (`already_listening`), so one token
+    /// cannot hold many connections, and two processes cannot split a
+    /// queue. A poll with no `lease` is a lease of its own, so it always
+    /// takes the slot; a lease that was displaced is refused.
+    pub fn begin_receive(
+        &mut self,
+        token: &str,
+        ack_seq: Option<u64>,
+        lease: Option<&str>,
+    ) -> Result<Poll, HubError> {
         let name = self.authenticate(token)?;
         if let Some(seq) = ack_seq {
             self.apply_ack(&name, seq)?;
         }
         let peer = self.peer_mut(&name)?;
+        if let Some(l) = lease
+            && peer.revoked.iter().any(|r| r == l)
+        {
+            return Err(HubError::AlreadyListening);
+        }
+        // A poll with no lease is a lease of its own: it always takes the
+        // slot. A named lease that already holds it keeps it.
+        if lease.is_none() || peer.lease.as_deref() != lease {
+            // The slot changes hands: a poll of the old lease still in
+            // flight wakes to find it gone, and a named old lease that
+            // comes back is refused.
+            if let Some(old) = std::mem::replace(&mut peer.lease, lease.map(str::to_string)) {
+                if peer.revoked.len() == REVOKED_LEASES {
+                    peer.revoked.pop_front();
+                }
+                peer.revoked.push_back(old);
+            }
+            peer.lease_turn += 1;
+            peer.wake.notify_all();
+        }
         let cleared = !peer.acks && !peer.unacked.is_empty();
         if cleared {
             // A client that never acknowledges took what it was handed.
@@ -1079,6 +1130,7 @@ impl Room {
         let poll = Poll {
             name,
             peer_id: peer.id,
+            turn: peer.lease_turn,
             wake: Arc::clone(&peer.wake),
         };
         if cleared {
@@ -1100,6 +1152,9 @@ impl Room {
             Some(p) if p.id == poll.peer_id => p,
             _ => return Err(HubError::UnknownToken),
         };
+        if peer.lease_turn != poll.turn {
+            return Err(HubError::AlreadyListening);
+        }
         if mode == Mode::Paused || peer.paused {
             return Ok(None);
         }
@@ -1937,7 +1992,7 @@ mod tests {
     }
 
     fn poll(room: &mut Room, token: &str, ack: Option<u64>) -> Vec<u64> {
-        let p = room.begin_receive(token, ack).unwrap();
+        let p = room.begin_receive(token, ack, None).unwrap();
         let got = room.take(&p).unwrap();
         room.end_receive(&p);
         got.map(|b| b.messages.iter().map(|m| m.msg.seq).collect())

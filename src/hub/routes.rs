@@ -450,13 +450,20 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
                 .map_err(|_| HubError::invalid("ack_seq: must be an integer >= 0"))?,
         ),
     };
+    let lease = query_param(query, "lease")?;
+    if lease
+        .as_ref()
+        .is_some_and(|l| l.is_empty() || l.chars().count() > super::room::MAX_LEASE_CHARS)
+    {
+        return Err(HubError::invalid("lease: must be 1..64 characters"));
+    }
     let token = match call.bearer {
         Some(t) => t.to_string(),
         None => query_param(query, "token")?.ok_or(HubError::UnknownToken)?,
     };
     let deadline = Instant::now() + timeout;
     let mut room = hub.lock();
-    let poll = room.begin_receive(&token, ack_seq);
+    let poll = room.begin_receive(&token, ack_seq, lease.as_deref());
     // A revival shows in the console; publish before waiting.
     room.flush_events();
     let poll = poll?;
