@@ -43,6 +43,9 @@ mkdir -p target/screenshots
 step "soak: 100 peers, 6,000 messages, with faults (about a minute)"
 smoke/soak --short
 
+step "memory while strangers push on the bounds (stalled consoles, a full queue budget)"
+python3 smoke/bounds.py target/release/caucus
+
 step "idle hub with 100 held polls"
 "$ref/bin/python" smoke/idle.py "$bin" 3
 

@@ -554,3 +554,27 @@ fn a_watcher_displaced_by_a_newer_listener_exits_5() {
         assert_eq!(newer.join().unwrap().status, 200);
     });
 }
+
+#[test]
+fn a_hostile_page_cannot_drain_the_registration_bucket() {
+    let hub = Hub::start(&[]);
+    let body = json!({"project": "x"}).to_string();
+    for i in 0..40 {
+        let b = body.replace('x', &format!("page{i}"));
+        let r = hub.request(
+            "POST",
+            "/register",
+            &[
+                ("Origin", "http://evil.example"),
+                ("Content-Type", "text/plain"),
+            ],
+            b.as_bytes(),
+        );
+        assert_eq!(r.status, 403);
+    }
+    // The bucket (20 fresh names per address) was never touched.
+    for i in 0..20 {
+        let r = hub.post("/register", json!({"project": format!("local{i}")}));
+        assert_eq!(r.status, 200, "{i}: {}", r.text);
+    }
+}

@@ -136,7 +136,10 @@ impl Routed {
     fn new(msg: Message, held: &Held) -> Arc<Routed> {
         // Serialising a `Message` cannot fail: every field is a string, a
         // number, an enum or a JSON value, and no map has non-string keys.
-        let json = serde_json::to_string(&msg).unwrap_or_default();
+        let mut json = serde_json::to_string(&msg).unwrap_or_default();
+        // The encoder grows its buffer by doubling: up to half of it would
+        // be spare, for as long as any queue holds the message.
+        json.shrink_to_fit();
         let cost = cost_of(json.len());
         held.0.fetch_add(cost, Ordering::Relaxed);
         Arc::new(Routed {
