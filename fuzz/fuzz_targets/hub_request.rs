@@ -59,8 +59,8 @@ fn hub() -> &'static (Hub, Mutex<String>) {
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
     let (method, path) = ENDPOINTS[usize::from(pick) % ENDPOINTS.len()];
-    let (hub, token) = hub();
-    let token = token.lock().unwrap().clone();
+    let (hub, held) = hub();
+    let token = held.lock().unwrap().clone();
     let split = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
     let query = String::from_utf8_lossy(&rest[..split]).replace("$TOKEN", &token);
     let body = rest.get(split + 1..).unwrap_or_default();
@@ -83,6 +83,6 @@ fuzz_target!(|data: &[u8]| {
     if !room.peers().iter().any(|p| p == "fuzzer")
         && let Ok(r) = room.register("fuzzer", Some(&token), IpAddr::V4(Ipv4Addr::LOCALHOST))
     {
-        *hub().1.lock().unwrap() = r.token;
+        *held.lock().unwrap() = r.token;
     }
 });
