@@ -1,0 +1,295 @@
+//! Peers: registration (a name belongs to its token), revival, leaving and
+//! kicking, presence (`/ping`), status lines and the send bucket.
+
+use super::*;
+
+impl Room {
+    /// The name behind `token`, reviving a reaped record. Refreshes `last_seen`.
+    pub(super) fn authenticate(&mut self, token: &str) -> Result<String, HubError> {
+        let name = self
+            .tokens
+            .get(token)
+            .ok_or(HubError::UnknownToken)?
+            .clone();
+        let now = Instant::now();
+        let peer = self.peers.get_mut(&name).ok_or(HubError::UnknownToken)?;
+        if !same_secret(&peer.token, token) {
+            return Err(HubError::UnknownToken);
+        }
+        peer.touch(now);
+        if !peer.is_live() {
+            self.revive(&name, now);
+        }
+        Ok(name)
+    }
+
+    pub(super) fn peer_mut(&mut self, name: &str) -> Result<&mut Peer, HubError> {
+        self.peers.get_mut(name).ok_or(HubError::UnknownToken)
+    }
+
+    fn revive(&mut self, name: &str, now: Instant) {
+        let Some(peer) = self.peers.get_mut(name) else {
+            return;
+        };
+        let Life::Reaped { since, .. } = peer.life else {
+            return;
+        };
+        peer.life = Life::Live;
+        let cleared = !peer.acks && !peer.unacked.is_empty();
+        if cleared {
+            peer.unacked.clear();
+        }
+        self.changed();
+        if cleared {
+            self.jot(|| json!({"t": "clear", "p": name}));
+        }
+        let Some(peer) = self.peers.get(name) else {
+            return;
+        };
+        self.dirty.peers = true;
+        self.dirty.channels |= !peer.channels.is_empty();
+        let replayed = peer.unacked.len();
+        let away = now.saturating_duration_since(since).as_secs();
+        let away = if away >= 60 {
+            format!("{}m {}s", away / 60, away % 60)
+        } else {
+            format!("{away}s")
+        };
+        let mut text = format!("{name} reconnected after {away} away");
+        if replayed > 0 {
+            text.push_str(&format!(" ({replayed} message(s) replayed)"));
+        }
+        self.announce(BROADCAST, text);
+    }
+
+    /// `POST /register`. A name on record (live, or reaped and still within
+    /// its grace) goes only to a request that presents its token: a
+    /// stranger cannot take a peer's identity in the gap between its polls.
+    /// A rejoin with the token never spends the address's bucket, so a
+    /// crowd of strangers cannot keep a known agent out.
+    pub fn register(
+        &mut self,
+        project: &str,
+        token: Option<&str>,
+        from: IpAddr,
+    ) -> Result<Registered, HubError> {
+        check_name(project)?;
+        let now = Instant::now();
+        if let Some(peer) = self.peers.get_mut(project) {
+            if !token.is_some_and(|t| same_secret(t, &peer.token)) {
+                if peer.polls > 0 {
+                    self.notice(format!(
+                        "{project} tried to join again while its listener is live: refused"
+                    ));
+                } else {
+                    log::info!("registration as {project} without its token: refused");
+                }
+                return Err(HubError::NameInUse {
+                    project: project.to_string(),
+                });
+            }
+            peer.touch(now);
+            if !peer.is_live() {
+                self.revive(project, now);
+            }
+            return Ok(self.registered(project));
+        }
+        if self.config.rate_limit {
+            let bucket = self
+                .register_buckets
+                .entry(from)
+                .or_insert_with(|| Bucket::new(self.config.register_bucket, now));
+            bucket.spend(now).map_err(HubError::RateLimited)?;
+        }
+        if let Some(other) = self.lookalike(project) {
+            return Err(HubError::invalid(format!(
+                "project: {project:?} looks like {other:?}, already in the room; choose a \
+                 name that cannot be mistaken for it"
+            )));
+        }
+        if self.peers.len() >= self.config.max_peers {
+            return Err(HubError::Limit("client limit reached"));
+        }
+        let token = new_token().map_err(|e| {
+            log::error!("cannot read the OS random generator: {e}");
+            HubError::Limit("the hub cannot mint tokens right now")
+        })?;
+        let id = self.next_peer_id;
+        self.next_peer_id += 1;
+        let wall = now_unix();
+        let peer = Peer {
+            id,
+            name: project.to_string(),
+            token: token.clone(),
+            life: Life::Live,
+            queue: VecDeque::new(),
+            unacked: VecDeque::new(),
+            acks: false,
+            channels: BTreeSet::new(),
+            bucket: Bucket::new(self.config.send_bucket, now),
+            status: None,
+            status_at: None,
+            last_seen: now,
+            last_seen_wall: wall,
+            joined: now,
+            msg_count: 0,
+            paused: false,
+            polls: 0,
+            lease: None,
+            lease_turn: 0,
+            revoked: VecDeque::new(),
+            full: false,
+            wake: Arc::new(Condvar::new()),
+        };
+        self.peers.insert(project.to_string(), peer);
+        self.tokens.insert(token.clone(), project.to_string());
+        self.changed();
+        self.dirty.peers = true;
+        self.notice(format!("{project} joined"));
+        Ok(Registered {
+            token,
+            project: project.to_string(),
+        })
+    }
+
+    fn registered(&self, project: &str) -> Registered {
+        let token = self
+            .peers
+            .get(project)
+            .map(|p| p.token.clone())
+            .unwrap_or_default();
+        Registered {
+            token,
+            project: project.to_string(),
+        }
+    }
+
+    /// A name on record that `name` could be mistaken for, if any.
+    fn lookalike(&self, name: &str) -> Option<&str> {
+        let skeleton = names::skeleton(name);
+        self.peers
+            .keys()
+            .find(|other| *other != name && names::skeleton(other) == skeleton)
+            .map(String::as_str)
+    }
+
+    /// Removes a record for good: its token dies, its polls wake to a 401.
+    pub(super) fn forget(&mut self, name: &str) -> Option<Peer> {
+        self.changed();
+        let peer = self.peers.remove(name)?;
+        self.tokens.remove(&peer.token);
+        peer.wake.notify_all();
+        self.dirty.peers = true;
+        if !peer.channels.is_empty() {
+            self.prune_topics();
+            self.dirty.channels = true;
+        }
+        Some(peer)
+    }
+
+    /// Takes a peer off the roster: `reason` is "left", "kicked by operator".
+    fn drop_peer(&mut self, name: &str, reason: &str) {
+        if self.forget(name).is_some() {
+            self.notice(format!("{name} {reason}"));
+            self.relinquish_floors(name);
+        }
+    }
+
+    /// `POST /leave`.
+    pub fn leave(&mut self, token: &str) -> Result<String, HubError> {
+        let name = self
+            .tokens
+            .get(token)
+            .ok_or(HubError::UnknownToken)?
+            .clone();
+        let known = self
+            .peers
+            .get(&name)
+            .is_some_and(|p| same_secret(&p.token, token));
+        if !known {
+            return Err(HubError::UnknownToken);
+        }
+        self.drop_peer(&name, "left");
+        Ok(name)
+    }
+
+    /// Operator: removes a live peer for good.
+    pub fn kick(&mut self, name: &str) -> Result<(), HubError> {
+        if !self.peers.get(name).is_some_and(Peer::is_live) {
+            return Err(HubError::NotFound(format!("no live peer named {name:?}")));
+        }
+        self.drop_peer(name, "kicked by operator");
+        Ok(())
+    }
+
+    /// Sorted names of live peers.
+    pub fn peers(&self) -> Vec<String> {
+        self.peers
+            .values()
+            .filter(|p| p.is_live())
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// `GET /ping?peer=NAME`.
+    pub fn ping(&self, name: &str) -> Value {
+        let now = Instant::now();
+        let wall = now_unix();
+        let Some(peer) = self.peers.get(name) else {
+            return json!({"peer": name, "state": "absent", "present": false});
+        };
+        let seen = age(now.saturating_duration_since(peer.last_seen).as_secs_f64());
+        let status_age = peer.status_at.map(|t| age(wall - t));
+        match peer.life {
+            Life::Live => json!({
+                "peer": name,
+                "state": "live",
+                "present": true,
+                "last_seen_age": seen,
+                "listening": peer.polls > 0,
+                "status": peer.status,
+                "status_age": status_age,
+            }),
+            Life::Reaped { since, .. } => json!({
+                "peer": name,
+                "state": "reaped",
+                "present": false,
+                "last_seen_age": seen,
+                "reaped_age": age(now.saturating_duration_since(since).as_secs_f64()),
+                "listening": false,
+                "status": peer.status,
+                "status_age": status_age,
+            }),
+        }
+    }
+
+    /// `POST /status`.
+    pub fn set_status(&mut self, token: &str, status: &str) -> Result<Option<String>, HubError> {
+        check_len("status", status, 0, MAX_STATUS_CHARS)?;
+        let name = self.authenticate(token)?;
+        self.spend(&name)?;
+        self.changed();
+        self.dirty.peers = true;
+        let peer = self.peer_mut(&name)?;
+        let cleaned = status.trim();
+        if cleaned.is_empty() {
+            peer.status = None;
+            peer.status_at = None;
+        } else {
+            peer.status = Some(cleaned.to_string());
+            peer.status_at = Some(now_unix());
+        }
+        Ok(peer.status.clone())
+    }
+
+    /// Spends one token of `name`'s send bucket.
+    pub(super) fn spend(&mut self, name: &str) -> Result<(), HubError> {
+        if !self.config.rate_limit {
+            return Ok(());
+        }
+        let peer = self.peer_mut(name)?;
+        peer.bucket
+            .spend(Instant::now())
+            .map_err(HubError::RateLimited)
+    }
+}

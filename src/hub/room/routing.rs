@@ -1,0 +1,317 @@
+//! Messages: how one is made, numbered, logged, queued for its recipients
+//! and handed out by the long-poll, and how an acknowledgement releases it.
+
+use super::*;
+
+impl Room {
+    pub(super) fn message(
+        &mut self,
+        sender: &str,
+        recipient: &str,
+        content: String,
+        kind: Kind,
+    ) -> Message {
+        let origin = match sender {
+            "human" => Origin::Operator,
+            "hub" => Origin::Hub,
+            _ => Origin::Agent,
+        };
+        Message {
+            id: self.ids.next(),
+            sender: sender.to_string(),
+            recipient: recipient.to_string(),
+            content,
+            kind,
+            ts: now_unix(),
+            seq: 0,
+            origin,
+            meta: None,
+        }
+    }
+
+    pub(super) fn remember(&mut self, routed: &Arc<Routed>) {
+        self.log.push(&routed.json);
+        if self.feed.is_empty() {
+            self.feed.touch();
+        } else {
+            self.feed.publish(format!(
+                "{{\"type\":\"message\",\"message\":{}}}",
+                routed.json
+            ));
+        }
+    }
+
+    /// A notice for the log and the console only: no seq, nobody's queue.
+    pub(super) fn notice(&mut self, text: String) {
+        log::info!("{text}");
+        let msg = self.message("hub", BROADCAST, text, Kind::System);
+        let routed = Routed::new(msg, &self.held);
+        self.jot(|| json!({"t": "note", "m": routed.msg}));
+        self.remember(&routed);
+    }
+
+    /// Gives `msg` the next seq, logs it, and queues it for its recipients
+    /// (see "Routing" in the spec). Returns the routed message, who got it,
+    /// and whose queue was full.
+    pub(super) fn route(&mut self, mut msg: Message) -> (Arc<Routed>, Vec<String>, Vec<String>) {
+        self.seq += 1;
+        msg.seq = self.seq;
+        let routed = Routed::new(msg, &self.held);
+        let (sender, to) = (routed.msg.sender.as_str(), routed.msg.recipient.as_str());
+        let mut delivered = Vec::new();
+        let mut full = Vec::new();
+        let mut offer = |peer: &mut Peer| {
+            if peer.waiting() >= MAX_QUEUE {
+                if !peer.full {
+                    // Once per episode: a peer that never polls must not
+                    // flood the log with one line per message.
+                    log::warn!(
+                        "queue of {} is full ({MAX_QUEUE}); new messages to it are refused until it polls",
+                        peer.name
+                    );
+                    peer.full = true;
+                }
+                full.push(peer.name.clone());
+                return;
+            }
+            peer.full = false;
+            peer.queue.push_back(Arc::clone(&routed));
+            peer.wake.notify_all();
+            delivered.push(peer.name.clone());
+        };
+        if to == BROADCAST {
+            self.peers
+                .values_mut()
+                .filter(|p| p.name != sender)
+                .for_each(&mut offer);
+        } else if is_channel(to) {
+            self.peers
+                .values_mut()
+                .filter(|p| p.name != sender && p.channels.contains(to))
+                .for_each(&mut offer);
+        } else if let Some(peer) = self.peers.get_mut(to) {
+            offer(peer);
+        }
+        if let Some(sender) = self.peers.get_mut(&routed.msg.sender) {
+            sender.msg_count += 1;
+        }
+        self.jot(|| json!({"t": "msg", "m": routed.msg, "to": delivered}));
+        self.remember(&routed);
+        self.recent_routes.add(routed.msg.ts);
+        self.write_transcript(&routed, &delivered);
+        (routed, delivered, full)
+    }
+
+    fn write_transcript(&mut self, routed: &Routed, delivered: &[String]) {
+        let Some(sink) = &self.transcript else {
+            return;
+        };
+        let m = &routed.msg;
+        let line = json!({
+            "ts": crate::clock::iso8601(m.ts),
+            "seq": m.seq,
+            "sender": m.sender,
+            "recipient": m.recipient,
+            "kind": m.kind,
+            "content": m.content,
+            "meta": {"id": m.id, "delivered_to": delivered},
+        })
+        .to_string();
+        if sink.try_send(line).is_err() {
+            self.transcript_dropped += 1;
+            if self.transcript_dropped.is_power_of_two() {
+                log::warn!(
+                    "transcript writer is behind: {} line(s) not written",
+                    self.transcript_dropped
+                );
+            }
+        }
+    }
+
+    /// A hub notice routed to `scope` so the peers concerned wake up to it.
+    pub(super) fn announce(&mut self, scope: &str, text: String) {
+        let msg = self.message("hub", scope, text, Kind::System);
+        self.route(msg);
+    }
+
+    /// `POST /send`. Checks, in the spec's order: values, token, stopped,
+    /// floor, bucket.
+    pub fn send(&mut self, token: &str, to: &str, content: &str) -> Result<Sent, HubError> {
+        check_recipient(to)?;
+        check_len("content", content, 1, MAX_CONTENT_CHARS)?;
+        let name = self.authenticate(token)?;
+        if self.mode == Mode::Stopped {
+            return Err(HubError::Stopped);
+        }
+        if let Some(floor) = self.floors.get(to)
+            && floor.holder != name
+        {
+            return Err(HubError::FloorHeld {
+                scope: to.to_string(),
+                held_by: floor.holder.clone(),
+                reason: (!floor.reason.is_empty()).then(|| floor.reason.clone()),
+            });
+        }
+        self.spend(&name)?;
+        // The hub-wide budget: refused with a reason, never trimmed.
+        let cost = cost_of(content.len() + name.len() + to.len() + 200);
+        if self.held.bytes() + cost > self.config.max_queued_bytes {
+            log::warn!("the waiting messages fill --max-queued-mib: a send was refused");
+            return Err(HubError::Limit(
+                "the hub's memory for waiting messages (--max-queued-mib) is full: \
+                 retry once peers have read theirs",
+            ));
+        }
+        if is_channel(to) {
+            self.subscribe(&name, to)?;
+        }
+        let msg = self.message(&name, to, content.to_string(), Kind::Message);
+        let (routed, delivered_to, queue_full) = self.route(msg);
+        log::debug!("message {} from {name} to {to}", routed.msg.id);
+        Ok(Sent {
+            message_id: routed.msg.id.clone(),
+            delivered_to,
+            queue_full,
+        })
+    }
+
+    /// Operator: a message from `human`, never blocked by a floor or a stop.
+    pub fn operator_say(&mut self, to: &str, content: &str) -> Result<Sent, HubError> {
+        check_recipient(to)?;
+        check_len("content", content, 1, MAX_CONTENT_CHARS)?;
+        if to != BROADCAST && !is_channel(to) && !self.peers.contains_key(to) {
+            return Err(HubError::NotFound(format!("no peer named {to:?}")));
+        }
+        let msg = self.message("human", to, content.to_string(), Kind::Message);
+        let (routed, delivered_to, queue_full) = self.route(msg);
+        Ok(Sent {
+            message_id: routed.msg.id.clone(),
+            delivered_to,
+            queue_full,
+        })
+    }
+
+    /// Acknowledges everything up to `seq` for `name`.
+    fn apply_ack(&mut self, name: &str, seq: u64) -> Result<(), HubError> {
+        let peer = self.peer_mut(name)?;
+        peer.acks = true;
+        peer.unacked.retain(|m| m.msg.seq > seq);
+        self.jot(|| json!({"t": "ack", "p": name, "s": seq}));
+        Ok(())
+    }
+
+    /// `POST /ack`.
+    pub fn ack(&mut self, token: &str, seq: i64) -> Result<(), HubError> {
+        let seq = u64::try_from(seq).map_err(|_| HubError::invalid("seq: must be >= 0"))?;
+        let name = self.authenticate(token)?;
+        self.apply_ack(&name, seq)
+    }
+
+    /// Opens a `/receive`: authenticates, applies `ack_seq`, takes the
+    /// token's one listening slot, marks the peer as listening. Every
+    /// `begin_receive` that succeeds is paired with an `end_receive`.
+    ///
+    /// One consumer per token: the newest poll takes the slot and the one
+    /// it displaces is answered at once (`already_listening`), so one token
+    /// cannot hold many connections, and two processes cannot split a
+    /// queue. A poll with no `lease` is a lease of its own, so it always
+    /// takes the slot; a lease that was displaced is refused.
+    pub fn begin_receive(
+        &mut self,
+        token: &str,
+        ack_seq: Option<u64>,
+        lease: Option<&str>,
+    ) -> Result<Poll, HubError> {
+        let name = self.authenticate(token)?;
+        if let Some(seq) = ack_seq {
+            self.apply_ack(&name, seq)?;
+        }
+        let peer = self.peer_mut(&name)?;
+        if let Some(l) = lease
+            && peer.revoked.iter().any(|r| r == l)
+        {
+            return Err(HubError::AlreadyListening);
+        }
+        // A poll with no lease is a lease of its own: it always takes the
+        // slot. A named lease that already holds it keeps it.
+        if lease.is_none() || peer.lease.as_deref() != lease {
+            // The slot changes hands: a poll of the old lease still in
+            // flight wakes to find it gone, and a named old lease that
+            // comes back is refused.
+            if let Some(old) = std::mem::replace(&mut peer.lease, lease.map(str::to_string)) {
+                if peer.revoked.len() == REVOKED_LEASES {
+                    peer.revoked.pop_front();
+                }
+                peer.revoked.push_back(old);
+            }
+            peer.lease_turn += 1;
+            peer.wake.notify_all();
+        }
+        let cleared = !peer.acks && !peer.unacked.is_empty();
+        if cleared {
+            // A client that never acknowledges took what it was handed.
+            peer.unacked.clear();
+        }
+        peer.polls += 1;
+        let poll = Poll {
+            name,
+            peer_id: peer.id,
+            turn: peer.lease_turn,
+            wake: Arc::clone(&peer.wake),
+        };
+        if cleared {
+            self.jot(|| json!({"t": "clear", "p": poll.name}));
+        }
+        Ok(poll)
+    }
+
+    /// What the poll returns now, or `None` to keep waiting.
+    pub fn take(&mut self, poll: &Poll) -> Result<Option<Batch>, HubError> {
+        let mode = self.mode;
+        if let (Mode::Stopped, Some(stop)) = (mode, &self.stop) {
+            return Ok(Some(Batch {
+                messages: vec![Arc::clone(stop)],
+                mode,
+            }));
+        }
+        let peer = match self.peers.get_mut(&poll.name) {
+            Some(p) if p.id == poll.peer_id => p,
+            _ => return Err(HubError::UnknownToken),
+        };
+        if peer.lease_turn != poll.turn {
+            return Err(HubError::AlreadyListening);
+        }
+        if mode == Mode::Paused || peer.paused {
+            return Ok(None);
+        }
+        let redeliver = peer.acks && !peer.unacked.is_empty();
+        if !redeliver && peer.queue.is_empty() {
+            return Ok(None);
+        }
+        let mut messages: Vec<Arc<Routed>> = if peer.acks {
+            peer.unacked.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        messages.reserve(peer.queue.len());
+        let took = !peer.queue.is_empty();
+        for m in peer.queue.drain(..) {
+            messages.push(Arc::clone(&m));
+            peer.unacked.push_back(m);
+        }
+        if took {
+            self.jot(|| json!({"t": "take", "p": poll.name}));
+        }
+        Ok(Some(Batch { messages, mode }))
+    }
+
+    /// Closes a `/receive` opened by `begin_receive`.
+    pub fn end_receive(&mut self, poll: &Poll) {
+        if let Some(peer) = self.peers.get_mut(&poll.name)
+            && peer.id == poll.peer_id
+        {
+            peer.polls = peer.polls.saturating_sub(1);
+            peer.touch(Instant::now());
+        }
+    }
+}
