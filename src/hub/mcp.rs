@@ -30,11 +30,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::Hub;
 use super::auth::new_token;
 use super::error::HubError;
 use super::room::check_name;
-use crate::bridge::{Answer, Bridge};
+use crate::mcp::{Answer, Server};
 
 /// Sessions kept at most.
 const MAX_SESSIONS: usize = 256;
@@ -44,7 +43,7 @@ const SESSION_IDLE: Duration = Duration::from_secs(3600);
 const MIN_SECRET: usize = 16;
 
 /// One session's bridge, shared by its concurrent requests.
-type Shared = Arc<Mutex<Bridge>>;
+type Shared = Arc<Mutex<Server>>;
 
 /// The open MCP sessions, by key, with when each was last used.
 #[derive(Default)]
@@ -78,7 +77,7 @@ impl McpSessions {
 
     /// Adds a session, making room if it must; `None` when every place is
     /// held by a session that joined.
-    fn insert(&self, key: String, bridge: Bridge) -> Option<Shared> {
+    fn insert(&self, key: String, bridge: Server) -> Option<Shared> {
         let mut ended = Vec::new();
         let shared = {
             let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -129,11 +128,10 @@ fn rpc_error(code: i64, message: &str) -> Value {
 }
 
 /// `DELETE /mcp`: a legacy client ends its session; its agent leaves.
-pub fn end_session(hub: &Hub, session: Option<&str>) -> Result<McpReply, HubError> {
+pub fn end_session(sessions: &McpSessions, session: Option<&str>) -> Result<McpReply, HubError> {
     let id =
         session.ok_or_else(|| HubError::invalid("Mcp-Session-Id: required to end a session"))?;
-    let bridge = hub
-        .mcp
+    let bridge = sessions
         .remove(&format!("session:{id}"))
         .ok_or_else(|| HubError::NotFound("no such MCP session".into()))?;
     end(&bridge);
@@ -146,8 +144,10 @@ pub fn end_session(hub: &Hub, session: Option<&str>) -> Result<McpReply, HubErro
 
 /// `POST /mcp`: one JSON-RPC message in, its answer out. `secret` is the
 /// stateless client's own (bearer token or `key=`).
+/// `hub_url` is the hub's own address: the tools reach the room through it.
 pub fn post(
-    hub: &Hub,
+    sessions: &McpSessions,
+    hub_url: &str,
     project: Option<&str>,
     session: Option<&str>,
     secret: Option<&str>,
@@ -172,25 +172,21 @@ pub fn post(
     let full = || HubError::Limit("too many MCP sessions: end one (DELETE /mcp) or retry later");
     let (bridge, new_session) = match session {
         Some(id) => {
-            let bridge = hub.mcp.get(&format!("session:{id}")).ok_or_else(|| {
+            let bridge = sessions.get(&format!("session:{id}")).ok_or_else(|| {
                 HubError::NotFound("no such MCP session: initialize again".into())
             })?;
             (bridge, None)
         }
         None if method == "initialize" => {
             let id = new_token().map_err(|_| HubError::Busy)?;
-            let bridge = hub
-                .mcp
-                .insert(
-                    format!("session:{id}"),
-                    Bridge::for_http(&hub.self_url(), project),
-                )
+            let bridge = sessions
+                .insert(format!("session:{id}"), Server::for_http(hub_url, project))
                 .ok_or_else(full)?;
             (bridge, Some(id))
         }
         // Discovery says what the server is; it needs no session.
         None if method == "server/discover" => (
-            Arc::new(Mutex::new(Bridge::for_http(&hub.self_url(), project))),
+            Arc::new(Mutex::new(Server::for_http(hub_url, project))),
             None,
         ),
         None => {
@@ -210,11 +206,10 @@ pub fn post(
                 });
             };
             let key = format!("stateless:{project}:{secret}");
-            let bridge = match hub.mcp.get(&key) {
+            let bridge = match sessions.get(&key) {
                 Some(b) => b,
-                None => hub
-                    .mcp
-                    .insert(key, Bridge::for_http(&hub.self_url(), project))
+                None => sessions
+                    .insert(key, Server::for_http(hub_url, project))
                     .ok_or_else(full)?,
             };
             (bridge, None)

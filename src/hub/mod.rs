@@ -8,112 +8,31 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
+pub mod events;
 pub mod export;
-pub mod feed;
+pub mod health;
 pub mod http;
 pub mod journal;
 pub mod logger;
 pub mod mcp;
+pub mod reply;
 pub mod room;
 pub mod routes;
+pub mod state;
 pub mod transcript;
 
+pub use state::Hub;
+
 use std::io::Write;
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use auth::{Access, Tickets};
+use auth::Access;
 use config::HubConfig;
-use error::HubError;
 use room::{Room, RoomConfig};
-
-/// What every request thread shares.
-pub struct Hub {
-    room: Mutex<Room>,
-    pub access: Access,
-    pub tickets: Tickets,
-    pub mcp: mcp::McpSessions,
-    /// `/export` answers being built or written now.
-    pub exports: Arc<AtomicUsize>,
-}
-
-/// The locked room. Releasing it publishes what the operation changed to
-/// the console feed, so no handler can forget to.
-pub struct RoomGuard<'a>(MutexGuard<'a, Room>);
-
-impl Deref for RoomGuard<'_> {
-    type Target = Room;
-    fn deref(&self) -> &Room {
-        &self.0
-    }
-}
-
-impl DerefMut for RoomGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Room {
-        &mut self.0
-    }
-}
-
-impl Drop for RoomGuard<'_> {
-    fn drop(&mut self) {
-        self.0.flush_events();
-    }
-}
-
-impl Hub {
-    pub fn new(room: Room, access: Access) -> Hub {
-        Hub {
-            room: Mutex::new(room),
-            access,
-            tickets: Tickets::default(),
-            mcp: mcp::McpSessions::default(),
-            exports: Arc::default(),
-        }
-    }
-
-    /// The hub's own address, for `/mcp`'s tools to reach the room.
-    pub fn self_url(&self) -> String {
-        let host = match self.access.host.as_str() {
-            "" | "0.0.0.0" => "127.0.0.1".to_string(),
-            "::" => "[::1]".to_string(),
-            h if h.contains(':') => format!("[{h}]"),
-            h => h.to_string(),
-        };
-        format!("http://{host}:{}", self.access.port)
-    }
-
-    /// The room, locked. A panic in another request thread poisons the
-    /// mutex; the room's methods leave it consistent at every return, so the
-    /// lock is recovered rather than propagated.
-    pub fn room(&self) -> RoomGuard<'_> {
-        RoomGuard(self.lock())
-    }
-
-    /// The bare lock, for waiting on a `Condvar`; the caller flushes events.
-    pub fn lock(&self) -> MutexGuard<'_, Room> {
-        self.room.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Checks the `Host` and `Origin` of a request to the operator side:
-    /// DNS rebinding and cross-site pages are refused before anything runs.
-    pub fn check_browser(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), HubError> {
-        if let Some(host) = host
-            && !self.access.host_allowed(host)
-        {
-            return Err(HubError::Forbidden("host not allowed"));
-        }
-        if let Some(origin) = origin
-            && !self.access.origin_allowed(origin)
-        {
-            return Err(HubError::Forbidden("origin not allowed"));
-        }
-        Ok(())
-    }
-}
 
 /// Raises the soft limit on open files to the hard one: the default soft
 /// limit (often 1,024) is far below what a hub holding a thousand polls
@@ -232,7 +151,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     }
 
     start_reaper(Arc::clone(&hub), &config)?;
-    start_health(Arc::clone(&hub))?;
+    health::start(Arc::clone(&hub))?;
     if config.open_browser {
         open_browser(&url);
     }
@@ -260,23 +179,6 @@ fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
         })
         .map(|_| ())
         .map_err(|e| format!("cannot start the reaper: {e}"))
-}
-
-/// The console's health tick. Memory is read before the lock is taken.
-fn start_health(hub: Arc<Hub>) -> Result<(), String> {
-    thread::Builder::new()
-        .name("health".into())
-        .spawn(move || {
-            loop {
-                thread::sleep(feed::HEALTH_EVERY);
-                if hub.room().watched() {
-                    let rss = room::resident_mib();
-                    hub.room().publish_health(rss);
-                }
-            }
-        })
-        .map(|_| ())
-        .map_err(|e| format!("cannot start the health tick: {e}"))
 }
 
 /// Best effort: a hub on a headless box simply has no browser to open.

@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::Hub;
 use super::auth::Role;
 use super::error::HubError;
 use super::export;
 use super::http::{BodyError, Method, Outcome, Request, Response};
+use super::reply::{error_response, query_param};
 use super::room::{Batch, Sent};
+use super::state::Hub;
+use crate::protocol;
 use crate::wire::{
     AckRequest, AskRequest, BROADCAST, ChannelRequest, ControlRequest, FloorRequest, Mode,
     RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
@@ -28,11 +30,6 @@ use crate::wire::{
 
 /// The longest a `/receive` may wait, whatever the client asks.
 pub const MAX_POLL: Duration = Duration::from_secs(25);
-
-/// The revision of `protocol.md`; bump it whenever the text changes.
-pub const PROTOCOL_VERSION: i64 = 1;
-/// The agents' operating protocol, served at `/protocol`.
-pub const PROTOCOL_TEXT: &str = include_str!("../protocol.md");
 
 /// A successful answer.
 pub struct Reply {
@@ -102,7 +99,7 @@ pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
     log::trace!("{method} {path}");
     if method == Method::Get && path == "/ui" {
         // The feed takes the connection over: it answers with an upgrade.
-        return super::feed::serve(hub, &req, query);
+        return super::console::serve(hub, &req, query);
     }
     let body = match std::mem::replace(&mut req.body, Ok(Vec::new())) {
         Ok(b) if method == Method::Post => Ok(b),
@@ -159,12 +156,6 @@ pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
     Outcome::Respond(response)
 }
 
-/// A hub error as an HTTP answer.
-pub(super) fn error_response(e: &HubError) -> Response {
-    Response::new(e.status(), e.body().to_string().into_bytes())
-        .with_header("Content-Type", "application/json")
-}
-
 /// What a handler may know of a request besides its method, path and query.
 pub struct Call<'a> {
     pub ip: IpAddr,
@@ -194,7 +185,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Post, "/ui/ticket") => ticket(hub, call),
         (Get, "/version") => Ok(Reply::json(&json!({"version": env!("CARGO_PKG_VERSION")}))),
         (Get, "/protocol") => Ok(Reply::json(
-            &json!({"version": PROTOCOL_VERSION, "text": PROTOCOL_TEXT}),
+            &json!({"version": protocol::VERSION, "text": protocol::TEXT}),
         )),
         (Post, "/register") => register(hub, call),
         (Post, "/leave") => leave(hub, call),
@@ -215,7 +206,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Post, "/control") => control(hub, call),
         (Get, "/export") => export(hub, call, query),
         (Post, "/mcp") => mcp_post(hub, call, query),
-        (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(hub, call.mcp_session)?),
+        (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(&hub.mcp, call.mcp_session)?),
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
         _ => Err(HubError::NotFound("Not Found".into())),
     }
@@ -244,53 +235,6 @@ fn client_ip(req: &Request) -> IpAddr {
     req.remote
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component.
-fn decode(s: &str) -> Result<String, HubError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let pair = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|p| Some(hex_value(p[0])? << 4 | hex_value(p[1])?));
-                match pair {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => return Err(HubError::invalid("query: bad percent-escape")),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| HubError::invalid("query: not UTF-8"))
-}
-
-/// The first value of `key` in a query string.
-pub fn query_param(query: &str, key: &str) -> Result<Option<String>, HubError> {
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if decode(k)? == key {
-            return decode(v).map(Some);
-        }
-    }
-    Ok(None)
 }
 
 // ---- agent endpoints ------------------------------------------------------
@@ -399,14 +343,14 @@ fn register(hub: &Hub, call: &Call) -> Answer {
         let reg = room.register(&r.project, r.token.as_deref(), ip)?;
         (reg, room.channels())
     };
-    let stale = r.protocol_version.is_none_or(|v| v < PROTOCOL_VERSION);
+    let stale = r.protocol_version.is_none_or(|v| v < protocol::VERSION);
     log::info!("registered {}", reg.project);
     Ok(Reply::json(&json!({
         "token": reg.token,
         "project": reg.project,
-        "protocol_version": PROTOCOL_VERSION,
+        "protocol_version": protocol::VERSION,
         "protocol_stale": stale,
-        "protocol_text": stale.then_some(PROTOCOL_TEXT),
+        "protocol_text": stale.then_some(protocol::TEXT),
         "channels": channels,
         "note": null,
     })))
@@ -569,7 +513,8 @@ fn mcp_post(hub: &Hub, call: &Call, query: &str) -> Answer {
     let secret = call.bearer.or(key.as_deref());
     let body = call.body.as_ref().map_err(Clone::clone)?;
     mcp_reply(super::mcp::post(
-        hub,
+        &hub.mcp,
+        &hub.self_url(),
         project.as_deref(),
         call.mcp_session,
         secret,
@@ -717,18 +662,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_strings_decode() {
-        let q = "peer=a%20b&timeout=1.5&x=%E2%9C%93+y";
-        assert_eq!(query_param(q, "peer").unwrap().as_deref(), Some("a b"));
-        assert_eq!(query_param(q, "timeout").unwrap().as_deref(), Some("1.5"));
-        assert_eq!(query_param(q, "x").unwrap().as_deref(), Some("✓ y"));
-        assert_eq!(query_param(q, "missing").unwrap(), None);
-        assert!(query_param("peer=%zz", "peer").is_err());
-        assert!(query_param("peer=%ff", "peer").is_err());
-    }
-
-    #[test]
     fn the_protocol_is_short() {
-        assert!(PROTOCOL_TEXT.len() < 3000, "{} chars", PROTOCOL_TEXT.len());
+        assert!(
+            protocol::TEXT.len() < 3000,
+            "{} chars",
+            protocol::TEXT.len()
+        );
     }
 }

@@ -310,7 +310,11 @@ pub(super) fn serve(server: &Server, id: u64, stream: TcpStream) {
         let reply = catch_unwind(AssertUnwindSafe(|| (server.handler)(request)));
         match reply {
             Ok(Outcome::Respond(r)) => {
-                if write_response(&mut conn.stream, &r, keep_alive, is_head).is_err() {
+                let written = write_response(&mut conn.stream, &r, keep_alive, is_head);
+                // Written (or failed): what the answer kept alive goes now,
+                // not after a linger.
+                drop(r);
+                if written.is_err() {
                     return;
                 }
                 if !keep_alive {

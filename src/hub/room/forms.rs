@@ -160,13 +160,7 @@ impl Room {
         Ok(())
     }
 
-    fn resolve_form(
-        &mut self,
-        form: &Form,
-        content: String,
-        status: &str,
-        answers: Value,
-    ) {
+    fn resolve_form(&mut self, form: &Form, content: String, status: &str, answers: Value) {
         let mut msg = self.message("human", &form.to, content, Kind::Answer);
         msg.meta = Some(json!({
             "form_id": form.id,

@@ -53,10 +53,10 @@ use records::{LogRing, RouteRate};
 
 pub use names::{check_channel, check_name};
 
-use super::auth::{new_token, os_random, same_secret};
 use super::error::HubError;
-use super::feed::{Events, Feed};
+use super::events::{Events, Feed};
 use crate::clock::now_unix;
+use crate::secret::{new_token, os_random, same_secret};
 use crate::wire::{
     BROADCAST, Field, FieldType, Form, Kind, MAX_CONTENT_CHARS, MAX_NAME_CHARS, MAX_REASON_CHARS,
     MAX_STATUS_CHARS, MAX_TOPIC_CHARS, Message, Mode, Origin, is_channel,
@@ -402,15 +402,6 @@ pub struct Health {
     pub queued_mib: f64,
     /// Consoles watching.
     pub consoles: usize,
-}
-
-/// Resident memory of this process in MiB, from `/proc/self/statm`.
-pub fn resident_mib() -> f64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    (pages * 4096.0 / (1024.0 * 1024.0) * 10.0).round() / 10.0
 }
 
 /// Seconds rounded to one decimal, as `/ping` reports ages.

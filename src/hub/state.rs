@@ -1,0 +1,100 @@
+//! What every request thread shares: the room behind its one lock, the
+//! operator's credentials and tickets, the MCP sessions, and the count of
+//! exports being written.
+//!
+//! **Invariant:** the room is reached only through [`Hub::room`] (whose guard
+//! publishes each operation's changes to the console and writes its journal
+//! records when released) or, for a long-poll's wait, [`Hub::lock`].
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::auth::{Access, Tickets};
+use super::error::HubError;
+use super::mcp::McpSessions;
+use super::room::Room;
+
+/// What every request thread shares.
+pub struct Hub {
+    room: Mutex<Room>,
+    pub access: Access,
+    pub tickets: Tickets,
+    pub mcp: McpSessions,
+    /// `/export` answers being built or written now.
+    pub exports: Arc<AtomicUsize>,
+}
+
+/// The locked room. Releasing it publishes what the operation changed to
+/// the console feed, so no handler can forget to.
+pub struct RoomGuard<'a>(MutexGuard<'a, Room>);
+
+impl Deref for RoomGuard<'_> {
+    type Target = Room;
+    fn deref(&self) -> &Room {
+        &self.0
+    }
+}
+
+impl DerefMut for RoomGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Room {
+        &mut self.0
+    }
+}
+
+impl Drop for RoomGuard<'_> {
+    fn drop(&mut self) {
+        self.0.flush_events();
+    }
+}
+
+impl Hub {
+    pub fn new(room: Room, access: Access) -> Hub {
+        Hub {
+            room: Mutex::new(room),
+            access,
+            tickets: Tickets::default(),
+            mcp: McpSessions::default(),
+            exports: Arc::default(),
+        }
+    }
+
+    /// The hub's own address, for `/mcp`'s tools to reach the room.
+    pub fn self_url(&self) -> String {
+        let host = match self.access.host.as_str() {
+            "" | "0.0.0.0" => "127.0.0.1".to_string(),
+            "::" => "[::1]".to_string(),
+            h if h.contains(':') => format!("[{h}]"),
+            h => h.to_string(),
+        };
+        format!("http://{host}:{}", self.access.port)
+    }
+
+    /// The room, locked. A panic in another request thread poisons the
+    /// mutex; the room's methods leave it consistent at every return, so the
+    /// lock is recovered rather than propagated.
+    pub fn room(&self) -> RoomGuard<'_> {
+        RoomGuard(self.lock())
+    }
+
+    /// The bare lock, for waiting on a `Condvar`; the caller flushes events.
+    pub fn lock(&self) -> MutexGuard<'_, Room> {
+        self.room.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks the `Host` and `Origin` of a request to the operator side:
+    /// DNS rebinding and cross-site pages are refused before anything runs.
+    pub fn check_browser(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), HubError> {
+        if let Some(host) = host
+            && !self.access.host_allowed(host)
+        {
+            return Err(HubError::Forbidden("host not allowed"));
+        }
+        if let Some(origin) = origin
+            && !self.access.origin_allowed(origin)
+        {
+            return Err(HubError::Forbidden("origin not allowed"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,313 @@
+//! A tool session: the state the tools share for the life of a bridge (or
+//! of an `/mcp` session), and its lifecycle: setup, join (claiming the
+//! name's slot on this machine and presenting the kept token), leave, and
+//! the end of the session. Hub refusals become results the model can act
+//! on, never protocol errors.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::client::{Answer, HubClient};
+use crate::identity::{ClaimError, Slot};
+
+/// What the tools share for the life of the bridge.
+pub struct Session {
+    pub(super) hub: HubClient,
+    pub(super) default_project: String,
+    pub(super) setup_done: bool,
+    pub(super) protocol_version: Option<i64>,
+    pub(super) joined: Option<Joined>,
+    /// Tokens issued so far, by name: a re-join presents the cached one.
+    pub(super) tokens: HashMap<String, String>,
+    /// Whether the joined name and its token are kept on this machine (a
+    /// bridge process does; a session of the hub's `/mcp` does not).
+    pub(super) keep: bool,
+    /// The joined name's slot on this machine: its lock and token file.
+    pub(super) slot: Option<(String, Slot)>,
+    /// The token file `watch_command` wrote, when nothing keeps one.
+    pub(super) token_file: Option<PathBuf>,
+}
+
+#[derive(Clone)]
+pub(super) struct Joined {
+    pub(super) project: String,
+    pub(super) token: String,
+    /// Highest seq handed to the model: acknowledged on the next listen.
+    pub(super) last_seq: u64,
+}
+
+pub(super) fn default_project() -> String {
+    if let Ok(p) = std::env::var("CAUCUS_PROJECT")
+        && !p.trim().is_empty()
+    {
+        return p.trim().to_string();
+    }
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+impl Session {
+    /// A bridge process's session: it keeps its name's token on this
+    /// machine (see `identity`).
+    pub fn new(hub: HubClient) -> Self {
+        let mut s = Session::with_project(hub, &default_project());
+        s.keep = true;
+        s
+    }
+
+    /// A session whose default name is `project` (MCP over HTTP names the
+    /// agent in the URL).
+    pub fn with_project(hub: HubClient, project: &str) -> Self {
+        Session {
+            hub,
+            default_project: project.to_string(),
+            setup_done: false,
+            protocol_version: None,
+            joined: None,
+            tokens: HashMap::new(),
+            keep: false,
+            slot: None,
+            token_file: None,
+        }
+    }
+}
+
+impl Session {
+    /// The name was given up: its token file and slot go.
+    pub(super) fn forget_token(&mut self) {
+        if let Some((_, slot)) = self.slot.take() {
+            slot.release();
+        }
+        if let Some(path) = self.token_file.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub(super) fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether the session has joined the room.
+pub fn is_joined(session: &Mutex<Session>) -> bool {
+    lock(session).joined.is_some()
+}
+
+/// The session ends (EOF on stdin, a signal, or the end of an `/mcp`
+/// session): leave the room (briefly, best effort) and forget the token.
+pub fn shutdown(session: &Mutex<Session>) {
+    let (hub, joined) = {
+        let mut s = lock(session);
+        s.forget_token();
+        (s.hub.clone(), s.joined.take())
+    };
+    if let Some(j) = joined {
+        // A hub that is down must not hold the exit up: give it two seconds.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(hub.post("/leave", &json!({"token": j.token})));
+        });
+        let _ = rx.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+pub(super) fn unreachable(hub: &HubClient, detail: String) -> Value {
+    json!({"error": "hub_unreachable", "detail": detail, "hub": hub.base()})
+}
+
+/// The result for a hub status a tool has no special meaning for.
+pub(super) fn refusal(session: &Mutex<Session>, a: &Answer) -> Value {
+    let detail = a.body.get("detail").cloned().unwrap_or(Value::Null);
+    match a.status {
+        401 => {
+            let mut s = lock(session);
+            if let Some(j) = s.joined.take() {
+                s.tokens.remove(&j.project);
+            }
+            json!({"error": "not_joined", "hint": "the hub no longer knows you (left, kicked or expired); call join() again"})
+        }
+        409 if detail == "already_listening" => json!({
+            "error": "already_listening",
+            "hint": "another listener (a watcher you started?) holds your one listening slot \
+                     and got what arrived; call listen again to take the slot back",
+        }),
+        409 if detail == "room stopped" => json!({
+            "stopped": true,
+            "note": "the operator stopped the room: stop sending and finish",
+        }),
+        423 => json!({
+            "error": "floor_held",
+            "held_by": a.body["held_by"],
+            "scope": a.body["scope"],
+            "reason": a.body["reason"],
+            "hint": a.body["hint"],
+        }),
+        429 => json!({"error": "rate_limited", "retry_after": a.body["retry_after"]}),
+        422 => json!({"error": "invalid", "detail": detail}),
+        status => json!({"error": "hub_error", "status": status, "detail": detail}),
+    }
+}
+
+pub(super) fn setup(session: &Mutex<Session>) -> Result<Value, Value> {
+    let hub = lock(session).hub.clone();
+    let a = hub
+        .get("/protocol", None, None)
+        .map_err(|e| unreachable(&hub, e))?;
+    if a.status != 200 {
+        return Err(refusal(session, &a));
+    }
+    let version = a.body["version"].as_i64();
+    let mut s = lock(session);
+    s.setup_done = true;
+    s.protocol_version = version;
+    Ok(json!({
+        "ready": true,
+        "protocol_version": version,
+        "protocol": a.body["text"],
+        "default_project": s.default_project,
+        "hub": s.hub.base(),
+    }))
+}
+
+/// The answer when another process on this machine holds `project` on
+/// this hub: most likely a second session started in the same directory.
+fn held_here(hub: &HubClient, project: &str) -> Value {
+    let free = (2..10)
+        .map(|i| format!("{project}-{i}"))
+        .find(|name| Slot::is_free(hub.base(), name))
+        .unwrap_or_else(|| format!("{project}-x"));
+    json!({
+        "error": "name_in_use",
+        "project": project,
+        "note": format!(
+            "another agent on this machine is already joined to this hub as {project:?} \
+             (a second session in the same directory?). Join under another name, e.g. \
+             join(project={free:?}), or set CAUCUS_PROJECT for this session."
+        ),
+        "suggestion": free,
+        "hub": hub.base(),
+    })
+}
+
+pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<Value, Value> {
+    let (hub, project, version, keep, previous) = {
+        let s = lock(session);
+        let project = project.unwrap_or_else(|| s.default_project.clone());
+        let previous = s.joined.clone().filter(|j| j.project != project);
+        (s.hub.clone(), project, s.protocol_version, s.keep, previous)
+    };
+    if let Some(old) = previous {
+        // Joining under another name: the old one leaves.
+        let _ = hub.post("/leave", &json!({"token": old.token}));
+        let mut s = lock(session);
+        s.joined = None;
+        s.tokens.remove(&old.project);
+        s.forget_token();
+    }
+    // A process keeps its name on this machine: claim the name's slot (one
+    // process per name and hub) and present the token kept there.
+    let claimed = {
+        let s = lock(session);
+        let have = s.slot.as_ref().is_some_and(|(name, _)| *name == project);
+        keep && !have
+    };
+    let new_slot = if claimed {
+        match Slot::claim(hub.base(), &project) {
+            Ok(slot) => Some(slot),
+            Err(ClaimError::Held) => return Err(held_here(&hub, &project)),
+            Err(ClaimError::Io(e)) => {
+                log::warn!("cannot keep the token for {project} on this machine: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let cached = {
+        let s = lock(session);
+        s.tokens.get(&project).cloned().or_else(|| {
+            let kept = s.slot.as_ref().map(|(_, slot)| slot);
+            new_slot.as_ref().or(kept).and_then(Slot::token)
+        })
+    };
+    let mut body = json!({"project": project, "protocol_version": version});
+    if let Some(t) = &cached {
+        body["token"] = json!(t);
+    }
+    let a = hub
+        .post("/register", &body)
+        .map_err(|e| unreachable(&hub, e))?;
+    match a.status {
+        200 => {}
+        409 if a.body["error"] == "name_in_use" => {
+            return Err(json!({
+                "error": "name_in_use",
+                "project": project,
+                "note": a.body["note"],
+                "hub": hub.base(),
+            }));
+        }
+        409 => return Err(json!({"error": "hub_full", "detail": a.body["detail"]})),
+        422 => return Err(json!({"error": "invalid_name", "detail": a.body["detail"]})),
+        _ => return Err(refusal(session, &a)),
+    }
+    let token = a.body["token"].as_str().unwrap_or_default().to_string();
+    let stale = a.body["protocol_stale"] == json!(true);
+    let mut s = lock(session);
+    if let Some(slot) = new_slot {
+        s.slot = Some((project.clone(), slot));
+    }
+    if let Some((_, slot)) = &s.slot
+        && slot.token().as_deref() != Some(token.as_str())
+        && let Err(e) = slot.save(&token)
+    {
+        log::warn!("cannot keep the token for {project} on this machine: {e}");
+    }
+    let same = cached.as_deref() == Some(token.as_str());
+    let last_seq = match &s.joined {
+        Some(j) if same && j.project == project => j.last_seq,
+        _ => 0,
+    };
+    s.tokens.insert(project.clone(), token.clone());
+    s.joined = Some(Joined {
+        project: project.clone(),
+        token,
+        last_seq,
+    });
+    if stale {
+        s.protocol_version = a.body["protocol_version"].as_i64();
+    }
+    let mut out = json!({
+        "joined": true,
+        "project": project,
+        "hub": s.hub.base(),
+        "protocol_version": a.body["protocol_version"],
+        "protocol_stale": stale,
+        "channels": a.body["channels"],
+    });
+    if stale {
+        out["protocol"] = a.body["protocol_text"].clone();
+        out["note"] = json!("the protocol changed since you last read it: read it now");
+    } else if !a.body["note"].is_null() {
+        out["note"] = a.body["note"].clone();
+    }
+    Ok(out)
+}
+
+pub(super) fn leave(session: &Mutex<Session>, hub: &HubClient, me: &Joined) -> Value {
+    // Best effort: we forget the token whatever the hub says.
+    let _ = hub.post("/leave", &json!({"token": me.token}));
+    let mut s = lock(session);
+    s.joined = None;
+    s.tokens.remove(&me.project);
+    s.forget_token();
+    json!({"left": true, "project": me.project})
+}
