@@ -18,14 +18,13 @@
 //! the log.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Condvar};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Bucket, Floor, Life, Peer, Room, Routed};
-use crate::clock::now_unix;
+use super::{Floor, Life, Peer, Room, Routed};
 use crate::hub::journal::{Journal, Loaded};
 use crate::wire::{Form, Message, Mode};
 
@@ -186,7 +185,6 @@ impl Room {
     /// stay (same name, same record id).
     fn apply_meta(&mut self, meta: MetaState) {
         let now = Instant::now();
-        let wall = now_unix();
         self.seq = self.seq.max(meta.seq);
         self.next_peer_id = self.next_peer_id.max(meta.next_peer_id);
         self.mode = meta.mode;
@@ -209,34 +207,19 @@ impl Room {
                 None => Life::Live,
             };
             self.tokens.insert(s.token.clone(), s.name.clone());
-            self.peers.insert(
-                s.name.clone(),
-                Peer {
-                    id: s.id,
-                    name: s.name,
-                    token: s.token,
-                    life,
-                    queue,
-                    unacked,
-                    acks: s.acks,
-                    channels: s.channels,
-                    bucket: Bucket::new(self.config.send_bucket, now),
-                    status: s.status,
-                    status_at: s.status_at,
-                    // A live peer gets a whole TTL to come back after a restart.
-                    last_seen: now,
-                    last_seen_wall: wall,
-                    joined: now,
-                    msg_count: s.msg_count,
-                    paused: s.paused,
-                    polls: 0,
-                    lease: None,
-                    lease_turn: 0,
-                    revoked: VecDeque::new(),
-                    full: false,
-                    wake: Arc::new(Condvar::new()),
-                },
-            );
+            // Seen now: a live peer gets a whole TTL to come back after a
+            // restart.
+            let mut peer = Peer::new(s.id, &s.name, &s.token, self.config.send_bucket, now);
+            peer.life = life;
+            peer.queue = queue;
+            peer.unacked = unacked;
+            peer.acks = s.acks;
+            peer.channels = s.channels;
+            peer.status = s.status;
+            peer.status_at = s.status_at;
+            peer.msg_count = s.msg_count;
+            peer.paused = s.paused;
+            self.peers.insert(s.name, peer);
         }
         self.topics = meta.topics;
         self.floors = meta.floors;

@@ -260,6 +260,34 @@ struct Peer {
 }
 
 impl Peer {
+    /// A fresh record: live, seen now, nothing queued, no channels.
+    fn new(id: u64, name: &str, token: &str, send_bucket: (f64, f64), now: Instant) -> Peer {
+        Peer {
+            id,
+            name: name.to_string(),
+            token: token.to_string(),
+            life: Life::Live,
+            queue: VecDeque::new(),
+            unacked: VecDeque::new(),
+            acks: false,
+            channels: BTreeSet::new(),
+            bucket: Bucket::new(send_bucket, now),
+            status: None,
+            status_at: None,
+            last_seen: now,
+            last_seen_wall: now_unix(),
+            joined: now,
+            msg_count: 0,
+            paused: false,
+            polls: 0,
+            lease: None,
+            lease_turn: 0,
+            revoked: VecDeque::new(),
+            full: false,
+            wake: Arc::new(Condvar::new()),
+        }
+    }
+
     fn is_live(&self) -> bool {
         self.life == Life::Live
     }

@@ -116,31 +116,7 @@ impl Room {
         })?;
         let id = self.next_peer_id;
         self.next_peer_id += 1;
-        let wall = now_unix();
-        let peer = Peer {
-            id,
-            name: project.to_string(),
-            token: token.clone(),
-            life: Life::Live,
-            queue: VecDeque::new(),
-            unacked: VecDeque::new(),
-            acks: false,
-            channels: BTreeSet::new(),
-            bucket: Bucket::new(self.config.send_bucket, now),
-            status: None,
-            status_at: None,
-            last_seen: now,
-            last_seen_wall: wall,
-            joined: now,
-            msg_count: 0,
-            paused: false,
-            polls: 0,
-            lease: None,
-            lease_turn: 0,
-            revoked: VecDeque::new(),
-            full: false,
-            wake: Arc::new(Condvar::new()),
-        };
+        let peer = Peer::new(id, project, &token, self.config.send_bucket, now);
         self.peers.insert(project.to_string(), peer);
         self.tokens.insert(token.clone(), project.to_string());
         self.changed();
