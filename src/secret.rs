@@ -6,17 +6,15 @@
 //! Invariant: every secret comparison goes through [`same_secret`], which
 //! takes the same time whatever the inputs share.
 
-use std::fs::File;
-use std::io::Read;
-
-/// `n` bytes from the operating system's generator.
+/// `n` bytes from the operating system's generator (`getrandom` on Linux,
+/// `getentropy` on macOS, `ProcessPrng` on Windows, through the
+/// `getrandom` crate that `tungstenite` already links).
 ///
-/// Reading `/dev/urandom` cannot block once the kernel has booted; a failure
-/// to open it means the machine is unusable for secrets, and the hub refuses
-/// to mint a token it cannot trust rather than fall back to something weak.
+/// A failure means the machine is unusable for secrets: the hub refuses to
+/// mint a token it cannot trust rather than fall back to something weak.
 pub fn os_random(n: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
-    File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    getrandom::fill(&mut buf).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(buf)
 }
 

@@ -568,6 +568,8 @@ fn eof_on_stdin_exits_and_leaves_the_room() {
     );
 }
 
+// File modes and `/bin/sh` are Unix's; Windows has its own test in CI.
+#[cfg(unix)]
 #[test]
 fn watch_command_writes_a_private_token_file_and_its_command_works() {
     use std::os::unix::fs::PermissionsExt;
@@ -682,6 +684,7 @@ fn a_second_agent_in_the_same_directory_is_refused_with_a_way_forward() {
     assert_eq!(heard["messages"][0]["sender"], "webapp");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_signal_ends_the_bridge_as_eof_does() {
     let hub = Hub::start(&[]);

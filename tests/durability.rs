@@ -218,13 +218,16 @@ fn refused_start(dir: &Path) -> String {
 
 #[test]
 fn a_second_hub_on_the_same_directory_is_refused_and_the_files_are_private() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = data_dir("lock");
     let _hub = start(&dir, None, &[]);
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&dir), 0o700);
-    for f in ["journal", "snapshot", "lock"] {
-        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for f in ["journal", "snapshot", "lock"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
     }
     let err = refused_start(&dir);
     assert!(err.contains("another hub is using"), "{err}");

@@ -245,19 +245,16 @@ fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
 fn lock(dir: &Path) -> Result<File, String> {
     let path = dir.join("lock");
     let file = open_private(&path, false).map_err(|e| format!("{}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock only takes an advisory lock on our own descriptor.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            return Err(format!(
-                "{}: another hub is using this data directory",
-                dir.display()
-            ));
-        }
+    // std's file lock: flock on Unix, LockFileEx on Windows; the OS drops
+    // it when the process ends, however it ends.
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "{}: another hub is using this data directory",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
     }
-    Ok(file)
 }
 
 fn sync_dir(dir: &Path) {

@@ -34,40 +34,56 @@ use auth::Access;
 use config::HubConfig;
 use room::{Room, RoomConfig};
 
-/// Raises the soft limit on open files to the hard one: the default soft
-/// limit (often 1,024) is far below what a hub holding a thousand polls
-/// needs, and past it every new connection is refused.
+/// Raises the soft limit on open files as far as the system allows: the
+/// default soft limit (often 1,024; 256 on macOS) is far below what a hub
+/// holding a thousand polls needs, and past it every new connection is
+/// refused. The hard limit may be "unlimited", which macOS refuses as a
+/// soft limit (EINVAL): then the kernel's per-process maximum is used.
+#[cfg(unix)]
 fn raise_open_files_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass,
-    // which lives on this stack frame for both calls.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            let wanted = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                log::debug!(
-                    "open files limit raised from {} to {}",
-                    limit.rlim_cur,
-                    limit.rlim_max
-                );
-            }
-        }
+    // SAFETY: getrlimit only writes the struct we pass, on this stack frame.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let before = limit.rlim_cur;
+    // What the hub may ask for: the hard limit, clamped where the kernel
+    // caps a process lower (OPEN_MAX on macOS).
+    let mut wanted = limit.rlim_max;
+    if cfg!(target_os = "macos") {
+        wanted = wanted.min(10_240);
+    }
+    if before >= wanted {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        log::debug!("open files limit raised from {before} to {wanted}");
+    } else {
+        log::warn!(
+            "cannot raise the open files limit from {before}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
+
+/// Windows has no per-process descriptor limit to raise.
+#[cfg(not(unix))]
+fn raise_open_files_limit() {}
 
 /// Keeps glibc's allocator from holding on to memory: a thread-per-request
 /// server otherwise gets an arena per thread, and freed memory in them stays
 /// resident after a burst. Capped arenas, and a trim after each sweep, let
 /// the hub return to its idle size once a busy room quiets down. (musl's
 /// allocator returns memory by itself.)
-#[cfg(target_env = "gnu")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod allocator {
     pub fn cap_arenas() {
         // SAFETY: mallopt only changes allocator settings; M_ARENA_MAX with a
@@ -90,7 +106,7 @@ mod allocator {
     }
 }
 
-#[cfg(not(target_env = "gnu"))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod allocator {
     pub fn cap_arenas() {}
     pub fn trim() {}

@@ -546,18 +546,19 @@ fn shell_word(s: &str) -> String {
 
 /// Writes `token` to a new file only its owner can read.
 fn write_token_file(project: &str, token: &str) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::OpenOptionsExt;
     let safe = crate::identity::file_key(project);
     let dir = std::env::temp_dir();
     for attempt in 0..16u32 {
         let nonce = crate::secret::os_random(6).map(|b| crate::secret::hex(&b))?;
         let path = dir.join(format!("caucus-{safe}-{nonce}.token"));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
         {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&path) {
             Ok(mut f) => {
                 f.write_all(token.as_bytes())?;
                 return Ok(path);
