@@ -11,6 +11,9 @@ step "format"
 cargo fmt --all -- --check
 step "lints"
 cargo clippy --all-targets --quiet -- -D warnings
+step "every release target builds and lints clean (macOS x2, Windows, Linux musl x2)"
+smoke/targets.sh
+
 step "unit and integration tests"
 cargo test --quiet
 bin=target/debug/caucus
@@ -45,6 +48,9 @@ smoke/soak --short
 
 step "memory while strangers push on the bounds (stalled consoles, a full queue budget)"
 python3 smoke/bounds.py target/release/caucus
+
+step "the Windows build under Wine: hub, bridge, watcher"
+smoke/windows.sh
 
 step "idle hub with 100 held polls"
 "$ref/bin/python" smoke/idle.py "$bin" 3

@@ -532,15 +532,32 @@ fn listen(
     Ok(json!({"messages": messages, "mode": a.body["mode"], "stop": stop}))
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
+/// Quotes a word for the agent's shell when it needs it: POSIX quoting on
+/// Unix; on Windows double quotes, which cmd, PowerShell and Git Bash all
+/// read the same for a path (a Windows path holds no `"`).
 fn shell_word(s: &str) -> String {
-    if !s.is_empty()
+    let plain = !s.is_empty()
         && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
-    {
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
         s.to_string()
+    } else if cfg!(windows) {
+        format!("\"{s}\"")
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A path as a shell can take it: Windows' `canonicalize` gives verbatim
+/// paths (`\\?\C:\…`, `\\?\UNC\server\…`) that cmd refuses.
+fn plain_path(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if let Some(unc) = shown.strip_prefix(r"\\?\UNC\") {
+        format!(r"\\{unc}")
+    } else if let Some(local) = shown.strip_prefix(r"\\?\") {
+        local.to_string()
+    } else {
+        shown
     }
 }
 
@@ -591,7 +608,7 @@ fn watch_command(session: &Mutex<Session>, me: &Joined) -> Result<Value, Value> 
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| p.canonicalize().ok())
-        .map(|p| p.display().to_string())
+        .map(|p| plain_path(&p))
         .unwrap_or_else(|| "caucus".to_string());
     let hub = lock(session).hub.base().to_string();
     Ok(json!({
@@ -599,7 +616,7 @@ fn watch_command(session: &Mutex<Session>, me: &Joined) -> Result<Value, Value> 
             "{} watch --hub {} --token-file {}",
             shell_word(&exe),
             shell_word(&hub),
-            shell_word(&path.display().to_string())
+            shell_word(&plain_path(&path))
         ),
         "background": true,
         "note": "Run it in the background now (a shell job, not a subagent). It exits when \
@@ -648,11 +665,25 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn shell_words_are_quoted_when_needed() {
         assert_eq!(shell_word("/usr/bin/caucus"), "/usr/bin/caucus");
         assert_eq!(shell_word("/tmp/a b"), "'/tmp/a b'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
         assert_eq!(encode("a b/#c"), "a%20b%2F%23c");
+    }
+
+    #[test]
+    fn verbatim_windows_paths_are_made_plain() {
+        assert_eq!(
+            plain_path(Path::new(r"\\?\C:\bin\caucus.exe")),
+            r"C:\bin\caucus.exe"
+        );
+        assert_eq!(
+            plain_path(Path::new(r"\\?\UNC\srv\share\c.exe")),
+            r"\\srv\share\c.exe"
+        );
+        assert_eq!(plain_path(Path::new("/usr/bin/caucus")), "/usr/bin/caucus");
     }
 }
