@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use crate::cli::{seconds, text};
 use crate::client::{HubClient, hub_url};
 use crate::identity::{ClaimError, Slot};
 use crate::lines;
+use crate::platform;
 
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI
@@ -29,8 +30,8 @@ caucus agent: a peer that lives in the room, thinking with any agent CLI
 Usage: caucus agent --name NAME --exec COMMAND [OPTIONS]
 
 Each batch of new messages in a conversation (one peer, or one #channel)
-goes to COMMAND (run with sh -c) on stdin, with the sender, the channel and
-the room's protocol. What it prints is sent back to that peer or channel;
+goes to COMMAND (run with sh -c; cmd /C on Windows) on stdin, with the
+sender, the channel and the room's protocol. What it prints is sent back to that peer or channel;
 printing nothing stays silent.
 
 Options:
@@ -45,7 +46,8 @@ Options:
   --session-new ARGS   appended on a conversation's first turn instead
                        (e.g. '--session-id {session}')
   --max-replies N      leave after N replies [default: 100]
-  --exec-timeout SECS  kill a command that runs longer [default: 600]
+  --exec-timeout SECS  end a command (and all it started) that runs longer
+                       [default: 600]
   --hub URL            [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   -h, --help           print this help
 
@@ -428,9 +430,7 @@ impl Agent {
         }
         let mission = (!mission.is_empty()).then_some(mission);
         let input = prompt(&self.config.name, &self.protocol, mission, batch, target);
-        let child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&command)
+        let child = platform::shell(&command)
             .env("CAUCUS_AGENT", &self.config.name)
             .env("CAUCUS_REPLY_TO", target)
             .env("CAUCUS_CONVERSATION", target)
@@ -463,8 +463,9 @@ impl Agent {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
                 _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    // The whole tree: an agent CLI its shell started would
+                    // otherwise run on, holding the output pipe open.
+                    platform::end_tree(&mut child);
                     eprintln!("caucus agent: {command:?} ran past --exec-timeout; no reply");
                     break None;
                 }

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod identity;
 pub mod lines;
 pub mod mcp;
+pub mod platform;
 pub mod protocol;
 pub mod script;
 pub mod secret;

@@ -196,3 +196,62 @@ fn a_killed_agent_restarts_under_its_name_and_a_second_one_is_refused() {
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("joined as solo"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_command_past_its_timeout_is_ended_with_everything_it_started() {
+    let hub = Hub::start(&[]);
+    let dir = common::state_dir().with_extension("exec-tree");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("grandchild.pid");
+    // The command starts a long-lived process of its own and waits on it.
+    let exec = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let child = common::caucus()
+        .args([
+            "agent",
+            "--hub",
+            &hub.url(),
+            "--name",
+            "slow",
+            "--exec",
+            &exec,
+            "--exec-timeout",
+            "1",
+        ])
+        .env_remove("CAUCUS_PROJECT")
+        .env_remove("CAUCUS_MISSION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hub.wait_for_peer("slow", |p| p["listening"] == true);
+    let a = hub.join("alpha");
+    assert_eq!(a.say("slow", "think hard").status, 200);
+    // Wait (bounded) for the grandchild to exist, then to be gone.
+    let pid = (0..600)
+        .find_map(|_| {
+            let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+            let pid = text.trim().parse::<i32>().ok();
+            if pid.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            pid
+        })
+        .expect("the command never started its process");
+    // SAFETY: signal 0 only asks whether the process exists.
+    let alive = || unsafe { libc::kill(pid, 0) } == 0;
+    let ended = (0..1200).any(|_| {
+        let gone = !alive();
+        if !gone {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        gone
+    });
+    assert!(ended, "the command's own process outlived the timeout");
+    assert_eq!(hub.control(json!({"action": "stop"})).status, 200);
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("ran past --exec-timeout"), "{err}");
+}

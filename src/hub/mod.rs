@@ -199,18 +199,7 @@ fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
 
 /// Best effort: a hub on a headless box simply has no browser to open.
 fn open_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    match std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
+    match crate::platform::open_url(url) {
         Ok(mut child) => {
             // Reap the opener so it does not linger as a zombie.
             let _ = thread::Builder::new().spawn(move || child.wait());

@@ -1,0 +1,73 @@
+//! The few things each operating system does its own way: running a
+//! command line through the system's shell, ending a command and every
+//! process it started, and opening a URL in the user's browser.
+//!
+//! **Invariant:** nothing else in the crate names `/bin/sh`, `cmd`, a
+//! process group or a browser opener.
+
+use std::process::{Child, Command};
+
+/// A command that runs `line` through the system's shell (`/bin/sh -c` on
+/// Unix, `cmd /C` on Windows), in a process group of its own on Unix so
+/// that [`end_tree`] reaches whatever it starts.
+pub fn shell(line: &str) -> Command {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(line).process_group(0);
+        cmd
+    }
+    #[cfg(windows)]
+    {
+        let mut cmd = Command::new("cmd");
+        cmd.arg("/C").arg(line);
+        cmd
+    }
+}
+
+/// Ends `child` and every process it started, then reaps it: on Unix the
+/// whole process group [`shell`] gave it, on Windows the process tree
+/// (`taskkill /T`). An agent CLI that outlived its shell would otherwise
+/// keep running, and keep its output pipe open.
+pub fn end_tree(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(group) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: killpg only sends a signal, to the group `shell`
+            // created for this child (its id is the group's id).
+            unsafe {
+                libc::killpg(group, libc::SIGKILL);
+            }
+        }
+    }
+    #[cfg(windows)]
+    {
+        let _ = Command::new("taskkill")
+            .args(["/T", "/F", "/PID", &child.id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Opens `url` in the user's browser, best effort: `open` on macOS, the
+/// URL handler on Windows, `xdg-open` elsewhere.
+pub fn open_url(url: &str) -> std::io::Result<Child> {
+    let mut cmd = if cfg!(target_os = "macos") {
+        Command::new("open")
+    } else if cfg!(windows) {
+        let mut c = Command::new("rundll32");
+        c.arg("url.dll,FileProtocolHandler");
+        c
+    } else {
+        Command::new("xdg-open")
+    };
+    cmd.arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+}
