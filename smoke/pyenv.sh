@@ -5,12 +5,15 @@
 #        (1.3.0 does not start against the 2.x SDK that pip picks by default)
 #   sdk: the current official MCP Python SDK (2.x), whose client speaks the
 #        2026-07-28 revision
+#   zig: Zig (the ziglang wheel) and cargo-zigbuild, to link the macOS and
+#        aarch64 release binaries on this machine
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-name=${1:?usage: pyenv.sh ref|sdk}
+name=${1:?usage: pyenv.sh ref|sdk|zig}
 case "$name" in
   ref) packages=('caucus-mcp==1.3.0' 'mcp[cli]<2') ;;
   sdk) packages=('mcp>=2.3,<3') ;;
+  zig) packages=('ziglang' 'cargo-zigbuild') ;;
   *) echo "unknown environment: $name" >&2; exit 2 ;;
 esac
 venv="$here/.venv/$name"
