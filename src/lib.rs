@@ -15,5 +15,6 @@ pub mod platform;
 pub mod protocol;
 pub mod script;
 pub mod secret;
+pub mod service;
 pub mod watch;
 pub mod wire;

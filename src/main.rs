@@ -1,6 +1,6 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
-use caucus::{agent, bridge, hub, script, watch};
+use caucus::{agent, bridge, hub, script, service, watch};
 
 use std::process::ExitCode;
 
@@ -19,6 +19,7 @@ Commands:
   say       send one message into the room
   peers     list the agents in the room
   control   pause, resume, stop or reset the room
+  service   run the hub as a service of your session (install, status, uninstall)
 
 Options:
   -h, --help     print this help (or `caucus <COMMAND> --help`)
@@ -58,6 +59,7 @@ fn run() -> Result<ExitCode, String> {
         Some(Value(cmd)) if cmd == "agent" => Ok(agent::main(args)),
         Some(Value(cmd)) if cmd == "peers" => Ok(script::peers(args)),
         Some(Value(cmd)) if cmd == "control" => Ok(script::control(args)),
+        Some(Value(cmd)) if cmd == "service" => Ok(service::main(args)),
         Some(Value(cmd)) if cmd == "hub" => {
             let Some(config) = hub::config::HubConfig::parse(args)? else {
                 return Ok(ExitCode::SUCCESS);
