@@ -14,16 +14,13 @@ fn counter() -> String {
 }
 
 fn agent(hub: &Hub, name: &str, extra: &[&str]) -> Child {
+    agent_running(hub, name, &counter(), extra)
+}
+
+/// `caucus agent` whose `--exec` is `exec`.
+fn agent_running(hub: &Hub, name: &str, exec: &str, extra: &[&str]) -> Child {
     common::caucus()
-        .args([
-            "agent",
-            "--hub",
-            &hub.url(),
-            "--name",
-            name,
-            "--exec",
-            &counter(),
-        ])
+        .args(["agent", "--hub", &hub.url(), "--name", name, "--exec", exec])
         .args(extra)
         .env_remove("CAUCUS_PROJECT")
         .env_remove("CAUCUS_MISSION")
@@ -207,25 +204,7 @@ fn a_command_past_its_timeout_is_ended_with_everything_it_started() {
     let pidfile = dir.join("grandchild.pid");
     // The command starts a long-lived process of its own and waits on it.
     let exec = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
-    let child = common::caucus()
-        .args([
-            "agent",
-            "--hub",
-            &hub.url(),
-            "--name",
-            "slow",
-            "--exec",
-            &exec,
-            "--exec-timeout",
-            "1",
-        ])
-        .env_remove("CAUCUS_PROJECT")
-        .env_remove("CAUCUS_MISSION")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = agent_running(&hub, "slow", &exec, &["--exec-timeout", "1"]);
     hub.wait_for_peer("slow", |p| p["listening"] == true);
     let a = hub.join("alpha");
     assert_eq!(a.say("slow", "think hard").status, 200);
