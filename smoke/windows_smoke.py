@@ -12,7 +12,8 @@ script drives it from Linux over loopback:
 - `caucus.exe bridge`: the MCP handshake, tools/list, setup, join, say,
   listen, leave;
 - `caucus.exe watch`: exit 0 (a message, printed), 1 (a bad token), 2
-  (usage), 3 (the operator's stop), 4 (no hub).
+  (usage), 3 (the operator's stop), 4 (no hub);
+- `caucus.exe agent`: its `--exec` run through `cmd /C`, the reply sent.
 
 Loopback only, every wait bounded.
 """
@@ -195,9 +196,37 @@ def watch_checks():
     print("windows watcher: exit codes 0, 1, 2, 3, 4: OK")
 
 
+def agent_checks():
+    hub = Hub()
+    try:
+        agent = subprocess.Popen(
+            win("agent", "--hub", hub.url, "--name", "winagent",
+                "--exec", "echo pong", "--max-replies", "1"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            _, ping = hub.call("GET", "/ping?peer=winagent")
+            if ping.get("listening"):
+                break
+            time.sleep(0.05)
+        _, me = hub.call("POST", "/register", {"project": "asker"})
+        hub.call("POST", "/send", {"token": me["token"], "to": "winagent", "content": "ping?"})
+        s, got = hub.call("GET", "/receive?timeout=20", token=me["token"])
+        replies = [m for m in got["messages"] if m["sender"] == "winagent"]
+        assert replies and replies[0]["content"].strip() == "pong", got
+        assert agent.wait(timeout=60) == 0, agent.stderr.read()
+        print("windows agent: --exec through cmd /C, the reply sent: OK")
+    finally:
+        hub.stop()
+
+
 if __name__ == "__main__":
     hub_checks()
     durable_checks()
     bridge_checks()
     watch_checks()
+    agent_checks()
     print("the Windows build under Wine: OK")
