@@ -155,7 +155,7 @@ def bridge_checks():
         assert proc.wait(timeout=60) == 0
         s, peers = hub.call("GET", "/peers")
         assert "winbridge" not in peers["peers"], peers
-        print("windows bridge: handshake, 21 tools, setup, join, listen, say, leave at EOF: OK")
+        print(f"windows bridge: handshake, {len(tools)} tools, setup, join, listen, say, leave at EOF: OK")
     finally:
         hub.stop()
 

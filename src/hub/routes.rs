@@ -73,6 +73,7 @@ const PATHS: &[&str] = &[
     "/leave",
     "/send",
     "/receive",
+    "/peek",
     "/ack",
     "/peers",
     "/ping",
@@ -191,6 +192,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Post, "/leave") => leave(hub, call),
         (Post, "/send") => send(hub, call),
         (Get, "/receive") => receive(hub, call, query),
+        (Get, "/peek") => peek(hub, call, query),
         (Post, "/ack") => ack(hub, call),
         (Get, "/peers") => Ok(Reply::json(&json!({"peers": hub.room().peers()}))),
         (Get, "/ping") => ping(hub, query),
@@ -362,10 +364,29 @@ fn leave(hub: &Hub, call: &Call) -> Answer {
     Ok(Reply::json(&json!({"left": true, "project": name})))
 }
 
-fn sent(s: &Sent) -> Reply {
-    let mut v = json!({"message_id": s.message_id, "delivered_to": s.delivered_to});
+/// `/send`'s answer: caucus-mcp's fields (`message_id`, `delivered_to`, and
+/// 5.x's `missed`, `warning`, `hint`), and ours: who was full, and who is in
+/// the room but not listening.
+fn sent(s: &Sent, to: &str) -> Reply {
+    let mut v = json!({
+        "message_id": s.message_id,
+        "delivered_to": s.delivered_to,
+        "missed": s.missed,
+    });
     if !s.queue_full.is_empty() {
         v["queue_full"] = json!(s.queue_full);
+    }
+    if !s.unheard.is_empty() {
+        v["unheard"] = json!(s.unheard);
+    }
+    let direct = to != BROADCAST && !to.starts_with('#');
+    if s.delivered_to.is_empty() && s.queue_full.is_empty() && !direct {
+        v["warning"] = json!("no_recipients");
+        v["hint"] = json!(format!(
+            "nobody is in {}: the message reached no one and no later joiner will see \
+             it; check list_peers or list_channels before saying it again",
+            if to == BROADCAST { "the room" } else { to }
+        ));
     }
     Reply::json(&v)
 }
@@ -373,7 +394,7 @@ fn sent(s: &Sent) -> Reply {
 fn send(hub: &Hub, call: &Call) -> Answer {
     let r: SendRequest = body(call)?;
     let s = hub.room().send(&r.token, &r.to, &r.content)?;
-    Ok(sent(&s))
+    Ok(sent(&s, &r.to))
 }
 
 fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
@@ -401,10 +422,7 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     {
         return Err(HubError::invalid("lease: must be 1..64 characters"));
     }
-    let token = match call.bearer {
-        Some(t) => t.to_string(),
-        None => query_param(query, "token")?.ok_or(HubError::UnknownToken)?,
-    };
+    let token = token_of(call, query)?;
     let deadline = Instant::now() + timeout;
     let mut room = hub.lock();
     let poll = room.begin_receive(&token, ack_seq, lease.as_deref());
@@ -452,6 +470,20 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     text.push_str(batch.mode.as_str());
     text.push_str("\"}");
     Ok(Reply::raw_json(text))
+}
+
+/// The token of a read that takes it in a header (or, deprecated, the
+/// query), as `/receive` does.
+fn token_of(call: &Call, query: &str) -> Result<String, HubError> {
+    match call.bearer {
+        Some(t) => Ok(t.to_string()),
+        None => query_param(query, "token")?.ok_or(HubError::UnknownToken),
+    }
+}
+
+fn peek(hub: &Hub, call: &Call, query: &str) -> Answer {
+    let token = token_of(call, query)?;
+    Ok(Reply::json(&hub.room().peek(&token)?))
 }
 
 fn ack(hub: &Hub, call: &Call) -> Answer {
@@ -582,7 +614,7 @@ fn control(hub: &Hub, call: &Call) -> Answer {
             let to = r.to.as_deref().unwrap_or(BROADCAST);
             let s = room.operator_say(to, content)?;
             json!({"message_id": s.message_id, "delivered_to": s.delivered_to,
-                   "queue_full": s.queue_full})
+                   "queue_full": s.queue_full, "unheard": s.unheard})
         }
         "pause_peer" | "resume_peer" => {
             let peer = required(&r.peer, "peer")?;

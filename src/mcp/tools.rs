@@ -84,6 +84,13 @@ const TOOLS: &[Tool] = &[
         read_only: false,
     },
     Tool {
+        name: "peek",
+        description: "Count waiting messages and preview them, without taking them.",
+        properties: "",
+        required: &[],
+        read_only: true,
+    },
+    Tool {
         name: "watch_command",
         description: "Shell command that waits for messages and exits when one arrives; run it in the background, relaunch after each exit but not after STOP.",
         properties: "",
@@ -452,6 +459,10 @@ fn member_tool(
             })
         })(),
         "watch_command" => watch_command(session, &me),
+        "peek" => hub
+            .get("/peek", Some(&me.token), None)
+            .map(ok_or)
+            .map_err(|e| unreachable(&hub, e)),
         "listen" => return listen(session, &hub, &me, args, cancel),
         other => Err(invalid(format!("no tool named {other}"))),
     };

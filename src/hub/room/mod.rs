@@ -296,6 +296,14 @@ impl Peer {
         self.queue.len() + self.unacked.len()
     }
 
+    /// When its oldest waiting message was sent (wall clock), if any wait.
+    fn oldest_waiting(&self) -> Option<f64> {
+        self.unacked
+            .front()
+            .or(self.queue.front())
+            .map(|m| m.msg.ts)
+    }
+
     fn touch(&mut self, now: Instant) {
         self.last_seen = now;
         self.last_seen_wall = now_unix();
@@ -351,7 +359,25 @@ pub struct Sent {
     pub delivered_to: Vec<String>,
     /// Recipients whose queue was full: the message was not queued for them.
     pub queue_full: Vec<String>,
+    /// A direct message's recipient that is not in the room (never joined,
+    /// left, kicked, or past its grace): nobody will hear it.
+    pub missed: Vec<String>,
+    /// Recipients it was queued for that are not listening right now.
+    pub unheard: Vec<Unheard>,
 }
+
+/// A recipient in the room that is not listening: no poll in flight.
+#[derive(Debug, serde::Serialize)]
+pub struct Unheard {
+    pub peer: String,
+    /// Messages waiting for it, this one included.
+    pub waiting: usize,
+    /// Seconds since its oldest waiting message was sent.
+    pub oldest_age: f64,
+}
+
+/// Characters of each message `/peek` shows.
+pub const PEEK_CHARS: usize = 120;
 
 /// Displaced leases a peer remembers, and refuses.
 const REVOKED_LEASES: usize = 16;

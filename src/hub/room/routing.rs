@@ -168,11 +168,36 @@ impl Room {
         let msg = self.message(&name, to, content.to_string(), Kind::Message);
         let (routed, delivered_to, queue_full) = self.route(msg);
         log::debug!("message {} from {name} to {to}", routed.msg.id);
+        let direct = to != BROADCAST && !is_channel(to);
+        let missed = if direct && !self.peers.contains_key(to) {
+            vec![to.to_string()]
+        } else {
+            Vec::new()
+        };
+        let unheard = self.unheard(&delivered_to);
         Ok(Sent {
             message_id: routed.msg.id.clone(),
             delivered_to,
             queue_full,
+            missed,
+            unheard,
         })
+    }
+
+    /// Of `names`, those in the room that nothing listens for right now,
+    /// with what waits for them.
+    fn unheard(&self, names: &[String]) -> Vec<Unheard> {
+        let now = now_unix();
+        names
+            .iter()
+            .filter_map(|n| self.peers.get(n))
+            .filter(|p| p.polls == 0)
+            .map(|p| Unheard {
+                peer: p.name.clone(),
+                waiting: p.waiting(),
+                oldest_age: age(p.oldest_waiting().map_or(0.0, |t| now - t)),
+            })
+            .collect()
     }
 
     /// Operator: a message from `human`, never blocked by a floor or a stop.
@@ -184,10 +209,13 @@ impl Room {
         }
         let msg = self.message("human", to, content.to_string(), Kind::Message);
         let (routed, delivered_to, queue_full) = self.route(msg);
+        let unheard = self.unheard(&delivered_to);
         Ok(Sent {
             message_id: routed.msg.id.clone(),
             delivered_to,
             queue_full,
+            missed: Vec::new(),
+            unheard,
         })
     }
 
@@ -313,5 +341,45 @@ impl Room {
             peer.polls = peer.polls.saturating_sub(1);
             peer.touch(Instant::now());
         }
+    }
+
+    /// `GET /peek`: what the next poll would hand out, without taking it:
+    /// how many, and an excerpt of each (caucus-mcp 5.x's `pending` and
+    /// `last`, and ours, `messages`).
+    pub fn peek(&mut self, token: &str) -> Result<Value, HubError> {
+        let name = self.authenticate(token)?;
+        let peer = self.peer_mut(&name)?;
+        let replayed = if peer.acks { peer.unacked.len() } else { 0 };
+        let waiting: Vec<&Message> = peer
+            .unacked
+            .iter()
+            .take(replayed)
+            .chain(peer.queue.iter())
+            .map(|m| &m.msg)
+            .collect();
+        let excerpt = |m: &Message| {
+            let chars = m.content.chars().count();
+            let mut text: String = m.content.chars().take(PEEK_CHARS).collect();
+            let cut = chars > PEEK_CHARS;
+            if cut {
+                text.push_str(&format!(" [+{} chars]", chars - PEEK_CHARS));
+            }
+            (text, cut, chars)
+        };
+        let last = waiting.last().map(|m| {
+            let (preview, cut, chars) = excerpt(m);
+            json!({"sender": m.sender, "preview": preview, "preview_truncated": cut,
+                   "content_chars": chars})
+        });
+        let messages: Vec<Value> = waiting
+            .iter()
+            .map(|m| {
+                let (text, cut, chars) = excerpt(m);
+                json!({"seq": m.seq, "sender": m.sender, "recipient": m.recipient,
+                       "kind": m.kind, "excerpt": text, "excerpt_cut": cut,
+                       "content_chars": chars})
+            })
+            .collect();
+        Ok(json!({"pending": waiting.len(), "last": last, "messages": messages}))
     }
 }

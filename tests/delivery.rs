@@ -1,0 +1,90 @@
+//! Delivery truth: a sender learns who will hear its message, and an agent
+//! can see what waits for it without taking it.
+
+mod common;
+
+use common::Hub;
+use serde_json::json;
+
+#[test]
+fn send_names_who_was_missed_and_who_is_not_listening() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    // To a name that is not in the room: nobody will hear it.
+    let r = a.say("ghost", "anyone?").json();
+    assert_eq!(r["delivered_to"], json!([]));
+    assert_eq!(r["missed"], json!(["ghost"]));
+    assert!(r.get("warning").is_none(), "{r}");
+    // To a peer in the room that is not polling: queued, but unheard.
+    let r = a.say("beta", "when you are back").json();
+    assert_eq!(r["delivered_to"], json!(["beta"]));
+    assert_eq!(r["missed"], json!([]));
+    assert_eq!(r["unheard"][0]["peer"], "beta");
+    assert_eq!(r["unheard"][0]["waiting"], 1);
+    assert!(r["unheard"][0]["oldest_age"].as_f64().unwrap() >= 0.0);
+    // While beta listens, the same send is heard: no unheard list.
+    std::thread::scope(|s| {
+        let poll = s.spawn(|| b.receive_raw("timeout=20&ack_seq=0"));
+        let got = poll.join().unwrap().json();
+        assert_eq!(got["messages"][0]["content"], "when you are back");
+        let seen = got["messages"][0]["seq"].as_u64().unwrap();
+        let query = format!("timeout=20&ack_seq={seen}");
+        let b = &b;
+        let poll = s.spawn(move || b.receive_raw(&query));
+        hub.wait_for_peer("beta", |p| p["listening"] == true);
+        let r = a.say("beta", "now").json();
+        assert!(r.get("unheard").is_none(), "{r}");
+        assert_eq!(poll.join().unwrap().json()["messages"][0]["content"], "now");
+    });
+}
+
+#[test]
+fn a_broadcast_or_channel_message_that_reaches_nobody_says_so() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alone");
+    for to in ["all", "#empty"] {
+        let r = a.say(to, "hello?").json();
+        assert_eq!(r["delivered_to"], json!([]), "{to}");
+        assert_eq!(r["warning"], "no_recipients", "{to}");
+        assert!(r["hint"].as_str().unwrap().contains("no one"), "{to}: {r}");
+    }
+    hub.join("company");
+    let r = a.say("all", "hello!").json();
+    assert!(r.get("warning").is_none(), "{r}");
+}
+
+#[test]
+fn peek_counts_and_previews_without_taking() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let empty = b.receive_raw("timeout=0");
+    assert_eq!(empty.status, 200);
+    let peek = |agent: &common::Agent| {
+        hub.request(
+            "GET",
+            "/peek",
+            &[("Authorization", &format!("Bearer {}", agent.token))],
+            b"",
+        )
+    };
+    let nothing = peek(&b).json();
+    assert_eq!(nothing["pending"], 0);
+    assert_eq!(nothing["last"], json!(null));
+    a.say("beta", "short one");
+    a.say("beta", &"long ".repeat(100));
+    let p = peek(&b).json();
+    assert_eq!(p["pending"], 2);
+    assert_eq!(p["messages"][0]["excerpt"], "short one");
+    assert_eq!(p["messages"][0]["excerpt_cut"], false);
+    let cut = p["messages"][1]["excerpt"].as_str().unwrap();
+    assert!(cut.ends_with(" [+380 chars]"), "{cut}");
+    assert_eq!(p["messages"][1]["content_chars"], 500);
+    assert_eq!(p["last"]["sender"], "alpha");
+    assert_eq!(p["last"]["preview_truncated"], true);
+    // Nothing was taken: the next poll has both.
+    assert_eq!(b.chat(0.0).len(), 2);
+    let bad = hub.request("GET", "/peek", &[("Authorization", "Bearer nope")], b"");
+    assert_eq!(bad.status, 401);
+}
