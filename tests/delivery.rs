@@ -88,3 +88,33 @@ fn peek_counts_and_previews_without_taking() {
     let bad = hub.request("GET", "/peek", &[("Authorization", "Bearer nope")], b"");
     assert_eq!(bad.status, 401);
 }
+
+#[test]
+fn presence_says_who_listens_and_what_waits() {
+    let hub = Hub::start(&["--no-rate-limit"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let fresh = hub.ping("beta");
+    assert_eq!(fresh["listening"], false);
+    assert_eq!(fresh["last_listened_age"], json!(null), "never polled");
+    assert_eq!(fresh["waiting"], 0);
+    assert_eq!(fresh["oldest_age"], json!(null));
+    a.say("beta", "one");
+    a.say("beta", "two");
+    let p = hub.ping("beta");
+    assert_eq!(p["waiting"], 2);
+    assert!(p["oldest_age"].as_f64().unwrap() >= 0.0);
+    std::thread::scope(|s| {
+        let poll = s.spawn(|| b.receive_raw("timeout=0"));
+        poll.join().unwrap();
+    });
+    let after = hub.ping("beta");
+    assert!(after["last_listened_age"].as_f64().is_some(), "{after}");
+    let detail = hub.get("/peers?detail=1").json();
+    let peers = detail["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[1]["peer"], "beta");
+    assert!(peers[1].get("waiting").is_some() && peers[1].get("listening").is_some());
+    // The plain form is caucus-mcp's list of names.
+    assert_eq!(hub.get("/peers").json()["peers"], json!(["alpha", "beta"]));
+}

@@ -19,6 +19,17 @@ function peerActions(p) {
   );
 }
 
+/** Who hears the peer: listening now, or since when not; what waits. */
+function hearing(p) {
+  const ear = p.listening
+    ? 'listening'
+    : p.last_listened_age == null ? 'never listened' : `last listened ${ago(p.last_listened_age)} ago`;
+  const waits = p.waiting
+    ? ` · ${p.waiting} waiting, oldest ${ago(p.oldest_age)}`
+    : '';
+  return ear + waits;
+}
+
 export function renderHealth() {
   const h = state.health;
   if (h) {
@@ -38,6 +49,7 @@ export function renderHealth() {
         flags ? el('span', { class: 'muted' }, ` (${flags})`) : null),
       p.status ? el('div', { class: 'status' }, p.status) : null,
       el('div', { class: 'meta' }, `seen ${ago(p.last_seen_age)} ago · ${p.msg_count} msg · up ${ago(p.uptime)}`),
+      el('div', { class: 'meta' }, hearing(p)),
       peerActions(p));
   });
   $('roster').replaceChildren(...items);

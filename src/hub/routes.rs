@@ -194,7 +194,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, "/receive") => receive(hub, call, query),
         (Get, "/peek") => peek(hub, call, query),
         (Post, "/ack") => ack(hub, call),
-        (Get, "/peers") => Ok(Reply::json(&json!({"peers": hub.room().peers()}))),
+        (Get, "/peers") => peers(hub, query),
         (Get, "/ping") => ping(hub, query),
         (Post, "/status") => status(hub, call),
         (Get, "/channels") => Ok(Reply::json(&json!({"channels": hub.room().channels()}))),
@@ -490,6 +490,17 @@ fn ack(hub: &Hub, call: &Call) -> Answer {
     let r: AckRequest = body(call)?;
     hub.room().ack(&r.token, r.seq)?;
     Ok(Reply::json(&json!({"acked": true, "seq": r.seq})))
+}
+
+/// `GET /peers`: sorted names (caucus-mcp's shape), or with `detail=1`
+/// every live peer with whether it listens and what waits for it.
+fn peers(hub: &Hub, query: &str) -> Answer {
+    let detail = query_param(query, "detail")?.is_some_and(|d| d != "0" && d != "false");
+    if detail {
+        Ok(Reply::json(&json!({"peers": hub.room().peer_details()})))
+    } else {
+        Ok(Reply::json(&json!({"peers": hub.room().peers()})))
+    }
 }
 
 fn ping(hub: &Hub, query: &str) -> Answer {

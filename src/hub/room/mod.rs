@@ -245,6 +245,8 @@ struct Peer {
     paused: bool,
     /// `/receive` calls in flight.
     polls: u32,
+    /// When a poll of its last began or ended; `None` if it never polled.
+    last_listened: Option<Instant>,
     /// Who holds the one listening slot of this token: the named lease of
     /// the newest `/receive` (`None` for a poll that named none), and a
     /// count that moves each time the slot changes hands, so a displaced
@@ -280,12 +282,30 @@ impl Peer {
             msg_count: 0,
             paused: false,
             polls: 0,
+            last_listened: None,
             lease: None,
             lease_turn: 0,
             revoked: VecDeque::new(),
             full: false,
             wake: Arc::new(Condvar::new()),
         }
+    }
+
+    /// What a reader needs to know of who hears this peer: whether it
+    /// listens now, since when it has not, what waits for it and how old
+    /// the oldest is (ages in seconds, one decimal).
+    fn hearing(&self, now: Instant, wall: f64) -> Value {
+        json!({
+            "listening": self.polls > 0,
+            "last_listened_age": if self.polls > 0 {
+                Some(0.0)
+            } else {
+                self.last_listened
+                    .map(|t| age(now.saturating_duration_since(t).as_secs_f64()))
+            },
+            "waiting": self.waiting(),
+            "oldest_age": self.oldest_waiting().map(|t| age(wall - t)),
+        })
     }
 
     fn is_live(&self) -> bool {

@@ -216,13 +216,12 @@ impl Room {
         };
         let seen = age(now.saturating_duration_since(peer.last_seen).as_secs_f64());
         let status_age = peer.status_at.map(|t| age(wall - t));
-        match peer.life {
+        let mut answer = match peer.life {
             Life::Live => json!({
                 "peer": name,
                 "state": "live",
                 "present": true,
                 "last_seen_age": seen,
-                "listening": peer.polls > 0,
                 "status": peer.status,
                 "status_age": status_age,
             }),
@@ -232,11 +231,24 @@ impl Room {
                 "present": false,
                 "last_seen_age": seen,
                 "reaped_age": age(now.saturating_duration_since(since).as_secs_f64()),
-                "listening": false,
                 "status": peer.status,
                 "status_age": status_age,
             }),
+        };
+        // Ours besides caucus-mcp's: who hears it, and what waits.
+        if let (Value::Object(a), Value::Object(h)) = (&mut answer, peer.hearing(now, wall)) {
+            a.extend(h);
         }
+        answer
+    }
+
+    /// `GET /peers?detail=1`: every live peer with what `ping` says of it.
+    pub fn peer_details(&self) -> Vec<Value> {
+        self.peers
+            .values()
+            .filter(|p| p.is_live())
+            .map(|p| self.ping(&p.name))
+            .collect()
     }
 
     /// `POST /status`.

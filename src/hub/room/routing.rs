@@ -281,6 +281,7 @@ impl Room {
             peer.unacked.clear();
         }
         peer.polls += 1;
+        peer.last_listened = Some(Instant::now());
         let poll = Poll {
             name,
             peer_id: peer.id,
@@ -340,6 +341,7 @@ impl Room {
         {
             peer.polls = peer.polls.saturating_sub(1);
             peer.touch(Instant::now());
+            peer.last_listened = Some(Instant::now());
         }
     }
 

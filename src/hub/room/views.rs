@@ -15,17 +15,20 @@ impl Room {
         let now = Instant::now();
         let wall = now_unix();
         let info = |p: &Peer| {
-            json!({
+            let mut v = json!({
                 "name": p.name,
                 "state": if p.is_live() { "live" } else { "reaped" },
-                "listening": p.polls > 0,
                 "paused": p.paused,
                 "status": p.status,
                 "status_age": p.status_at.map(|t| age(wall - t)),
                 "last_seen_age": age(now.saturating_duration_since(p.last_seen).as_secs_f64()),
                 "uptime": age(now.saturating_duration_since(p.joined).as_secs_f64()),
                 "msg_count": p.msg_count,
-            })
+            });
+            if let (Value::Object(a), Value::Object(h)) = (&mut v, p.hearing(now, wall)) {
+                a.extend(h);
+            }
+            v
         };
         let live = self.peers.values().filter(|p| p.is_live()).map(info);
         let reaped = self.peers.values().filter(|p| !p.is_live()).map(info);
