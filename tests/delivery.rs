@@ -118,3 +118,29 @@ fn presence_says_who_listens_and_what_waits() {
     // The plain form is caucus-mcp's list of names.
     assert_eq!(hub.get("/peers").json()["peers"], json!(["alpha", "beta"]));
 }
+
+#[test]
+fn a_backlog_nobody_hears_raises_an_alarm_and_clears_when_heard() {
+    let hub = Hub::start(&["--backlog-alarm", "0.2"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let mut feed = common::Feed::open(&hub, "", None).unwrap();
+    assert_eq!(a.say("beta", "are you there?").status, 200);
+    let alarm = feed.until("backlog_alarm", |e| e["peer"] == "beta");
+    assert_eq!(alarm["waiting"], 1);
+    assert!(alarm["oldest_age"].as_f64().unwrap() > 0.2);
+    let roster = feed.until("peers", |e| {
+        e["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "beta" && p["backlog_alarm"] == true)
+    });
+    assert!(roster["peers"].is_array());
+    // beta listens, takes and acknowledges: the alarm goes down.
+    let got = b.receive_raw("timeout=0&ack_seq=0").json();
+    let seq = got["messages"][0]["seq"].as_u64().unwrap();
+    assert_eq!(b.ack(seq).status, 200);
+    let clear = feed.until("backlog_clear", |e| e["peer"] == "beta");
+    assert_eq!(clear["peer"], "beta");
+}

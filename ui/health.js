@@ -42,6 +42,9 @@ export function renderHealth() {
   const items = state.peers.map((p) => {
     const dotClass = p.state === 'reaped' ? 'dot reaped' : p.listening ? 'dot listening' : 'dot';
     const flags = [p.state === 'reaped' ? 'away' : null, p.paused ? 'paused' : null].filter(Boolean).join(', ');
+    const alarm = p.backlog_alarm
+      ? el('div', { class: 'alarm', role: 'alert' }, 'messages wait and nothing listens')
+      : null;
     return el('li', { 'data-peer': p.name },
       el('div', {},
         el('span', { class: dotClass, title: p.listening ? 'listening' : p.state }),
@@ -50,6 +53,7 @@ export function renderHealth() {
       p.status ? el('div', { class: 'status' }, p.status) : null,
       el('div', { class: 'meta' }, `seen ${ago(p.last_seen_age)} ago · ${p.msg_count} msg · up ${ago(p.uptime)}`),
       el('div', { class: 'meta' }, hearing(p)),
+      alarm,
       peerActions(p));
   });
   $('roster').replaceChildren(...items);

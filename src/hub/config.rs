@@ -14,6 +14,8 @@ pub struct HubConfig {
     pub port: u16,
     pub log_level: String,
     pub client_ttl: Duration,
+    /// A waiting message this old, with nothing listening, raises an alarm.
+    pub backlog_alarm: Duration,
     pub reaped_grace: Duration,
     pub open_browser: bool,
     pub operator_token: Option<String>,
@@ -46,6 +48,8 @@ Options:
                               [env: CAUCUS_LOG] [default: INFO]
   --client-ttl SECONDS        reap peers idle this long [default: 300]
   --reaped-grace SECONDS      a reaped peer may come back this long [default: 1800]
+  --backlog-alarm SECONDS     flag a peer whose oldest waiting message is this old
+                              while nothing listens for it [default: 120]
   --no-browser                do not open the console in a browser
   --operator-token TOKEN      turn auth on; this token may act
                               [env: CAUCUS_OPERATOR_TOKEN] [default: none, auth off]
@@ -131,6 +135,7 @@ impl HubConfig {
         let mut port = None;
         let mut log_level = None;
         let mut client_ttl = None;
+        let mut backlog_alarm = None;
         let mut reaped_grace = None;
         let mut open_browser = true;
         let mut operator_token = None;
@@ -161,6 +166,9 @@ impl HubConfig {
                 Long("log-level") => log_level = Some(text(args.value())?),
                 Long("client-ttl") => {
                     client_ttl = Some(seconds(&text(args.value())?, "--client-ttl")?)
+                }
+                Long("backlog-alarm") => {
+                    backlog_alarm = Some(seconds(&text(args.value())?, "--backlog-alarm")?)
                 }
                 Long("reaped-grace") => {
                     reaped_grace = Some(seconds(&text(args.value())?, "--reaped-grace")?)
@@ -238,6 +246,7 @@ impl HubConfig {
                 .or_else(|| env("CAUCUS_LOG"))
                 .unwrap_or_else(|| "INFO".into()),
             client_ttl: client_ttl.unwrap_or(Duration::from_secs(300)),
+            backlog_alarm: backlog_alarm.unwrap_or(Duration::from_secs(120)),
             reaped_grace: reaped_grace.unwrap_or(Duration::from_secs(1800)),
             open_browser,
             operator_token,

@@ -85,13 +85,15 @@ fn resident_bytes() -> Option<u64> {
     None
 }
 
-/// The console's health tick. Memory is read before the lock is taken.
+/// The health tick: the backlog alarm checked, and, while a console
+/// watches, the figures sent. Memory is read before the lock is taken.
 pub fn start(hub: Arc<Hub>) -> Result<(), String> {
     thread::Builder::new()
         .name("health".into())
         .spawn(move || {
             loop {
                 thread::sleep(HEALTH_EVERY);
+                hub.room().check_backlogs();
                 if hub.room().watched() {
                     let rss = resident_mib();
                     hub.room().publish_health(rss);

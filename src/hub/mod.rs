@@ -123,6 +123,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot serve on {}:{}: {e}", config.host, config.port))?;
     let mut room = Room::new(RoomConfig {
         client_ttl: config.client_ttl,
+        backlog_alarm: config.backlog_alarm,
         reaped_grace: config.reaped_grace,
         rate_limit: config.rate_limit,
         max_peers: config.max_peers,

@@ -134,4 +134,39 @@ impl Room {
             }
         }
     }
+
+    /// The backlog alarm: a live peer whose oldest waiting message is older
+    /// than `--backlog-alarm` while nothing listens for it is flagged, and
+    /// the feed says so once (`backlog_alarm`), and once more when it is
+    /// heard again (`backlog_clear`), so a console or a script can act.
+    pub fn check_backlogs(&mut self) {
+        let wall = now_unix();
+        let limit = self.config.backlog_alarm.as_secs_f64();
+        let mut events = Vec::new();
+        for peer in self.peers.values_mut() {
+            let oldest = peer.oldest_waiting().map(|t| wall - t);
+            let alarm = peer.is_live() && peer.polls == 0 && oldest.is_some_and(|a| a > limit);
+            if alarm != peer.alarmed {
+                peer.alarmed = alarm;
+                events.push(if alarm {
+                    log::warn!(
+                        "{}: {} message(s) waiting, the oldest {:.0} s, and nothing listens",
+                        peer.name,
+                        peer.waiting(),
+                        oldest.unwrap_or(0.0)
+                    );
+                    json!({"type": "backlog_alarm", "peer": peer.name, "waiting": peer.waiting(),
+                           "oldest_age": oldest.map(age)})
+                } else {
+                    json!({"type": "backlog_clear", "peer": peer.name})
+                });
+            }
+        }
+        if !events.is_empty() {
+            self.dirty.peers = true;
+        }
+        for event in events {
+            self.feed.publish(event.to_string());
+        }
+    }
 }

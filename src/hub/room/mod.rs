@@ -87,6 +87,8 @@ pub struct RoomConfig {
     pub client_ttl: Duration,
     /// A reaped peer may be revived for this long.
     pub reaped_grace: Duration,
+    /// A waiting message this old, with nothing listening, raises an alarm.
+    pub backlog_alarm: Duration,
     /// Per-sender and per-address rate limits; off for trusted rooms and benchmarks.
     pub rate_limit: bool,
     /// Bytes all waiting messages may take together (`--max-queued-mib`).
@@ -103,6 +105,7 @@ impl Default for RoomConfig {
     fn default() -> Self {
         RoomConfig {
             client_ttl: Duration::from_secs(300),
+            backlog_alarm: Duration::from_secs(120),
             reaped_grace: Duration::from_secs(1800),
             rate_limit: true,
             max_queued_bytes: MAX_QUEUED_BYTES,
@@ -245,6 +248,8 @@ struct Peer {
     paused: bool,
     /// `/receive` calls in flight.
     polls: u32,
+    /// Its backlog alarm is up (see `check_backlogs`).
+    alarmed: bool,
     /// When a poll of its last began or ended; `None` if it never polled.
     last_listened: Option<Instant>,
     /// Who holds the one listening slot of this token: the named lease of
@@ -282,6 +287,7 @@ impl Peer {
             msg_count: 0,
             paused: false,
             polls: 0,
+            alarmed: false,
             last_listened: None,
             lease: None,
             lease_turn: 0,

@@ -24,6 +24,7 @@ impl Room {
                 "last_seen_age": age(now.saturating_duration_since(p.last_seen).as_secs_f64()),
                 "uptime": age(now.saturating_duration_since(p.joined).as_secs_f64()),
                 "msg_count": p.msg_count,
+                "backlog_alarm": p.alarmed,
             });
             if let (Value::Object(a), Value::Object(h)) = (&mut v, p.hearing(now, wall)) {
                 a.extend(h);
