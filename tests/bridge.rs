@@ -703,3 +703,31 @@ fn a_signal_ends_the_bridge_as_eof_does() {
         assert!(!file.exists(), "{name}: the token file outlived the bridge");
     }
 }
+
+#[test]
+fn after_a_hub_restart_the_bridge_joins_again_once_but_not_after_a_kick() {
+    let first = Hub::start(&[]);
+    let port = first.addr.rsplit(':').next().unwrap().to_string();
+    let mut a = Bridge::start(&first.url(), "phoenix");
+    a.join();
+    drop(first); // SIGKILL: the new hub knows no token
+    let hub = Hub::start(&["--port", &port]);
+    hub.join("witness");
+    let said = a.call("say", json!({"to": "witness", "content": "still here"}));
+    assert_eq!(said["delivered_to"], json!(["witness"]), "{said}");
+    assert!(
+        said["rejoined"].as_str().unwrap().contains("restarted"),
+        "{said}"
+    );
+    assert_eq!(hub.peers(), ["phoenix", "witness"]);
+    // A kick is not a restart: the bridge stays out.
+    assert_eq!(
+        hub.control(json!({"action": "kick", "peer": "phoenix"}))
+            .status,
+        200
+    );
+    let out = a.call("say", json!({"to": "witness", "content": "let me back"}));
+    assert_eq!(out["error"], "not_joined", "{out}");
+    assert!(out.get("rejoined").is_none());
+    assert_eq!(hub.peers(), ["witness"]);
+}

@@ -184,7 +184,9 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, "/") => Ok(index()),
         (Get, p) if p.starts_with("/assets/") => asset(&p["/assets/".len()..]),
         (Post, "/ui/ticket") => ticket(hub, call),
-        (Get, "/version") => Ok(Reply::json(&json!({"version": env!("CARGO_PKG_VERSION")}))),
+        (Get, "/version") => Ok(Reply::json(
+            &json!({"version": env!("CARGO_PKG_VERSION"), "instance": hub.instance}),
+        )),
         (Get, "/protocol") => Ok(Reply::json(
             &json!({"version": protocol::VERSION, "text": protocol::TEXT}),
         )),
@@ -355,6 +357,7 @@ fn register(hub: &Hub, call: &Call) -> Answer {
         "protocol_text": stale.then_some(protocol::TEXT),
         "channels": channels,
         "note": null,
+        "instance": hub.instance,
     })))
 }
 

@@ -23,6 +23,9 @@ pub struct Hub {
     pub mcp: McpSessions,
     /// `/export` answers being built or written now.
     pub exports: Arc<AtomicUsize>,
+    /// Names this run of the hub: a client whose token is refused can tell
+    /// a hub that restarted and forgot it (another instance) from a kick.
+    pub instance: String,
 }
 
 /// The locked room. Releasing it publishes what the operation changed to
@@ -56,6 +59,9 @@ impl Hub {
             tickets: Tickets::default(),
             mcp: McpSessions::default(),
             exports: Arc::default(),
+            instance: crate::secret::os_random(8)
+                .map(|b| crate::secret::hex(&b))
+                .unwrap_or_default(),
         }
     }
 

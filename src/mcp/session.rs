@@ -32,6 +32,10 @@ pub struct Session {
     pub(super) slot: Option<(String, Slot)>,
     /// The token file `watch_command` wrote, when nothing keeps one.
     pub(super) token_file: Option<PathBuf>,
+    /// The hub's instance when we joined, if it says (ours does).
+    pub(super) instance: Option<String>,
+    /// The name the hub stopped knowing us by (a 401), for `heal`.
+    pub(super) lost: Option<String>,
 }
 
 #[derive(Clone)]
@@ -76,6 +80,8 @@ impl Session {
             keep: false,
             slot: None,
             token_file: None,
+            instance: None,
+            lost: None,
         }
     }
 }
@@ -131,6 +137,7 @@ pub(super) fn refusal(session: &Mutex<Session>, a: &Answer) -> Value {
             let mut s = lock(session);
             if let Some(j) = s.joined.take() {
                 s.tokens.remove(&j.project);
+                s.lost = Some(j.project);
             }
             json!({"error": "not_joined", "hint": "the hub no longer knows you (left, kicked or expired); call join() again"})
         }
@@ -277,6 +284,8 @@ pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<
         _ => 0,
     };
     s.tokens.insert(project.clone(), token.clone());
+    s.instance = a.body["instance"].as_str().map(str::to_string);
+    s.lost = None;
     s.joined = Some(Joined {
         project: project.clone(),
         token,
@@ -310,4 +319,25 @@ pub(super) fn leave(session: &Mutex<Session>, hub: &HubClient, me: &Joined) -> V
     s.tokens.remove(&me.project);
     s.forget_token();
     json!({"left": true, "project": me.project})
+}
+
+/// After the hub refused our token: if it is another run of the hub (it
+/// restarted without `--data-dir` and forgot every token), join again once
+/// under the same name and say so; if it is the same run, we were kicked,
+/// left or expired, and stay out. `None` when nothing was healed.
+pub(super) fn heal(session: &Mutex<Session>) -> Option<String> {
+    let (hub, lost, instance) = {
+        let s = lock(session);
+        (s.hub.clone(), s.lost.clone()?, s.instance.clone()?)
+    };
+    let now = hub.get("/version", None, None).ok()?;
+    let current = now.body["instance"].as_str()?;
+    if current == instance {
+        return None;
+    }
+    join(session, Some(lost.clone())).ok()?;
+    Some(format!(
+        "the hub restarted and had forgotten you: joined again as {lost}; messages sent \
+         while it was down are lost"
+    ))
 }

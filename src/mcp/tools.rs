@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::session::{Joined, Session, join, leave, lock, refusal, setup, unreachable};
+use super::session::{Joined, Session, heal, join, leave, lock, refusal, setup, unreachable};
 use crate::client::{Answer, HubClient};
 
 /// One tool: name, description, parameters (JSON Schema properties and
@@ -367,7 +367,30 @@ fn read(session: &Mutex<Session>, path: &str) -> Result<Value, Value> {
 }
 
 /// Tools that need a joined session.
+/// A tool that needs a joined session. If the hub no longer knows our
+/// token because it restarted, the session joins again once and the call
+/// is made again, with a note saying so (see `session::heal`).
 fn member_tool(
+    session: &Arc<Mutex<Session>>,
+    name: &str,
+    args: &Args,
+    cancel: &Receiver<()>,
+) -> Result<Value, Cancelled> {
+    let first = member_tool_once(session, name, args, cancel)?;
+    if first["error"] != "not_joined" || name == "leave" {
+        return Ok(first);
+    }
+    let Some(note) = heal(session) else {
+        return Ok(first);
+    };
+    let mut again = member_tool_once(session, name, args, cancel)?;
+    if let Value::Object(o) = &mut again {
+        o.insert("rejoined".into(), json!(note));
+    }
+    Ok(again)
+}
+
+fn member_tool_once(
     session: &Arc<Mutex<Session>>,
     name: &str,
     args: &Args,
