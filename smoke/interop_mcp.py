@@ -27,6 +27,10 @@ VENV_BIN = os.path.dirname(sys.executable)
 
 async def call(session, tool, args=None):
     result = await session.call_tool(tool, args or {})
+    # Our bridge puts what listen heard as compact lines in the text, and
+    # the JSON in structuredContent; caucus-mcp 1.3.0's has only the text.
+    if getattr(result, "structuredContent", None) is not None:
+        return result.structuredContent
     return json.loads(result.content[0].text)
 
 

@@ -731,3 +731,19 @@ fn after_a_hub_restart_the_bridge_joins_again_once_but_not_after_a_kick() {
     assert!(out.get("rejoined").is_none());
     assert_eq!(hub.peers(), ["witness"]);
 }
+
+#[test]
+fn listen_gives_the_model_compact_lines_and_the_json_beside_them() {
+    let hub = Hub::start(&[]);
+    let mut a = Bridge::start(&hub.url(), "reader");
+    a.join();
+    let b = hub.join("writer");
+    b.say("reader", "first line\nsecond line");
+    let (heard, text) = a.call_with_text("listen", json!({"timeout": 5}));
+    let seq = heard["messages"][0]["seq"].as_u64().unwrap();
+    assert_eq!(
+        text,
+        format!("[{seq}] writer -> reader: first line\n  | second line")
+    );
+    assert_eq!(heard["messages"][0]["content"], "first line\nsecond line");
+}

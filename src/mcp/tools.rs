@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::session::{Joined, Session, heal, join, leave, lock, refusal, setup, unreachable};
 use crate::client::{Answer, HubClient};
+use crate::lines;
 
 /// One tool: name, description, parameters (JSON Schema properties and
 /// required names), and whether it only reads.
@@ -264,8 +265,15 @@ impl ToolCall {
         };
         let failed = value.get("error").is_some()
             || (value.get("stopped") == Some(&json!(true)) && self.name != "listen");
+        // What the model reads: messages as compact lines; everything else
+        // (and any error) as its JSON. The JSON is in structuredContent too.
+        let text = if self.name == "listen" && !failed {
+            heard_text(&value)
+        } else {
+            value.to_string()
+        };
         Some(json!({
-            "content": [{"type": "text", "text": value.to_string()}],
+            "content": [{"type": "text", "text": text}],
             "structuredContent": value,
             "isError": failed,
         }))
@@ -566,6 +574,37 @@ fn listen(
     Ok(json!({"messages": messages, "mode": a.body["mode"], "stop": stop}))
 }
 
+/// What `listen` heard, for a model's context: one line per message,
+/// `[seq] sender -> recipient: content` (the kind in brackets when it is
+/// not plain chat), each further line of the content behind `  | `, then
+/// the operator's stop if it came. About 20 characters beside the content,
+/// where the message's JSON spends about 180.
+fn heard_text(result: &Value) -> String {
+    let mut out = Vec::new();
+    for m in result["messages"].as_array().into_iter().flatten() {
+        let field = |k: &str| m[k].as_str().unwrap_or("?");
+        let kind = match field("kind") {
+            "message" => String::new(),
+            other => format!(" ({other})"),
+        };
+        let head = format!(
+            "[{}] {} -> {}{kind}: ",
+            m["seq"].as_u64().unwrap_or(0),
+            lines::one_line(field("sender")),
+            lines::one_line(field("recipient")),
+        );
+        out.push(lines::with_content(&head, field("content")));
+    }
+    if result["stop"] == json!(true) {
+        out.push("STOP: the operator stopped the room. Stop sending and finish.".into());
+    }
+    if out.is_empty() {
+        let mode = result["mode"].as_str().unwrap_or("running");
+        out.push(format!("no messages (the room is {mode})"));
+    }
+    out.join("\n")
+}
+
 /// Quotes a word for the agent's shell when it needs it: POSIX quoting on
 /// Unix; on Windows double quotes, which cmd, PowerShell and Git Bash all
 /// read the same for a path (a Windows path holds no `"`).
@@ -706,6 +745,30 @@ mod tests {
         assert_eq!(shell_word("/tmp/a b"), "'/tmp/a b'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
         assert_eq!(encode("a b/#c"), "a%20b%2F%23c");
+    }
+
+    #[test]
+    fn heard_messages_cost_the_model_little_beyond_their_content() {
+        let message = json!({"id": "3f2a9c1b7d4e", "sender": "alice", "recipient": "bob",
+            "content": "Can you take the schema review?", "kind": "message",
+            "ts": 1_764_032_000.123, "seq": 42, "origin": "agent"});
+        let result = json!({"messages": [message], "mode": "running", "stop": false});
+        let text = heard_text(&result);
+        assert_eq!(text, "[42] alice -> bob: Can you take the schema review?");
+        let content = 31;
+        let overhead = text.chars().count() - content;
+        let json_overhead = message.to_string().chars().count() - content;
+        println!("per-message overhead: {overhead} characters as a line, {json_overhead} as JSON");
+        assert!(overhead <= 40, "{overhead}");
+        let answer = json!({"messages": [{"sender": "human", "recipient": "#ops", "kind": "answer",
+            "content": "yes\nship it", "seq": 7}], "stop": true});
+        assert_eq!(
+            heard_text(&answer),
+            "[7] human -> #ops (answer): yes\n  | ship it\nSTOP: the operator stopped the room. \
+             Stop sending and finish."
+        );
+        let none = json!({"messages": [], "mode": "paused", "stop": false});
+        assert_eq!(heard_text(&none), "no messages (the room is paused)");
     }
 
     #[test]
