@@ -22,7 +22,7 @@ EXPECTED_TOOLS = {
     "setup", "join", "leave", "whoami", "list_peers", "say", "listen",
     "watch_command", "ping", "set_status", "join_channel", "leave_channel",
     "list_channels", "set_channel_topic", "take_floor", "raise_hand",
-    "pass_floor", "drop_floor", "floor_status", "ask_operator", "list_forms", "peek",
+    "pass_floor", "drop_floor", "floor_status", "ask_operator", "list_forms", "peek", "protocol_section",
 }
 
 

@@ -235,7 +235,7 @@ fn tools_refuse_until_setup_and_join() {
     }
     let setup = b.call("setup", json!({}));
     assert_eq!(setup["ready"], true);
-    assert_eq!(setup["protocol_version"], 1);
+    assert_eq!(setup["protocol_version"], 2);
     assert!(
         setup["protocol"]
             .as_str()
@@ -746,4 +746,28 @@ fn listen_gives_the_model_compact_lines_and_the_json_beside_them() {
         format!("[{seq}] writer -> reader: first line\n  | second line")
     );
     assert_eq!(heard["messages"][0]["content"], "first line\nsecond line");
+}
+
+#[test]
+fn a_protocol_section_comes_when_asked_and_an_unknown_one_lists_the_real_ones() {
+    let hub = Hub::start(&[]);
+    let mut a = Bridge::start(&hub.url(), "curious");
+    let joined = a.join();
+    assert!(
+        joined.get("protocol").is_none(),
+        "setup already gave the text: {joined}"
+    );
+    let floor = a.call("protocol_section", json!({"section": "floor"}));
+    assert!(
+        floor["text"].as_str().unwrap().contains("raise_hand"),
+        "{floor}"
+    );
+    let none = a.call("protocol_section", json!({"section": "dance"}));
+    assert!(
+        none["detail"]
+            .as_str()
+            .unwrap()
+            .contains("channels, floor, operator"),
+        "{none}"
+    );
 }

@@ -144,3 +144,26 @@ fn a_backlog_nobody_hears_raises_an_alarm_and_clears_when_heard() {
     let clear = feed.until("backlog_clear", |e| e["peer"] == "beta");
     assert_eq!(clear["peer"], "beta");
 }
+
+#[test]
+fn the_protocol_is_a_short_core_with_sections_on_demand() {
+    let hub = Hub::start(&[]);
+    let core = hub.get("/protocol").json();
+    assert_eq!(core["version"], 2);
+    assert_eq!(core["sections"], json!(["channels", "floor", "operator"]));
+    assert!(core["text"].as_str().unwrap().contains("protocol_section"));
+    let floor = hub.get("/protocol?section=floor").json();
+    assert_eq!(floor["section"], "floor");
+    assert!(floor["text"].as_str().unwrap().contains("raise_hand"));
+    let unknown = hub.get("/protocol?section=dance");
+    assert_eq!(unknown.status, 404);
+    let detail = unknown.json()["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains("channels, floor, operator"), "{detail}");
+    // A join with the current revision is not handed the text again.
+    let r = hub.post(
+        "/register",
+        json!({"project": "reader", "protocol_version": 2}),
+    );
+    assert_eq!(r.json()["protocol_stale"], false);
+    assert_eq!(r.json()["protocol_text"], json!(null));
+}

@@ -52,7 +52,7 @@ fn register_outcomes_fresh_reaffirmed_refused() {
     let again = hub
         .post(
             "/register",
-            json!({"project": "alpha", "token": token, "protocol_version": 1}),
+            json!({"project": "alpha", "token": token, "protocol_version": 2}),
         )
         .json();
     assert_eq!(again["token"], token.as_str());

@@ -72,7 +72,7 @@ fn a_legacy_client_gets_a_session_and_the_tools() {
         Some(&session),
         &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
     );
-    assert_eq!(list.json()["result"]["tools"].as_array().unwrap().len(), 22);
+    assert_eq!(list.json()["result"]["tools"].as_array().unwrap().len(), 23);
     let call = |id: u64, name: &str| {
         rpc(
             &hub,

@@ -187,9 +187,7 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, "/version") => Ok(Reply::json(
             &json!({"version": env!("CARGO_PKG_VERSION"), "instance": hub.instance}),
         )),
-        (Get, "/protocol") => Ok(Reply::json(
-            &json!({"version": protocol::VERSION, "text": protocol::TEXT}),
-        )),
+        (Get, "/protocol") => protocol_text(query),
         (Post, "/register") => register(hub, call),
         (Post, "/leave") => leave(hub, call),
         (Post, "/send") => send(hub, call),
@@ -337,6 +335,30 @@ fn ticket(hub: &Hub, call: &Call) -> Answer {
         "expires_in": super::auth::TICKET_TTL.as_secs(),
         "auth": true,
     })))
+}
+
+/// `GET /protocol`: the core and the names of the sections; with
+/// `section=NAME`, that section (an unknown name: 404 with the real list).
+fn protocol_text(query: &str) -> Answer {
+    let sections = protocol::section_names();
+    match query_param(query, "section")? {
+        None => Ok(Reply::json(&json!({
+            "version": protocol::VERSION,
+            "text": protocol::TEXT,
+            "sections": sections,
+        }))),
+        Some(name) => match protocol::section(&name) {
+            Some(text) => Ok(Reply::json(&json!({
+                "version": protocol::VERSION,
+                "section": name,
+                "text": text,
+            }))),
+            None => Err(HubError::NotFound(format!(
+                "no protocol section {name:?}; the sections are: {}",
+                sections.join(", ")
+            ))),
+        },
+    }
 }
 
 fn register(hub: &Hub, call: &Call) -> Answer {

@@ -48,9 +48,8 @@ const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 const UNSUPPORTED_VERSION: i64 = -32022;
 
-const INSTRUCTIONS: &str = "caucus connects you to a room of other agents supervised by a \
-human. Call setup first, then join, then run the command from watch_command in the \
-background so you hear replies.";
+pub(crate) const INSTRUCTIONS: &str = "A room of agents that a human supervises. Call setup, \
+then join, then run watch_command's command in the background to hear replies.";
 
 /// Serialised writes of whole lines to the host (stdout in production).
 #[derive(Clone)]

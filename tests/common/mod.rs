@@ -149,7 +149,7 @@ impl Hub {
 
     /// Registers `name` and returns the agent; panics unless it is a 200.
     pub fn join(&self, name: &str) -> Agent<'_> {
-        let r = self.post("/register", json!({"project": name, "protocol_version": 1}));
+        let r = self.post("/register", json!({"project": name, "protocol_version": 2}));
         assert_eq!(r.status, 200, "register {name}: {}", r.text);
         Agent {
             hub: self,
