@@ -3,15 +3,17 @@
 # directory.
 #   ref: caucus-mcp 1.3.0, the Python original, with the 1.x MCP SDK
 #        (1.3.0 does not start against the 2.x SDK that pip picks by default)
+#   ref5: caucus-mcp 5.1.0, the Python original's current release
 #   sdk: the current official MCP Python SDK (2.x), whose client speaks the
 #        2026-07-28 revision
 #   zig: Zig (the ziglang wheel) and cargo-zigbuild, to link the macOS and
 #        aarch64 release binaries on this machine
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-name=${1:?usage: pyenv.sh ref|sdk|zig}
+name=${1:?usage: pyenv.sh ref|ref5|sdk|zig}
 case "$name" in
   ref) packages=('caucus-mcp==1.3.0' 'mcp[cli]<2') ;;
+  ref5) packages=('caucus-mcp==5.1.0') ;;
   sdk) packages=('mcp>=2.3,<3') ;;
   zig) packages=('ziglang' 'cargo-zigbuild') ;;
   *) echo "unknown environment: $name" >&2; exit 2 ;;

@@ -18,12 +18,16 @@ step "unit and integration tests"
 cargo test --quiet
 bin=target/debug/caucus
 
-step "python environments (caucus-mcp 1.3.0; the MCP SDK 2.x)"
+step "python environments (caucus-mcp 1.3.0 and 5.1.0; the MCP SDK 2.x)"
 ref=$(smoke/pyenv.sh ref)
+ref5=$(smoke/pyenv.sh ref5)
 sdk=$(smoke/pyenv.sh sdk)
 
 step "interop: caucus-mcp 1.3.0 clients against our hub"
 "$ref/bin/python" smoke/interop_py_clients.py "$bin"
+
+step "interop: caucus-mcp 5.1.0 clients (HubConnector, caucus-watch, caucus-bridge) against our hub"
+"$ref5/bin/python" smoke/interop_py5_clients.py "$bin"
 
 step "interop: our bridge and watcher with the Python hub, its bridge with ours"
 "$ref/bin/python" smoke/interop_mcp.py "$bin"

@@ -757,12 +757,12 @@ fn a_protocol_section_comes_when_asked_and_an_unknown_one_lists_the_real_ones() 
         joined.get("protocol").is_none(),
         "setup already gave the text: {joined}"
     );
-    let floor = a.call("protocol_section", json!({"section": "floor"}));
+    let floor = a.call("protocol_section", json!({"name": "floor"}));
     assert!(
         floor["text"].as_str().unwrap().contains("raise_hand"),
         "{floor}"
     );
-    let none = a.call("protocol_section", json!({"section": "dance"}));
+    let none = a.call("protocol_section", json!({"name": "dance"}));
     assert!(
         none["detail"]
             .as_str()

@@ -353,10 +353,19 @@ fn protocol_text(query: &str) -> Answer {
                 "section": name,
                 "text": text,
             }))),
-            None => Err(HubError::NotFound(format!(
-                "no protocol section {name:?}; the sections are: {}",
-                sections.join(", ")
-            ))),
+            // caucus-mcp 5.x's shape, with a readable detail beside it.
+            None => Ok(Reply {
+                status: 404,
+                ..Reply::json(&json!({
+                    "error": "unknown_section",
+                    "section": name,
+                    "sections": sections,
+                    "detail": format!(
+                        "no protocol section {name:?}; the sections are: {}",
+                        sections.join(", ")
+                    ),
+                }))
+            }),
         },
     }
 }

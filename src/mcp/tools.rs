@@ -195,8 +195,8 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "protocol_section",
         description: "A part of the protocol, when you need it: channels, floor or operator.",
-        properties: r#""section":{"type":"string"}"#,
-        required: &["section"],
+        properties: r#""name":{"type":"string"}"#,
+        required: &["name"],
         read_only: true,
     },
     Tool {
@@ -306,7 +306,7 @@ impl ToolCall {
             "floor_status" => read(session, "/floor"),
             "list_forms" => read(session, "/forms"),
             "protocol_section" => args
-                .str("section", None)
+                .str("name", None)
                 .and_then(|name| read(session, &format!("/protocol?section={}", encode(&name)))),
             "ping" => args
                 .str("peer", None)
