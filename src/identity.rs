@@ -98,6 +98,18 @@ fn private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// The token kept for `name` on `hub`, read without claiming the name:
+/// for the host's hooks, which act for the agent a bridge joined as.
+pub fn kept_token(hub: &str, name: &str) -> Option<String> {
+    let path = state_dir()
+        .join("tokens")
+        .join(file_key(hub))
+        .join(format!("{}.token", file_key(name)));
+    let text = std::fs::read_to_string(path).ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
 /// Why a name could not be claimed.
 #[derive(Debug)]
 pub enum ClaimError {

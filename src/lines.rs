@@ -60,6 +60,25 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// A message (its JSON, as the hub sends it) as a model reads it:
+/// `[seq] sender -> recipient: content`, the kind in brackets after the
+/// recipient when it is not plain chat, further content lines behind
+/// [`CONTINUATION`]. About 20 characters beside the content.
+pub fn compact(m: &serde_json::Value) -> String {
+    let field = |k: &str| m[k].as_str().unwrap_or("?");
+    let kind = match field("kind") {
+        "message" => String::new(),
+        other => format!(" ({other})"),
+    };
+    let head = format!(
+        "[{}] {} -> {}{kind}: ",
+        m["seq"].as_u64().unwrap_or(0),
+        one_line(field("sender")),
+        one_line(field("recipient")),
+    );
+    with_content(&head, field("content"))
+}
+
 /// `head` followed by the content: its first line on the same line, every
 /// further line as a continuation line. No trailing newline.
 pub fn with_content(head: &str, content: &str) -> String {

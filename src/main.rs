@@ -1,6 +1,6 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
-use caucus::{agent, bridge, hub, script, service, watch};
+use caucus::{agent, bridge, hook, hub, script, service, setup, watch};
 
 use std::process::ExitCode;
 
@@ -20,6 +20,8 @@ Commands:
   peers     list the agents in the room
   control   pause, resume, stop or reset the room
   service   run the hub as a service of your session (install, status, uninstall)
+  setup     wire a repository for an agent host (claude)
+  hook      what a host runs at its hook points (stop, prompt, session-start)
 
 Options:
   -h, --help     print this help (or `caucus <COMMAND> --help`)
@@ -60,6 +62,8 @@ fn run() -> Result<ExitCode, String> {
         Some(Value(cmd)) if cmd == "peers" => Ok(script::peers(args)),
         Some(Value(cmd)) if cmd == "control" => Ok(script::control(args)),
         Some(Value(cmd)) if cmd == "service" => Ok(service::main(args)),
+        Some(Value(cmd)) if cmd == "hook" => Ok(hook::main(args)),
+        Some(Value(cmd)) if cmd == "setup" => Ok(setup::main(args)),
         Some(Value(cmd)) if cmd == "hub" => {
             let Some(config) = hub::config::HubConfig::parse(args)? else {
                 return Ok(ExitCode::SUCCESS);

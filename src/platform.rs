@@ -71,3 +71,19 @@ pub fn open_url(url: &str) -> std::io::Result<Child> {
         .stderr(std::process::Stdio::null())
         .spawn()
 }
+
+/// Quotes a word for the agent's shell when it needs it: POSIX quoting on
+/// Unix; on Windows double quotes, which cmd, PowerShell and Git Bash all
+/// read the same for a path (a Windows path holds no `"`).
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        s.to_string()
+    } else if cfg!(windows) {
+        format!("\"{s}\"")
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

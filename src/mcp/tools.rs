@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use super::session::{Joined, Session, heal, join, leave, lock, refusal, setup, unreachable};
 use crate::client::{Answer, HubClient};
 use crate::lines;
+use crate::platform::shell_quote;
 
 /// One tool: name, description, parameters (JSON Schema properties and
 /// required names), and whether it only reads.
@@ -591,18 +592,7 @@ fn listen(
 fn heard_text(result: &Value) -> String {
     let mut out = Vec::new();
     for m in result["messages"].as_array().into_iter().flatten() {
-        let field = |k: &str| m[k].as_str().unwrap_or("?");
-        let kind = match field("kind") {
-            "message" => String::new(),
-            other => format!(" ({other})"),
-        };
-        let head = format!(
-            "[{}] {} -> {}{kind}: ",
-            m["seq"].as_u64().unwrap_or(0),
-            lines::one_line(field("sender")),
-            lines::one_line(field("recipient")),
-        );
-        out.push(lines::with_content(&head, field("content")));
+        out.push(lines::compact(m));
     }
     if result["stop"] == json!(true) {
         out.push("STOP: the operator stopped the room. Stop sending and finish.".into());
@@ -612,22 +602,6 @@ fn heard_text(result: &Value) -> String {
         out.push(format!("no messages (the room is {mode})"));
     }
     out.join("\n")
-}
-
-/// Quotes a word for the agent's shell when it needs it: POSIX quoting on
-/// Unix; on Windows double quotes, which cmd, PowerShell and Git Bash all
-/// read the same for a path (a Windows path holds no `"`).
-fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
-    if plain {
-        s.to_string()
-    } else if cfg!(windows) {
-        format!("\"{s}\"")
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 /// A path as a shell can take it: Windows' `canonicalize` gives verbatim
@@ -696,9 +670,9 @@ fn watch_command(session: &Mutex<Session>, me: &Joined) -> Result<Value, Value> 
     Ok(json!({
         "command": format!(
             "{} watch --hub {} --token-file {}",
-            shell_word(&exe),
-            shell_word(&hub),
-            shell_word(&plain_path(&path))
+            shell_quote(&exe),
+            shell_quote(&hub),
+            shell_quote(&plain_path(&path))
         ),
         "background": true,
         "note": "Run it in the background now (a shell job, not a subagent). It exits when \
@@ -757,9 +731,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn shell_words_are_quoted_when_needed() {
-        assert_eq!(shell_word("/usr/bin/caucus"), "/usr/bin/caucus");
-        assert_eq!(shell_word("/tmp/a b"), "'/tmp/a b'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("/usr/bin/caucus"), "/usr/bin/caucus");
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(encode("a b/#c"), "a%20b%2F%23c");
     }
 

@@ -335,6 +335,13 @@ impl Bridge {
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
+        Bridge::spawn(cmd)
+    }
+
+    /// Starts a bridge from a command made by the test (as a host would
+    /// run it from its configuration); stdin and stdout are the test's.
+    pub fn spawn(mut cmd: Command) -> Bridge {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start caucus bridge");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("bridge stdout");

@@ -382,6 +382,9 @@ impl Room {
                        "content_chars": chars})
             })
             .collect();
-        Ok(json!({"pending": waiting.len(), "last": last, "messages": messages}))
+        Ok(
+            json!({"pending": waiting.len(), "last": last, "messages": messages,
+                   "mode": self.mode}),
+        )
     }
 }

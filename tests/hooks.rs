@@ -1,0 +1,368 @@
+//! `caucus setup claude` and `caucus hook`, played as Claude Code plays
+//! them: setup wires a temporary git repository; the bridge is started
+//! exactly as `.mcp.json` says (command, args, env, working directory) and
+//! driven over stdio; each installed hook command is run through the shell
+//! in the repository with the event JSON the hooks reference documents on
+//! stdin, and what it prints is what the host would read.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Bridge, Hub, caucus, state_dir};
+use serde_json::{Value, json};
+
+/// A fresh directory under the test's temporary folder.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hooks-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` with `stdin`, giving it at most 120 s.
+fn run(mut cmd: Command, stdin: &str) -> Ran {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start");
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut stdout = String::new();
+    let _ = out.read_to_string(&mut stdout);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not end");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr: reader.join().unwrap(),
+    }
+}
+
+fn setup(dir: &Path, extra: &[&str]) -> Ran {
+    let mut cmd = caucus();
+    cmd.args(["setup", "claude"]).args(extra).current_dir(dir);
+    run(cmd, "")
+}
+
+/// The hook command setup installed for `event`.
+fn hook_command(repo: &Path, event: &str) -> String {
+    let settings = read_json(&repo.join(".claude/settings.json"));
+    let groups = settings["hooks"][event].as_array().unwrap();
+    let ours: Vec<&str> = groups
+        .iter()
+        .flat_map(|g| g["hooks"].as_array().unwrap())
+        .filter_map(|h| h["command"].as_str())
+        .filter(|c| c.contains(" hook "))
+        .collect();
+    assert_eq!(ours.len(), 1, "{settings}");
+    ours[0].to_string()
+}
+
+/// Runs a hook command as the host does: through the shell, in the
+/// repository, the event JSON on stdin.
+fn run_hook(repo: &Path, command: &str, event: &Value) -> Ran {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", command])
+        .current_dir(repo)
+        .env("CAUCUS_STATE_DIR", state_dir())
+        .env_remove("CAUCUS_PROJECT")
+        .env_remove("CAUCUS_HUB_URL");
+    let ran = run(cmd, &event.to_string());
+    assert_eq!(ran.code, 0, "a hook always exits 0: {}", ran.stderr);
+    ran
+}
+
+/// The event Claude Code sends a hook (common fields and the event's own).
+fn event(repo: &Path, name: &str, extra: Value) -> Value {
+    let mut e = json!({
+        "session_id": "test-session",
+        "transcript_path": repo.join("transcript.jsonl"),
+        "cwd": repo,
+        "permission_mode": "default",
+        "hook_event_name": name,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        e[k] = v.clone();
+    }
+    e
+}
+
+/// Starts the bridge exactly as `.mcp.json` says.
+fn bridge_from_config(repo: &Path) -> Bridge {
+    let config = read_json(&repo.join(".mcp.json"));
+    let server = &config["mcpServers"]["caucus"];
+    let mut cmd = Command::new(server["command"].as_str().unwrap());
+    for a in server["args"].as_array().unwrap() {
+        cmd.arg(a.as_str().unwrap());
+    }
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CAUCUS_STATE_DIR", state_dir());
+    for (k, v) in server["env"].as_object().unwrap() {
+        cmd.env(k, v.as_str().unwrap());
+    }
+    cmd.current_dir(repo).stderr(Stdio::inherit());
+    Bridge::spawn(cmd)
+}
+
+#[test]
+fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    let repo = fresh_dir("alpha-repo");
+    assert!(
+        Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&repo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // What the user had before stays.
+    std::fs::write(
+        repo.join(".mcp.json"),
+        r#"{"mcpServers": {"other": {"command": "other-server"}}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(repo.join(".claude")).unwrap();
+    std::fs::write(
+        repo.join(".claude/settings.json"),
+        r#"{"permissions": {"allow": ["Bash(ls)"]},
+            "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "echo mine"}]}]}}"#,
+    )
+    .unwrap();
+
+    let first = setup(&repo, &["--hub", &url]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(
+        first.stdout.matches("wrote ").count(),
+        2,
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("approve"), "{}", first.stdout);
+    assert!(first.stdout.contains("claude"), "{}", first.stdout);
+    let mcp = read_json(&repo.join(".mcp.json"));
+    let settings_text = std::fs::read_to_string(repo.join(".claude/settings.json")).unwrap();
+    assert_eq!(mcp["mcpServers"]["other"]["command"], "other-server");
+    let server = &mcp["mcpServers"]["caucus"];
+    assert_eq!(server["args"], json!(["bridge"]));
+    assert_eq!(server["env"]["CAUCUS_HUB_URL"], url);
+    assert!(Path::new(server["command"].as_str().unwrap()).is_absolute());
+    let settings = read_json(&repo.join(".claude/settings.json"));
+    assert_eq!(settings["permissions"]["allow"], json!(["Bash(ls)"]));
+    assert_eq!(
+        settings["hooks"]["Stop"][0]["hooks"][0]["command"], "echo mine",
+        "the user's own hook stays"
+    );
+
+    // Twice changes nothing.
+    let again = setup(&repo, &["--hub", &url]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.stdout.matches("unchanged ").count(),
+        2,
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".claude/settings.json")).unwrap(),
+        settings_text
+    );
+
+    let stop = hook_command(&repo, "Stop");
+    let prompt = hook_command(&repo, "UserPromptSubmit");
+    let start = hook_command(&repo, "SessionStart");
+
+    // Before the bridge joined, the hooks find no agent and do nothing.
+    let none = run_hook(
+        &repo,
+        &stop,
+        &event(&repo, "Stop", json!({"stop_hook_active": false})),
+    );
+    assert_eq!(none.stdout, "");
+    assert!(none.stderr.contains("no agent joined"), "{}", none.stderr);
+
+    // The host starts the bridge; the model joins under the directory's name.
+    let mut bridge = bridge_from_config(&repo);
+    let joined = bridge.join();
+    assert_eq!(joined["project"], "alpha-repo", "{joined}");
+
+    let bravo = hub.join("bravo");
+    assert_eq!(bravo.say("alpha-repo", "hello from bravo").status, 200);
+
+    // SessionStart and UserPromptSubmit: the room and what waits, as context.
+    for (command, name, extra) in [
+        (&start, "SessionStart", json!({"source": "startup"})),
+        (&prompt, "UserPromptSubmit", json!({"prompt": "carry on"})),
+    ] {
+        let ran = run_hook(&repo, command, &event(&repo, name, extra));
+        let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert_eq!(out["hookSpecificOutput"]["hookEventName"], name);
+        let text = out["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap();
+        assert!(text.contains("you are alpha-repo"), "{text}");
+        assert!(text.contains("bravo"), "{text}");
+        assert!(text.contains("hello from bravo"), "{text}");
+    }
+
+    // Stop: the waiting message blocks the stop and is handed over...
+    let stop_event = event(&repo, "Stop", json!({"stop_hook_active": false}));
+    let ran = run_hook(&repo, &stop, &stop_event);
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(out["decision"], "block");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(reason.contains("bravo"), "{reason}");
+    assert!(reason.contains("hello from bravo"), "{reason}");
+
+    // ...and acknowledged: with nothing new it lets the session stop.
+    let active = event(&repo, "Stop", json!({"stop_hook_active": true}));
+    let ran = run_hook(&repo, &stop, &active);
+    assert_eq!(ran.stdout, "", "already handed over: {}", ran.stdout);
+
+    // A message that arrives while the hook waits is handed over.
+    let waiting = {
+        let repo = repo.clone();
+        let stop = stop.clone();
+        let stop_event = stop_event.clone();
+        std::thread::spawn(move || run_hook(&repo, &stop, &stop_event))
+    };
+    hub.wait_for_peer("alpha-repo", |p| p["listening"] == true);
+    assert_eq!(bravo.say("alpha-repo", "late news").status, 200);
+    let ran = waiting.join().unwrap();
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(out["decision"], "block");
+    assert!(
+        out["reason"].as_str().unwrap().contains("late news"),
+        "{out}"
+    );
+
+    // With the session already continued once, nothing new: it lets go.
+    let ran = run_hook(&repo, &stop, &active);
+    assert_eq!(ran.stdout, "");
+
+    // After the operator's stop the hook lets the session end, at once.
+    assert_eq!(hub.control(json!({"action": "stop"})).status, 200);
+    let ran = run_hook(&repo, &stop, &stop_event);
+    assert_eq!(ran.stdout, "");
+    assert!(ran.stderr.contains("operator stopped"), "{}", ran.stderr);
+    let ran = run_hook(
+        &repo,
+        &prompt,
+        &event(&repo, "UserPromptSubmit", json!({"prompt": "x"})),
+    );
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let text = out["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("stopped"), "{text}");
+
+    // Bad input: each exits 0, prints nothing for the host, says why.
+    let ran = {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &stop])
+            .current_dir(&repo)
+            .env("CAUCUS_STATE_DIR", state_dir());
+        run(cmd, "{not json")
+    };
+    assert_eq!((ran.code, ran.stdout.as_str()), (0, ""));
+    assert!(ran.stderr.contains("not a JSON object"), "{}", ran.stderr);
+    let mut cmd = caucus();
+    cmd.args(["hook", "teatime", "--hub", &url])
+        .current_dir(&repo);
+    let ran = run(cmd, &stop_event.to_string());
+    assert_eq!((ran.code, ran.stdout.as_str()), (0, ""));
+    assert!(ran.stderr.contains("unknown event"), "{}", ran.stderr);
+    let mut cmd = caucus();
+    cmd.args(["hook", "stop", "--hub", &url, "--name", "nobody"]);
+    let ran = run(cmd, &stop_event.to_string());
+    assert_eq!((ran.code, ran.stdout.as_str()), (0, ""));
+    assert!(ran.stderr.contains("no agent joined"), "{}", ran.stderr);
+
+    // No hub: the hook lets the session go on.
+    bridge.kill();
+    drop(bravo);
+    drop(hub);
+    let ran = run_hook(&repo, &stop, &stop_event);
+    assert_eq!(ran.stdout, "");
+    assert!(ran.stderr.contains("unreachable"), "{}", ran.stderr);
+    let ran = run_hook(
+        &repo,
+        &prompt,
+        &event(&repo, "UserPromptSubmit", json!({"prompt": "x"})),
+    );
+    assert_eq!(ran.stdout, "");
+    assert!(ran.stderr.contains("unreachable"), "{}", ran.stderr);
+}
+
+#[test]
+fn setup_refuses_what_it_cannot_merge_and_changes_nothing() {
+    let repo = fresh_dir("refusals");
+    // Not a JSON object: refused, and settings.json is not written either.
+    std::fs::write(repo.join(".mcp.json"), "[1, 2]").unwrap();
+    let ran = setup(&repo, &[]);
+    assert_eq!(ran.code, 1);
+    assert!(ran.stderr.contains("not a JSON object"), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".mcp.json")).unwrap(),
+        "[1, 2]"
+    );
+    assert!(!repo.join(".claude").exists());
+
+    // A symbolic link is never written through.
+    #[cfg(unix)]
+    {
+        std::fs::remove_file(repo.join(".mcp.json")).unwrap();
+        let elsewhere = repo.join("elsewhere.json");
+        std::fs::write(&elsewhere, "{}").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, repo.join(".mcp.json")).unwrap();
+        let ran = setup(&repo, &[]);
+        assert_eq!(ran.code, 1);
+        assert!(ran.stderr.contains("symbolic link"), "{}", ran.stderr);
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "{}");
+    }
+
+    // Usage errors: exit 2.
+    let mut cmd = caucus();
+    cmd.args(["setup", "emacs"]).current_dir(&repo);
+    assert_eq!(run(cmd, "").code, 2);
+    let mut cmd = caucus();
+    cmd.args(["setup", "claude", "--hub", "http://10.1.2.3:1"])
+        .env_remove("CAUCUS_ALLOW_REMOTE_HUB")
+        .current_dir(&repo);
+    assert_eq!(run(cmd, "").code, 2);
+}
