@@ -771,3 +771,38 @@ fn a_protocol_section_comes_when_asked_and_an_unknown_one_lists_the_real_ones() 
         "{none}"
     );
 }
+
+#[test]
+fn a_bridge_whose_hub_does_not_answer_says_so_at_start() {
+    use std::io::BufRead;
+    let url = common::dead_url();
+    let mut child = common::caucus()
+        .arg("bridge")
+        .env("CAUCUS_HUB_URL", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Nothing is asked of it: the warning comes by itself, stdin still open.
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a warning on stderr");
+    assert!(line.contains("does not answer"), "{line}");
+    assert!(line.contains(&url), "{line}");
+    assert!(line.contains("caucus hub"), "{line}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}

@@ -65,6 +65,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     };
     // Before any other thread starts, so that every thread inherits the mask.
     let signals = block_signals();
+    warn_if_no_hub(&hub);
     let (mut server, drained) =
         Server::over_stdio(HubClient::new(&hub), Out::new(std::io::stdout()));
     let shared = server.session();
@@ -76,6 +77,32 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let _ = drained.recv_timeout(DRAIN);
     session::shutdown(&shared);
     ExitCode::SUCCESS
+}
+
+/// Hosts show a dormant bridge as connected even when its hub is down:
+/// say so on stderr (the host's MCP log) at once, without holding up the
+/// handshake.
+fn warn_if_no_hub(hub: &str) {
+    let hub = hub.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("hub-check".into())
+        .spawn(move || {
+            let client = HubClient::new(&hub);
+            match client.get("/version", None, Some(Duration::from_secs(3))) {
+                Ok(a) if a.status == 200 && a.body["version"].is_string() => {}
+                Ok(a) => eprintln!(
+                    "caucus bridge: {hub} answered HTTP {} to /version: is it a caucus hub?",
+                    a.status
+                ),
+                Err(e) => eprintln!(
+                    "caucus bridge: the hub at {hub} does not answer ({e}); start it with \
+                     `caucus hub`, or set CAUCUS_HUB_URL. The tools say so until it answers."
+                ),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot check the hub: {e}");
+    }
 }
 
 /// The signals that end a session, blocked in this thread (and so in every
