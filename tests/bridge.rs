@@ -806,3 +806,43 @@ fn a_bridge_whose_hub_does_not_answer_says_so_at_start() {
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn prompts_are_offered_as_slash_commands_and_expand_to_tool_instructions() {
+    let hub = Hub::start(&[]);
+    let mut b = Bridge::start(&hub.url(), "alpha");
+    let init = b.initialize("2025-06-18");
+    assert!(init["capabilities"]["prompts"].is_object());
+    let list = b.request("prompts/list", json!({}))["result"].clone();
+    let names: Vec<&str> = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["join", "talk", "status", "leave"]);
+    let got = b.request(
+        "prompts/get",
+        json!({"name": "talk", "arguments": {"to": "bravo", "message": "ship it"}}),
+    );
+    let message = &got["result"]["messages"][0];
+    assert_eq!(message["role"], "user");
+    let text = message["content"]["text"].as_str().unwrap();
+    assert!(text.contains("say") && text.contains("\"bravo\"") && text.ends_with("ship it"));
+    // Following it works: the prompt names tools that exist.
+    b.join();
+    hub.join("bravo");
+    let sent = b.call("say", json!({"to": "bravo", "content": "ship it"}));
+    assert_eq!(sent["delivered_to"], json!(["bravo"]), "{sent}");
+    // Bad requests: invalid params, and the session goes on.
+    for bad in [
+        json!({"name": "nope"}),
+        json!({"name": "talk"}),
+        json!({"name": "join", "arguments": {"name": 7}}),
+        json!({}),
+    ] {
+        let r = b.request("prompts/get", bad);
+        assert_eq!(r["error"]["code"], -32602, "{r}");
+    }
+    assert_eq!(b.request("ping", json!({}))["result"], json!({}));
+}

@@ -73,6 +73,19 @@ fn a_legacy_client_gets_a_session_and_the_tools() {
         &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
     );
     assert_eq!(list.json()["result"]["tools"].as_array().unwrap().len(), 23);
+    assert!(init.json()["result"]["capabilities"]["prompts"].is_object());
+    let prompt = rpc(
+        &hub,
+        "?project=webby",
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "prompts/get",
+                "params": {"name": "join", "arguments": {"name": "webby"}}}),
+    );
+    let text = prompt.json()["result"]["messages"][0]["content"]["text"].clone();
+    assert!(
+        text.as_str().unwrap().contains("project=\"webby\""),
+        "{text}"
+    );
     let call = |id: u64, name: &str| {
         rpc(
             &hub,

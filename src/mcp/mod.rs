@@ -20,6 +20,7 @@
 //! ([`Out`]): no stdin, no sockets, no HTTP framing. What it writes is
 //! whole protocol messages only, under one lock.
 
+pub mod prompts;
 pub mod session;
 pub mod tools;
 
@@ -89,6 +90,11 @@ fn supported_versions() -> Vec<&'static str> {
     let mut v = vec![MODERN_VERSION];
     v.extend(LEGACY_VERSIONS.iter().rev());
     v
+}
+
+/// What this server offers: tools and prompts, both fixed.
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}, "prompts": {"listChanged": false}})
 }
 
 fn error(id: &Value, code: i64, message: impl Into<String>, data: Option<Value>) -> Value {
@@ -399,7 +405,7 @@ impl Server {
             "initialize" => Ok(self.initialize(&params)),
             "server/discover" if era == Era::Modern => Ok(json!({
                 "supportedVersions": supported_versions(),
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": capabilities(),
                 "serverInfo": server_info(),
                 "instructions": INSTRUCTIONS,
                 "ttlMs": 3_600_000,
@@ -414,6 +420,15 @@ impl Server {
                 }
                 Ok(r)
             }
+            "prompts/list" => {
+                let mut r = prompts::list();
+                if era == Era::Modern {
+                    r["ttlMs"] = json!(3_600_000);
+                    r["cacheScope"] = json!("public");
+                }
+                Ok(r)
+            }
+            "prompts/get" => prompts::get(&params).map_err(|e| (INVALID_PARAMS, e)),
             "tools/call" => match ToolCall::parse(&params) {
                 Err(e) => Err((INVALID_PARAMS, e)),
                 Ok(call) => {
@@ -460,7 +475,7 @@ impl Server {
         log::info!("legacy session on MCP {chosen}");
         json!({
             "protocolVersion": chosen,
-            "capabilities": {"tools": {"listChanged": false}},
+            "capabilities": capabilities(),
             "serverInfo": server_info(),
             "instructions": INSTRUCTIONS,
         })
