@@ -70,7 +70,7 @@ pub fn file_key(s: &str) -> String {
 }
 
 /// Makes `dir` and its parents, private to this user.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;

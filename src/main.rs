@@ -1,6 +1,6 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
-use caucus::{agent, bridge, hook, hub, script, service, setup, watch};
+use caucus::{agent, bridge, doctor, hook, hub, script, service, setup, watch};
 
 use std::process::ExitCode;
 
@@ -22,6 +22,7 @@ Commands:
   service   run the hub as a service of your session (install, status, uninstall)
   setup     wire a repository for an agent host (claude)
   hook      what a host runs at its hook points (stop, prompt, session-start)
+  doctor    check that an agent in this repository can reach the room
 
 Options:
   -h, --help     print this help (or `caucus <COMMAND> --help`)
@@ -64,6 +65,7 @@ fn run() -> Result<ExitCode, String> {
         Some(Value(cmd)) if cmd == "service" => Ok(service::main(args)),
         Some(Value(cmd)) if cmd == "hook" => Ok(hook::main(args)),
         Some(Value(cmd)) if cmd == "setup" => Ok(setup::main(args)),
+        Some(Value(cmd)) if cmd == "doctor" => Ok(doctor::main(args)),
         Some(Value(cmd)) if cmd == "hub" => {
             let Some(config) = hub::config::HubConfig::parse(args)? else {
                 return Ok(ExitCode::SUCCESS);

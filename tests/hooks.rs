@@ -71,6 +71,15 @@ fn run(mut cmd: Command, stdin: &str) -> Ran {
     }
 }
 
+fn doctor(dir: &Path, extra: &[&str]) -> Ran {
+    let mut cmd = caucus();
+    cmd.arg("doctor")
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("CAUCUS_HUB_URL");
+    run(cmd, "")
+}
+
 fn setup(dir: &Path, extra: &[&str]) -> Ran {
     let mut cmd = caucus();
     cmd.args(["setup", "claude"]).args(extra).current_dir(dir);
@@ -203,6 +212,16 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
         settings_text
     );
 
+    // The doctor finds all in place; nobody joined yet is not a problem.
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stdout);
+    assert!(!checked.stdout.contains("fix "), "{}", checked.stdout);
+    assert!(
+        checked.stdout.contains("no agent has joined"),
+        "{}",
+        checked.stdout
+    );
+
     let stop = hook_command(&repo, "Stop");
     let prompt = hook_command(&repo, "UserPromptSubmit");
     let start = hook_command(&repo, "SessionStart");
@@ -223,6 +242,16 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
 
     let bravo = hub.join("bravo");
     assert_eq!(bravo.say("alpha-repo", "hello from bravo").status, 200);
+
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stdout);
+    assert!(
+        checked
+            .stdout
+            .contains("\"alpha-repo\" is joined; 1 message(s) wait"),
+        "{}",
+        checked.stdout
+    );
 
     // SessionStart and UserPromptSubmit: the room and what waits, as context.
     for (command, name, extra) in [
@@ -365,4 +394,40 @@ fn setup_refuses_what_it_cannot_merge_and_changes_nothing() {
         .env_remove("CAUCUS_ALLOW_REMOTE_HUB")
         .current_dir(&repo);
     assert_eq!(run(cmd, "").code, 2);
+}
+
+#[test]
+fn the_doctor_names_each_problem_with_its_fix() {
+    let repo = fresh_dir("unwired");
+    let dead = common::dead_url();
+    let checked = doctor(&repo, &["--hub", &dead]);
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    let fixes: Vec<&str> = checked
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("fix "))
+        .collect();
+    assert_eq!(fixes.len(), 3, "{}", checked.stdout);
+    assert!(fixes[0].contains(".mcp.json") && fixes[0].contains("caucus setup claude"));
+    assert!(fixes[1].contains("does not answer") && fixes[1].contains("caucus hub"));
+    assert!(fixes[2].contains("settings.json") && fixes[2].contains("caucus setup claude"));
+
+    // Wired, but to another program, with the hub up.
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    assert_eq!(setup(&repo, &["--hub", &url]).code, 0);
+    let mut mcp = read_json(&repo.join(".mcp.json"));
+    mcp["mcpServers"]["caucus"]["command"] = json!("/bin/true");
+    std::fs::write(repo.join(".mcp.json"), mcp.to_string()).unwrap();
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    assert!(
+        checked.stdout.contains("not this caucus"),
+        "{}",
+        checked.stdout
+    );
+    assert!(checked.stdout.contains("the hub at"), "{}", checked.stdout);
+
+    // Usage errors: exit 2.
+    assert_eq!(doctor(&repo, &["--bogus"]).code, 2);
 }

@@ -1,0 +1,361 @@
+//! `caucus doctor`: from a repository, checks what an agent there needs and
+//! prints each problem with its fix: the hub answers; the host's MCP entry
+//! and hooks are in place and run this binary; the name the bridge joins
+//! under resolves to a token the hub knows; the clients' state folder (where
+//! the bridge and the watcher keep tokens) is writable.
+//!
+//! It only reads, and asks the hub only `/version` and, with a kept token,
+//! `/peek` (which takes nothing). Exit 0 when nothing needs fixing, 1 when
+//! something does, 2 on a usage error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+use serde_json::Value;
+
+use crate::cli::text;
+use crate::client::{HubClient, hub_url};
+use crate::identity::{kept_token, private_dir, state_dir};
+
+pub const HELP: &str = "\
+caucus doctor: check that an agent in this repository can reach the room
+
+Usage: caucus doctor [--hub URL] [--name NAME] [--dir DIR]
+
+Checks the hub answers, .mcp.json names the caucus server and runs this
+binary, the Claude Code hooks `caucus setup claude` installs are in place,
+the agent's name has a token the hub knows, and the state folder is
+writable. Prints `ok` or `fix` for each, the fix beside it.
+
+Options:
+  --hub URL    [default: the hub in .mcp.json, else CAUCUS_HUB_URL, else
+               http://127.0.0.1:8765]
+  --name NAME  [default: .mcp.json's CAUCUS_PROJECT, else the directory's name]
+  --dir DIR    the repository [default: here]
+
+Exit codes: 0 all well, 1 something to fix, 2 usage.
+";
+
+/// What the checks found: `(true, what)` is fine, `(false, what)` needs
+/// the fix written in `what`.
+struct Report {
+    lines: Vec<(bool, String)>,
+}
+
+impl Report {
+    fn ok(&mut self, what: impl Into<String>) {
+        self.lines.push((true, what.into()));
+    }
+    fn fix(&mut self, what: impl Into<String>) {
+        self.lines.push((false, what.into()));
+    }
+}
+
+pub fn main(mut args: lexopt::Parser) -> ExitCode {
+    let mut hub = None;
+    let mut name = None;
+    let mut dir = None;
+    loop {
+        let arg = match args.next() {
+            Ok(Some(a)) => a,
+            Ok(None) => break,
+            Err(e) => return usage(e),
+        };
+        let parsed: Result<(), String> = match arg {
+            Long("hub") => text(args.value()).map(|v| hub = Some(v)),
+            Long("name") => text(args.value()).map(|v| name = Some(v)),
+            Long("dir") => text(args.value()).map(|v| dir = Some(PathBuf::from(v))),
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
+            other => Err(other.unexpected().to_string()),
+        };
+        if let Err(e) = parsed {
+            return usage(e);
+        }
+    }
+    let dir = match dir.map_or_else(std::env::current_dir, Ok) {
+        Ok(d) => d,
+        Err(e) => return usage(format!("no working directory: {e}")),
+    };
+    let mut report = Report { lines: Vec::new() };
+    let server = mcp_entry(&dir, &mut report);
+    let env = |key: &str| {
+        server
+            .as_ref()
+            .and_then(|s| s["env"][key].as_str())
+            .map(str::to_string)
+    };
+    let hub = match hub_url(hub.or_else(|| env("CAUCUS_HUB_URL"))) {
+        Ok(h) => h,
+        Err(e) => return usage(e),
+    };
+    let name = name
+        .or_else(|| env("CAUCUS_PROJECT"))
+        .or_else(|| Some(dir.file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    let client = HubClient::new(&hub);
+    let up = hub_answers(&client, &mut report);
+    hooks(&dir, &mut report);
+    if up {
+        identity(&client, &name, &mut report);
+    }
+    state_folder(&mut report);
+
+    let problems = report.lines.iter().filter(|(ok, _)| !ok).count();
+    for (ok, what) in &report.lines {
+        println!("{} {what}", if *ok { "ok " } else { "fix" });
+    }
+    if problems == 0 {
+        println!("all well: an agent here joins {hub} as {name}");
+        ExitCode::SUCCESS
+    } else {
+        println!("{problems} thing(s) to fix");
+        ExitCode::from(1)
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("caucus doctor: {e}");
+    ExitCode::from(2)
+}
+
+/// This binary, as a host would name it, resolved.
+fn this_binary() -> Option<PathBuf> {
+    std::env::current_exe().ok()?.canonicalize().ok()
+}
+
+/// Whether `command` (a path, or a name looked up on `PATH`) is this binary.
+fn runs_this_binary(command: &str) -> bool {
+    let Some(me) = this_binary() else {
+        return false;
+    };
+    let path = Path::new(command);
+    let found = if path.components().count() > 1 {
+        Some(path.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .flat_map(|p| [p.join(command), p.join(format!("{command}.exe"))])
+                .find(|p| p.is_file())
+        })
+    };
+    found
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| p == me)
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>, String> {
+    match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is not valid JSON ({e})", path.display())),
+    }
+}
+
+/// The `caucus` entry of `.mcp.json`, checked.
+fn mcp_entry(dir: &Path, report: &mut Report) -> Option<Value> {
+    let path = dir.join(".mcp.json");
+    let config = match read_json(&path) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            report.fix(format!(
+                "no {}: run `caucus setup claude` here (or add the caucus server to your host's \
+                 MCP configuration, see docs/CONNECTORS.md)",
+                path.display()
+            ));
+            return None;
+        }
+        Err(e) => {
+            report.fix(format!("{e}: fix it, then run `caucus setup claude`"));
+            return None;
+        }
+    };
+    let server = &config["mcpServers"]["caucus"];
+    if !server.is_object() {
+        report.fix(format!(
+            "{} has no mcpServers.caucus: run `caucus setup claude`",
+            path.display()
+        ));
+        return None;
+    }
+    let command = server["command"].as_str().unwrap_or_default();
+    if !runs_this_binary(command) {
+        report.fix(format!(
+            "the caucus server in {} runs {command:?}, not this caucus ({}): run `caucus setup \
+             claude` again",
+            path.display(),
+            this_binary().map_or_else(|| "?".into(), |p| p.display().to_string())
+        ));
+    } else if server["args"].get(0).and_then(Value::as_str) != Some("bridge") {
+        report.fix(format!(
+            "the caucus server in {} does not run `bridge`: run `caucus setup claude` again",
+            path.display()
+        ));
+    } else {
+        report.ok(format!(
+            "{}: the caucus server runs this binary's bridge",
+            path.display()
+        ));
+    }
+    Some(server.clone())
+}
+
+fn hub_answers(client: &HubClient, report: &mut Report) -> bool {
+    match client.get("/version", None, Some(Duration::from_secs(3))) {
+        Ok(a) if a.status == 200 && a.body["version"].is_string() => {
+            report.ok(format!(
+                "the hub at {} answers (version {})",
+                client.base(),
+                a.body["version"].as_str().unwrap_or_default()
+            ));
+            true
+        }
+        Ok(a) => {
+            report.fix(format!(
+                "{} answered HTTP {} to /version: is it a caucus hub? Check the URL",
+                client.base(),
+                a.status
+            ));
+            false
+        }
+        Err(e) => {
+            report.fix(format!(
+                "the hub at {} does not answer ({e}): start it with `caucus hub` (or `caucus \
+                 service install` to keep it running)",
+                client.base()
+            ));
+            false
+        }
+    }
+}
+
+/// The Claude Code hooks `caucus setup claude` installs.
+fn hooks(dir: &Path, report: &mut Report) {
+    let path = dir.join(".claude").join("settings.json");
+    let settings = match read_json(&path) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            report.fix(format!(
+                "no {}: without hooks an idle Claude Code session does not hear the room; run \
+                 `caucus setup claude`",
+                path.display()
+            ));
+            return;
+        }
+        Err(e) => {
+            report.fix(format!("{e}: fix it, then run `caucus setup claude`"));
+            return;
+        }
+    };
+    let mut missing = Vec::new();
+    for (event, word) in [
+        ("Stop", "stop"),
+        ("UserPromptSubmit", "prompt"),
+        ("SessionStart", "session-start"),
+    ] {
+        let commands: Vec<&str> = settings["hooks"][event]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["hooks"].as_array())
+            .flatten()
+            .filter_map(|h| h["command"].as_str())
+            .collect();
+        let ours = commands
+            .iter()
+            .find(|c| c.contains(&format!(" hook {word}")));
+        match ours {
+            Some(c) if runs_this_binary(&first_word(c)) => {}
+            Some(_) => missing.push(format!("{event} (runs another caucus)")),
+            None => missing.push(event.to_string()),
+        }
+    }
+    if missing.is_empty() {
+        report.ok(format!(
+            "{}: the caucus hooks run this binary",
+            path.display()
+        ));
+    } else {
+        report.fix(format!(
+            "{}: hooks missing or stale: {}; run `caucus setup claude`",
+            path.display(),
+            missing.join(", ")
+        ));
+    }
+}
+
+/// The program of a shell command line as `caucus setup` writes it: a
+/// plain word, or one in single or double quotes.
+fn first_word(command: &str) -> String {
+    let command = command.trim_start();
+    for quote in ['\'', '"'] {
+        if let Some(rest) = command.strip_prefix(quote) {
+            return rest.split(quote).next().unwrap_or_default().to_string();
+        }
+    }
+    command
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn identity(client: &HubClient, name: &str, report: &mut Report) {
+    let Some(token) = kept_token(client.base(), name) else {
+        report.ok(format!(
+            "no agent has joined as {name:?} from this machine yet: the agent's `join` does it"
+        ));
+        return;
+    };
+    match client.get("/peek", Some(&token), None) {
+        Ok(a) if a.status == 200 => report.ok(format!(
+            "{name:?} is joined; {} message(s) wait for it",
+            a.body["pending"].as_u64().unwrap_or(0)
+        )),
+        Ok(a) if a.status == 401 => report.fix(format!(
+            "the token kept for {name:?} is one the hub does not know (it was reset, or the \
+             agent left): the agent's next `join` takes the name again"
+        )),
+        Ok(a) => report.fix(format!("the hub answered HTTP {} for {name:?}", a.status)),
+        Err(e) => report.fix(format!("the hub stopped answering ({e})")),
+    }
+}
+
+fn state_folder(report: &mut Report) {
+    let dir = state_dir();
+    let probe = dir.join(format!(".doctor-{}", std::process::id()));
+    let wrote = private_dir(&dir).and_then(|()| std::fs::write(&probe, b"x"));
+    let _ = std::fs::remove_file(&probe);
+    match wrote {
+        Ok(()) => report.ok(format!(
+            "{} is writable: the bridge and the watcher can keep tokens",
+            dir.display()
+        )),
+        Err(e) => report.fix(format!(
+            "{} is not writable ({e}): the bridge cannot keep its token nor the watcher run; \
+             fix its permissions or set CAUCUS_STATE_DIR",
+            dir.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_of_a_hook_command_is_found() {
+        assert_eq!(first_word("/usr/bin/caucus hook stop"), "/usr/bin/caucus");
+        assert_eq!(first_word("'/tmp/a b/caucus' hook stop"), "/tmp/a b/caucus");
+        assert_eq!(
+            first_word("\"C:\\x y\\caucus.exe\" hook stop"),
+            "C:\\x y\\caucus.exe"
+        );
+    }
+}
