@@ -134,6 +134,9 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         ));
     };
     let hub = HubClient::new(&config.hub);
+    if config.event == "stop" && crate::identity::pushes_to_channel(&config.hub, &name) {
+        return pass("the bridge pushes this agent's messages into the session: nothing to do");
+    }
     match config.event.as_str() {
         "stop" => stop(&hub, &token, &event, config.wait),
         "prompt" => context(&hub, &token, &name, "UserPromptSubmit"),

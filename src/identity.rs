@@ -199,7 +199,25 @@ impl Slot {
     /// goes, and the lock with the slot.
     pub fn release(self) {
         let _ = std::fs::remove_file(&self.token_path);
+        let _ = std::fs::remove_file(self.channel_path());
     }
+
+    /// The marker a bridge in channel mode keeps while the host confirmed
+    /// it sees pushes: the hooks then leave delivery to it.
+    pub fn channel_path(&self) -> PathBuf {
+        self.token_path.with_extension("channel")
+    }
+}
+
+/// Whether a live bridge on this machine pushes `name`'s messages into its
+/// host (channel mode, confirmed): its marker is there and its slot held.
+/// A marker left by a bridge that died is ignored.
+pub fn pushes_to_channel(hub: &str, name: &str) -> bool {
+    let marker = state_dir()
+        .join("tokens")
+        .join(file_key(hub))
+        .join(format!("{}.channel", file_key(name)));
+    marker.exists() && !Slot::is_free(hub, name)
 }
 
 #[cfg(test)]

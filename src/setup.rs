@@ -22,7 +22,7 @@ use crate::platform::shell_quote;
 pub const HELP: &str = "\
 caucus setup: wire a repository for an agent host
 
-Usage: caucus setup claude [--hub URL] [--name NAME] [--dir DIR]
+Usage: caucus setup claude [--hub URL] [--name NAME] [--dir DIR] [--channel]
 
 claude  writes or merges .mcp.json (the caucus server: this binary's bridge)
         and .claude/settings.json (Stop, UserPromptSubmit and SessionStart
@@ -32,6 +32,9 @@ Options:
   --hub URL    the hub [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   --name NAME  the agent's name [default: the directory's name]
   --dir DIR    the repository [default: the current directory]
+  --channel    the bridge also pushes messages into the live session
+               (Claude Code channels, a research preview: start Claude Code
+               with --dangerously-load-development-channels server:caucus)
 
 Exit codes: 0 done (or nothing to change), 1 refused (the reason on stderr), 2 usage.
 ";
@@ -55,6 +58,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let mut hub = None;
     let mut name = None;
     let mut dir = None;
+    let mut channel = false;
     loop {
         let arg = match args.next() {
             Ok(Some(a)) => a,
@@ -69,6 +73,10 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             Long("hub") => text(args.value()).map(|v| hub = Some(v)),
             Long("name") => text(args.value()).map(|v| name = Some(v)),
             Long("dir") => text(args.value()).map(|v| dir = Some(PathBuf::from(v))),
+            Long("channel") => {
+                channel = true;
+                Ok(())
+            }
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return ExitCode::SUCCESS;
@@ -99,7 +107,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         Ok(p) => p.display().to_string(),
         Err(e) => return fail(format!("cannot find this program's path: {e}")),
     };
-    match claude(&dir, &exe, &hub, name.as_deref()) {
+    match claude(&dir, &exe, &hub, name.as_deref(), channel) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
@@ -154,7 +162,13 @@ fn ours(command: &str) -> bool {
     command.contains("caucus") && command.contains(" hook ")
 }
 
-fn claude(dir: &Path, exe: &str, hub: &str, name: Option<&str>) -> Result<(), String> {
+fn claude(
+    dir: &Path,
+    exe: &str,
+    hub: &str,
+    name: Option<&str>,
+    channel: bool,
+) -> Result<(), String> {
     let mcp_path = dir.join(".mcp.json");
     let settings_path = dir.join(".claude").join("settings.json");
     // Read both before writing either: a refusal changes nothing.
@@ -172,7 +186,12 @@ fn claude(dir: &Path, exe: &str, hub: &str, name: Option<&str>) -> Result<(), St
             mcp_path.display()
         ));
     }
-    servers["caucus"] = json!({"command": exe, "args": ["bridge"], "env": env});
+    let args = if channel {
+        json!(["bridge", "--channel"])
+    } else {
+        json!(["bridge"])
+    };
+    servers["caucus"] = json!({"command": exe, "args": args, "env": env});
 
     let mut tail = format!("--hub {}", shell_quote(hub));
     if let Some(n) = name {
@@ -235,7 +254,18 @@ fn claude(dir: &Path, exe: &str, hub: &str, name: Option<&str>) -> Result<(), St
         "the agent joins {hub} as {}",
         name.unwrap_or("the directory's name")
     );
-    println!("start it here with: claude");
+    if channel {
+        println!(
+            "start it here with: claude --dangerously-load-development-channels server:caucus"
+        );
+        println!(
+            "Channels are a Claude Code research preview (v2.1.80 or later, claude.ai login). \
+             After join the agent is asked to confirm it sees pushes; until it does, the \
+             hooks and the watcher deliver."
+        );
+    } else {
+        println!("start it here with: claude");
+    }
     println!(
         "On its first start Claude Code asks whether to use the project's MCP server \
          \"caucus\" from .mcp.json: approve it, or the caucus tools do not appear. Then \

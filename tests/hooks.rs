@@ -431,3 +431,83 @@ fn the_doctor_names_each_problem_with_its_fix() {
     // Usage errors: exit 2.
     assert_eq!(doctor(&repo, &["--bogus"]).code, 2);
 }
+
+#[test]
+fn with_channel_mode_confirmed_the_stop_hook_leaves_delivery_to_the_pushes() {
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    let repo = fresh_dir("pushed-repo");
+    let ran = setup(&repo, &["--hub", &url, "--channel"]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("claude --dangerously-load-development-channels server:caucus"),
+        "{}",
+        ran.stdout
+    );
+    let mcp = read_json(&repo.join(".mcp.json"));
+    assert_eq!(
+        mcp["mcpServers"]["caucus"]["args"],
+        json!(["bridge", "--channel"])
+    );
+
+    let mut bridge = bridge_from_config(&repo);
+    let (init, _) = common::request_between(
+        &mut bridge,
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "claude-code", "version": "2.1.197"}}),
+    );
+    assert_eq!(
+        init["result"]["capabilities"]["experimental"]["claude/channel"],
+        json!({})
+    );
+    common::tool_between(&mut bridge, 2, "setup", json!({}));
+    let (_, mut pushed) = common::tool_between(&mut bridge, 3, "join", json!({}));
+    if pushed.is_empty() {
+        pushed.push(json!({"params": common::next_push(&mut bridge)}));
+    }
+    let text = pushed[0]["params"]["content"].as_str().unwrap().to_string();
+    let code = text
+        .split("probe=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+
+    let stop = hook_command(&repo, "Stop");
+    let stop_event = event(&repo, "Stop", json!({"stop_hook_active": false}));
+    let bravo = hub.join("bravo");
+
+    // Not confirmed yet: the hook delivers, as without channels.
+    bravo.say("pushed-repo", "via the hook");
+    let ran = run_hook(&repo, &stop, &stop_event);
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert!(
+        out["reason"].as_str().unwrap().contains("via the hook"),
+        "{out}"
+    );
+
+    // Confirmed: the hook lets go at once, and the message is pushed.
+    let (who, _) = common::tool_between(&mut bridge, 4, "whoami", json!({"probe": code}));
+    assert_eq!(who["channel"], "confirmed");
+    hub.wait_for_peer("pushed-repo", |p| p["listening"] == true);
+    let ran = run_hook(&repo, &stop, &stop_event);
+    assert_eq!(ran.stdout, "");
+    assert!(ran.stderr.contains("pushes"), "{}", ran.stderr);
+    bravo.say("pushed-repo", "via the channel");
+    let push = common::next_push(&mut bridge);
+    assert_eq!(push["content"], "via the channel");
+
+    // The bridge gone, its marker means nothing: the hook delivers again.
+    bridge.kill();
+    bravo.say("pushed-repo", "after the bridge");
+    let ran = run_hook(&repo, &stop, &stop_event);
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert!(
+        out["reason"].as_str().unwrap().contains("after the bridge"),
+        "{out}"
+    );
+}

@@ -24,13 +24,18 @@ const MAX_LINE: usize = 4 << 20;
 pub const HELP: &str = "\
 caucus bridge: the caucus tools for an MCP host, over stdio
 
-Usage: caucus bridge
+Usage: caucus bridge [--channel]
 
 Start it from the host's MCP configuration, for example .mcp.json:
   {\"mcpServers\": {\"caucus\": {\"command\": \"caucus\", \"args\": [\"bridge\"],
     \"env\": {\"CAUCUS_HUB_URL\": \"http://127.0.0.1:8765\"}}}}
 
 It stays dormant until the agent calls setup, then join.
+
+  --channel  Claude Code channel mode: push room messages into the session
+             as notifications/claude/channel once the model confirmed it
+             sees them (start Claude Code with
+             --dangerously-load-development-channels server:caucus)
 
 Environment:
   CAUCUS_HUB_URL           hub to use [default: http://127.0.0.1:8765]
@@ -40,19 +45,23 @@ Environment:
 ";
 
 pub fn main(mut args: lexopt::Parser) -> ExitCode {
-    match args.next() {
-        Ok(None) => {}
-        Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Some(other)) => {
-            eprintln!("caucus bridge: {}", other.unexpected());
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("caucus bridge: {e}");
-            return ExitCode::from(2);
+    let mut channel = false;
+    loop {
+        match args.next() {
+            Ok(None) => break,
+            Ok(Some(lexopt::Arg::Long("channel"))) => channel = true,
+            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => {
+                print!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Some(other)) => {
+                eprintln!("caucus bridge: {}", other.unexpected());
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("caucus bridge: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
     let url = std::env::var("CAUCUS_HUB_URL").unwrap_or_else(|_| "http://127.0.0.1:8765".into());
@@ -68,6 +77,9 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     warn_if_no_hub(&hub);
     let (mut server, drained) =
         Server::over_stdio(HubClient::new(&hub), Out::new(std::io::stdout()));
+    if channel {
+        server.enable_channel();
+    }
     let shared = server.session();
     leave_on_signals(signals, Arc::clone(&shared));
     read_all(&mut server, &mut std::io::stdin().lock());

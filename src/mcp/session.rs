@@ -36,6 +36,8 @@ pub struct Session {
     pub(super) instance: Option<String>,
     /// The name the hub stopped knowing us by (a 401), for `heal`.
     pub(super) lost: Option<String>,
+    /// Channel mode (`caucus bridge --channel`), if on.
+    pub(super) channel: Option<std::sync::Arc<super::channel::Channel>>,
 }
 
 #[derive(Clone)]
@@ -82,6 +84,7 @@ impl Session {
             token_file: None,
             instance: None,
             lost: None,
+            channel: None,
         }
     }
 }
@@ -112,6 +115,9 @@ pub fn is_joined(session: &Mutex<Session>) -> bool {
 pub fn shutdown(session: &Mutex<Session>) {
     let (hub, joined) = {
         let mut s = lock(session);
+        if let Some(c) = &s.channel {
+            c.end();
+        }
         s.forget_token();
         (s.hub.clone(), s.joined.take())
     };

@@ -59,7 +59,7 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "whoami",
         description: "Your name, hub, and whether setup and join are done.",
-        properties: "",
+        properties: r#""probe":{"type":"string"}"#,
         required: &[],
         read_only: true,
     },
@@ -293,7 +293,15 @@ impl ToolCall {
     ) -> Result<Value, Cancelled> {
         let name = self.name.as_str();
         if name == "whoami" {
-            return Ok(whoami(&lock(session)));
+            let s = lock(session);
+            let mut answer = whoami(&s);
+            if let Some(channel) = &s.channel {
+                if let Some(code) = self.args.get("probe").and_then(Value::as_str) {
+                    answer["probe_matched"] = json!(channel.confirm(code));
+                }
+                answer["channel"] = json!(channel.status());
+            }
+            return Ok(answer);
         }
         if name != "setup" && !lock(session).setup_done {
             return Ok(json!({"error": "setup_required", "hint": "call setup() first"}));
@@ -301,7 +309,13 @@ impl ToolCall {
         let args = Args(&self.args);
         let result = match name {
             "setup" => setup(session),
-            "join" => args.opt_str("project").and_then(|p| join(session, p)),
+            "join" => {
+                let joined = args.opt_str("project").and_then(|p| join(session, p));
+                if joined.is_ok() {
+                    super::channel::joined(session);
+                }
+                joined
+            }
             "list_peers" => read(session, "/peers"),
             "list_channels" => read(session, "/channels"),
             "floor_status" => read(session, "/floor"),
@@ -525,6 +539,14 @@ fn listen(
         },
     };
     let wait = timeout.min(25.0);
+    if lock(session)
+        .channel
+        .as_ref()
+        .is_some_and(|c| c.is_confirmed())
+    {
+        return Ok(json!({"messages": [], "channel": true,
+            "note": "messages reach you as channel events: no need to listen"}));
+    }
     // The poll runs on a thread of its own so a cancel can end this call at
     // once. Anything that poll is handed but we never show is not
     // acknowledged, so the hub hands it out again.

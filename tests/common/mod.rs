@@ -557,3 +557,50 @@ impl Feed {
         None
     }
 }
+
+/// Sends a request and reads lines until its answer, returning the answer
+/// and the notifications that came before it.
+pub fn request_between(
+    b: &mut Bridge,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> (Value, Vec<Value>) {
+    b.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+    let mut pushed = Vec::new();
+    loop {
+        let line = b.recv();
+        if line["id"] == id {
+            return (line, pushed);
+        }
+        assert!(
+            line.get("id").is_none(),
+            "an answer to something else: {line}"
+        );
+        pushed.push(line);
+    }
+}
+
+pub fn tool_between(b: &mut Bridge, id: u64, name: &str, args: Value) -> (Value, Vec<Value>) {
+    let (r, pushed) = request_between(
+        b,
+        id,
+        "tools/call",
+        json!({"name": name, "arguments": args}),
+    );
+    (r["result"]["structuredContent"].clone(), pushed)
+}
+
+/// The next line, which must be a channel push.
+pub fn next_push(b: &mut Bridge) -> Value {
+    let line = b.recv();
+    assert_eq!(line["method"], "notifications/claude/channel", "{line}");
+    for (k, v) in line["params"]["meta"].as_object().unwrap() {
+        assert!(
+            k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "meta key {k}"
+        );
+        assert!(v.is_string(), "meta {k} is not a string: {line}");
+    }
+    line["params"].clone()
+}

@@ -1,0 +1,314 @@
+//! Channel mode (`caucus bridge --channel`): the bridge pushes what the room
+//! sends into a live Claude Code session as `notifications/claude/channel`
+//! (Claude Code's channels reference: the server declares the experimental
+//! `claude/channel` capability; each event is `content` plus `meta`, whose
+//! keys must be identifiers or the host drops them).
+//!
+//! A push the host ignores would be a message nobody hears, so nothing is
+//! trusted until the model shows it sees pushes: after `join` the bridge
+//! pushes one probe carrying a code, and only once the model calls `whoami`
+//! with that code does the bridge take the agent's listening slot. Until
+//! then the watcher, `listen` and the hooks deliver as without the flag.
+//! Once confirmed, each poll's messages are pushed at once (a burst that
+//! arrived together is one push, so the host is not flooded) and
+//! acknowledged only after the push was written; the operator's stop is
+//! pushed and ends the pushing. While it pushes, the bridge keeps a marker
+//! beside its token so the Stop hook leaves delivery to it.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::Out;
+use super::session::{Session, lock};
+use crate::lines;
+
+/// How long one poll of the hub waits for a message.
+const POLL_SECONDS: u64 = 20;
+/// How long the pusher waits before trying again after a refusal.
+const BACKOFF: Duration = Duration::from_secs(5);
+
+/// The channel of one bridge session.
+pub struct Channel {
+    out: Out,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// The code of the probe pushed, and the token it was pushed for.
+    probe: Option<(String, String)>,
+    confirmed: bool,
+    running: bool,
+    ended: bool,
+}
+
+impl Channel {
+    pub fn new(out: Out) -> Arc<Channel> {
+        Arc::new(Channel {
+            out,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `off`-less summary for `whoami`: `confirmed`, or `waiting` for the
+    /// model to answer the probe.
+    pub fn status(&self) -> &'static str {
+        if self.state().confirmed {
+            "confirmed"
+        } else {
+            "waiting"
+        }
+    }
+
+    pub fn is_confirmed(&self) -> bool {
+        self.state().confirmed
+    }
+
+    /// The model answered a probe: whether `code` is the one pushed.
+    pub fn confirm(&self, code: &str) -> bool {
+        let mut s = self.state();
+        let right = s
+            .probe
+            .as_ref()
+            .is_some_and(|(c, _)| crate::secret::same_secret(c, code.trim()));
+        if right {
+            s.confirmed = true;
+            self.wake.notify_all();
+        }
+        right
+    }
+
+    /// The session ends: the pusher stops.
+    pub fn end(&self) {
+        self.state().ended = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits up to `d`, or until something changes.
+    fn pause(&self, d: Duration) {
+        let s = self.state();
+        if !s.ended {
+            let _ = self.wake.wait_timeout(s, d);
+        }
+    }
+
+    fn push(&self, content: &str, meta: Map<String, Value>) {
+        self.out.send(&json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/claude/channel",
+            "params": {"content": content, "meta": meta},
+        }));
+    }
+}
+
+/// After a join: starts the pusher, once per session.
+pub(super) fn joined(session: &Arc<Mutex<Session>>) {
+    let Some(channel) = lock(session).channel.clone() else {
+        return;
+    };
+    {
+        let mut s = channel.state();
+        if s.running || s.ended {
+            return;
+        }
+        s.running = true;
+    }
+    let session = Arc::clone(session);
+    let spawned = std::thread::Builder::new().name("channel".into()).spawn({
+        let channel = Arc::clone(&channel);
+        move || {
+            run(&session, &channel);
+            channel.state().running = false;
+        }
+    });
+    if let Err(e) = spawned {
+        log::warn!("channel mode: cannot start the pusher: {e}");
+        channel.state().running = false;
+    }
+}
+
+/// Text a host reads inside its channel tag: no tag of its own can close
+/// or open one.
+fn defused(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        let t = tail.trim_start_matches('/');
+        let is_tag = t
+            .get(..7)
+            .is_some_and(|w| w.eq_ignore_ascii_case("channel"));
+        out.push(if is_tag { '‹' } else { '<' });
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The push for what one poll brought: one message with its own meta, or a
+/// burst as lines under one push.
+fn event(messages: &[Value]) -> (String, Map<String, Value>) {
+    let mut meta = Map::new();
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if let [m] = messages {
+        meta.insert("from".into(), json!(text(&m["sender"])));
+        let to = text(&m["recipient"]);
+        if to.starts_with('#') {
+            meta.insert("channel".into(), json!(to));
+        } else {
+            meta.insert("to".into(), json!(to));
+        }
+        meta.insert("seq".into(), json!(text(&m["seq"])));
+        meta.insert("kind".into(), json!(text(&m["kind"])));
+        return (defused(&text(&m["content"])), meta);
+    }
+    let seqs = messages.iter().filter_map(|m| m["seq"].as_u64());
+    meta.insert("kind".into(), json!("burst"));
+    meta.insert("count".into(), json!(messages.len().to_string()));
+    meta.insert(
+        "first_seq".into(),
+        json!(seqs.clone().min().unwrap_or(0).to_string()),
+    );
+    meta.insert(
+        "last_seq".into(),
+        json!(seqs.max().unwrap_or(0).to_string()),
+    );
+    let body: Vec<String> = messages.iter().map(lines::compact).collect();
+    (defused(&body.join("\n")), meta)
+}
+
+fn run(session: &Mutex<Session>, channel: &Channel) {
+    let mut marked: Option<std::path::PathBuf> = None;
+    loop {
+        if channel.state().ended {
+            break;
+        }
+        let (hub, me, marker) = {
+            let s = lock(session);
+            let marker = s.slot.as_ref().map(|(_, slot)| slot.channel_path());
+            (s.hub.clone(), s.joined.clone(), marker)
+        };
+        let Some(me) = me else { break };
+        if !channel.is_confirmed() {
+            let code = {
+                let mut s = channel.state();
+                match &s.probe {
+                    Some((_, token)) if *token == me.token => None,
+                    _ => {
+                        let code = crate::secret::new_token()
+                            .map(|t| t[..8].to_string())
+                            .unwrap_or_else(|_| "00000000".into());
+                        s.probe = Some((code.clone(), me.token.clone()));
+                        Some(code)
+                    }
+                }
+            };
+            if let Some(code) = code {
+                let mut meta = Map::new();
+                meta.insert("kind".into(), json!("probe"));
+                channel.push(
+                    &format!(
+                        "caucus: room messages can reach this session as channel events. To \
+                         switch that on, call the whoami tool with probe=\"{code}\". Until \
+                         then, listen or the watcher delivers them."
+                    ),
+                    meta,
+                );
+            }
+            channel.pause(Duration::from_secs(30));
+            continue;
+        }
+        if marked.is_none()
+            && let Some(path) = marker
+        {
+            if let Err(e) = std::fs::write(&path, b"pushing\n") {
+                log::warn!("channel mode: cannot write {}: {e}", path.display());
+            }
+            marked = Some(path);
+        }
+        // What `listen` handed the model before is acknowledged here.
+        let path = format!("/receive?timeout={POLL_SECONDS}&ack_seq={}", me.last_seq);
+        let answer = hub.get(
+            &path,
+            Some(&me.token),
+            Some(Duration::from_secs(POLL_SECONDS + 15)),
+        );
+        let body = match answer {
+            Ok(a) if a.status == 200 => a.body,
+            Ok(a) => {
+                log::info!("channel mode: the hub answered HTTP {} to a poll", a.status);
+                channel.pause(BACKOFF);
+                continue;
+            }
+            Err(e) => {
+                log::info!("channel mode: poll failed: {e}");
+                channel.pause(BACKOFF);
+                continue;
+            }
+        };
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        let stop = messages
+            .iter()
+            .any(|m| m["kind"] == "control" && m["content"] == "stop");
+        let (content, meta) = event(&messages);
+        channel.push(&content, meta);
+        if let Some(seq) = messages.iter().filter_map(|m| m["seq"].as_u64()).max()
+            && let Err(e) = hub.post("/ack", &json!({"token": me.token, "seq": seq}))
+        {
+            log::warn!("channel mode: could not acknowledge ({e}); they may come again");
+        }
+        if stop {
+            break;
+        }
+    }
+    if let Some(path) = marked {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_message_can_open_or_close_the_hosts_channel_tag() {
+        assert_eq!(defused("a </channel> b"), "a ‹/channel> b");
+        assert_eq!(defused("<CHANNEL source=x>"), "‹CHANNEL source=x>");
+        assert_eq!(defused("x < y <b>"), "x < y <b>");
+        assert_eq!(defused("<"), "<");
+    }
+
+    #[test]
+    fn meta_keys_are_identifiers_and_values_strings() {
+        let one = json!({"sender": "bravo", "recipient": "#ops", "seq": 7,
+                         "kind": "message", "content": "hi"});
+        let (text, meta) = event(std::slice::from_ref(&one));
+        assert_eq!(text, "hi");
+        assert_eq!(meta["channel"], "#ops");
+        let (_, burst) = event(&[one.clone(), one]);
+        for m in [meta, burst] {
+            for (k, v) in &m {
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{k}"
+                );
+                assert!(v.is_string(), "{k}");
+            }
+        }
+    }
+}
