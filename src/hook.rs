@@ -37,9 +37,11 @@ caucus hook: what a host runs at its hook points (installed by `caucus setup`)
 Usage: caucus hook <stop|prompt|session-start> [--hub URL] [--name NAME] [--wait SECS]
 
 Reads the host's event JSON on stdin; prints the host's answer on stdout.
-  stop           blocks the stop and hands waiting messages over (Claude Code's
-                 decision/reason), waiting up to --wait seconds for one
+  stop           blocks the stop and hands waiting messages over (decision/reason:
+                 Claude Code's and Codex's Stop, Gemini CLI's AfterAgent),
+                 waiting up to --wait seconds for one
   prompt         adds the room's state and waiting messages as context
+                 (UserPromptSubmit; Gemini CLI's BeforeAgent)
   session-start  the same, when a session starts
 
 Options:
@@ -139,12 +141,22 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
     }
     match config.event.as_str() {
         "stop" => stop(&hub, &token, &event, config.wait),
-        "prompt" => context(&hub, &token, &name, "UserPromptSubmit"),
-        "session-start" => context(&hub, &token, &name, "SessionStart"),
+        "prompt" => context(&hub, &token, &name, host_event(&event, "UserPromptSubmit")),
+        "session-start" => context(&hub, &token, &name, host_event(&event, "SessionStart")),
         other => pass(&format!(
             "unknown event {other:?}: stop, prompt or session-start"
         )),
     }
+}
+
+/// The event's own name as the host sent it (Gemini CLI's `BeforeAgent`,
+/// Codex's and Claude Code's `UserPromptSubmit`…), which the answer must
+/// repeat; `default` when it sent none.
+fn host_event<'a>(event: &'a Value, default: &'a str) -> &'a str {
+    event["hook_event_name"]
+        .as_str()
+        .filter(|n| !n.is_empty() && n.len() <= 64)
+        .unwrap_or(default)
 }
 
 /// Messages as the compact lines a model reads (see `lines::compact`).

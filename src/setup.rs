@@ -1,13 +1,20 @@
-//! `caucus setup claude`: wires a repository for Claude Code in one
-//! command: the `caucus` MCP server in `.mcp.json`, and the hooks that keep
-//! the agent hearing the room in `.claude/settings.json`.
+//! `caucus setup claude|codex|gemini`: wires a repository for an agent
+//! host in one command: the `caucus` MCP server in the host's project
+//! configuration, and the hooks that keep the agent hearing the room.
+//!
+//! - claude: `.mcp.json`, hooks in `.claude/settings.json` (`Stop`,
+//!   `UserPromptSubmit`, `SessionStart`; timeouts in seconds);
+//! - codex: `[mcp_servers.caucus]` in `.codex/config.toml`, hooks in
+//!   `.codex/hooks.json` (the same three events and shapes);
+//! - gemini: `.gemini/settings.json`, both the server and the hooks
+//!   (`AfterAgent`, `BeforeAgent`, `SessionStart`; timeouts in ms).
 //!
 //! It merges: every entry it did not write stays as it was; its own
 //! entries (the `caucus` server, hook commands running `caucus hook`) are
 //! replaced, so running it twice changes nothing. It never writes through
-//! a symbolic link, and a file that is not a JSON object is left alone with
-//! an error. Files are written whole through a temporary file renamed into
-//! place.
+//! a symbolic link, and a file it cannot read as what it should be is left
+//! alone with an error, before anything is written. Files are written
+//! whole through a temporary file renamed into place.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,19 +29,24 @@ use crate::platform::shell_quote;
 pub const HELP: &str = "\
 caucus setup: wire a repository for an agent host
 
-Usage: caucus setup claude [--hub URL] [--name NAME] [--dir DIR] [--channel]
+Usage: caucus setup <claude|codex|gemini> [--hub URL] [--name NAME] [--dir DIR] [--channel]
 
-claude  writes or merges .mcp.json (the caucus server: this binary's bridge)
-        and .claude/settings.json (Stop, UserPromptSubmit and SessionStart
-        hooks, each a `caucus hook` command), in DIR [default: here]
+claude  .mcp.json (the caucus server: this binary's bridge) and Stop,
+        UserPromptSubmit and SessionStart hooks in .claude/settings.json
+codex   [mcp_servers.caucus] in .codex/config.toml and the same hooks in
+        .codex/hooks.json
+gemini  the caucus server and AfterAgent, BeforeAgent and SessionStart
+        hooks in .gemini/settings.json
+Each hook is a `caucus hook` command; entries it did not write stay.
 
 Options:
   --hub URL    the hub [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   --name NAME  the agent's name [default: the directory's name]
   --dir DIR    the repository [default: the current directory]
-  --channel    the bridge also pushes messages into the live session
-               (Claude Code channels, a research preview: start Claude Code
-               with --dangerously-load-development-channels server:caucus)
+  --channel    claude only: the bridge also pushes messages into the live
+               session (Claude Code channels, a research preview: start
+               Claude Code with --dangerously-load-development-channels
+               server:caucus)
 
 Exit codes: 0 done (or nothing to change), 1 refused (the reason on stderr), 2 usage.
 ";
@@ -87,13 +99,18 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             return usage(e);
         }
     }
-    match host.as_deref() {
-        Some("claude") => {}
-        Some(other) => return usage(format!("no setup for {other:?} yet: claude")),
+    let host = match host.as_deref() {
+        Some("claude") => Host::Claude,
+        Some("codex") => Host::Codex,
+        Some("gemini") => Host::Gemini,
+        Some(other) => return usage(format!("no setup for {other:?}: claude, codex or gemini")),
         None => {
             print!("{HELP}");
             return ExitCode::from(2);
         }
+    };
+    if channel && host != Host::Claude {
+        return usage("--channel is for claude (Claude Code channels)");
     }
     let hub = match hub_url(hub) {
         Ok(h) => h,
@@ -107,7 +124,13 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         Ok(p) => p.display().to_string(),
         Err(e) => return fail(format!("cannot find this program's path: {e}")),
     };
-    match claude(&dir, &exe, &hub, name.as_deref(), channel) {
+    let wiring = Wiring {
+        exe: &exe,
+        hub: &hub,
+        name: name.as_deref(),
+        channel,
+    };
+    match wire(host, &dir, &wiring) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
@@ -139,96 +162,74 @@ fn read_object(path: &Path) -> Result<Map<String, Value>, String> {
     }
 }
 
-/// Writes `value` at `path` (pretty, newline-terminated) through a
-/// temporary file renamed into place. `Ok(false)` when it was already so.
-fn write_object(path: &Path, value: &Map<String, Value>) -> Result<bool, String> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    text.push('\n');
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
-        return Ok(false);
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    let temp = path.with_extension("caucus-new");
-    let _ = std::fs::remove_file(&temp);
-    std::fs::write(&temp, &text).map_err(|e| format!("{}: {e}", temp.display()))?;
-    std::fs::rename(&temp, path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(true)
-}
-
 /// Whether a hook entry's command is one of ours.
 fn ours(command: &str) -> bool {
     command.contains("caucus") && command.contains(" hook ")
 }
 
-fn claude(
-    dir: &Path,
-    exe: &str,
-    hub: &str,
-    name: Option<&str>,
+#[derive(Clone, Copy, PartialEq)]
+enum Host {
+    Claude,
+    Codex,
+    Gemini,
+}
+
+/// What every host's entries are made of.
+struct Wiring<'a> {
+    exe: &'a str,
+    hub: &'a str,
+    name: Option<&'a str>,
     channel: bool,
+}
+
+impl Wiring<'_> {
+    fn env(&self) -> Value {
+        let mut env = json!({"CAUCUS_HUB_URL": self.hub});
+        if let Some(n) = self.name {
+            env["CAUCUS_PROJECT"] = json!(n);
+        }
+        env
+    }
+
+    fn args(&self) -> Vec<&'static str> {
+        if self.channel {
+            vec!["bridge", "--channel"]
+        } else {
+            vec!["bridge"]
+        }
+    }
+
+    /// The hook command for `event` (`stop`, `prompt`, `session-start`).
+    fn hook(&self, event: &str) -> String {
+        let mut command = format!(
+            "{} hook {event} --hub {}",
+            shell_quote(self.exe),
+            shell_quote(self.hub)
+        );
+        if let Some(n) = self.name {
+            command.push_str(&format!(" --name {}", shell_quote(n)));
+        }
+        if event == "stop" {
+            command.push_str(&format!(" --wait {STOP_WAIT}"));
+        }
+        command
+    }
+}
+
+/// Replaces our entries under `hooks.EVENT` with one group each.
+fn merge_hooks(
+    settings: &mut Map<String, Value>,
+    path: &Path,
+    wanted: &[(&str, String, Value)],
 ) -> Result<(), String> {
-    let mcp_path = dir.join(".mcp.json");
-    let settings_path = dir.join(".claude").join("settings.json");
-    // Read both before writing either: a refusal changes nothing.
-    let mut mcp = read_object(&mcp_path)?;
-    let mut settings = read_object(&settings_path)?;
-
-    let mut env = json!({"CAUCUS_HUB_URL": hub});
-    if let Some(n) = name {
-        env["CAUCUS_PROJECT"] = json!(n);
-    }
-    let servers = mcp.entry("mcpServers").or_insert_with(|| json!({}));
-    if !servers.is_object() {
-        return Err(format!(
-            "{}: mcpServers is not an object",
-            mcp_path.display()
-        ));
-    }
-    let args = if channel {
-        json!(["bridge", "--channel"])
-    } else {
-        json!(["bridge"])
-    };
-    servers["caucus"] = json!({"command": exe, "args": args, "env": env});
-
-    let mut tail = format!("--hub {}", shell_quote(hub));
-    if let Some(n) = name {
-        tail.push_str(&format!(" --name {}", shell_quote(n)));
-    }
-    let quoted = shell_quote(exe);
-    let wanted = [
-        (
-            "Stop",
-            format!("{quoted} hook stop {tail} --wait {STOP_WAIT}"),
-            STOP_TIMEOUT,
-        ),
-        (
-            "UserPromptSubmit",
-            format!("{quoted} hook prompt {tail}"),
-            10,
-        ),
-        (
-            "SessionStart",
-            format!("{quoted} hook session-start {tail}"),
-            10,
-        ),
-    ];
     let hooks = settings.entry("hooks").or_insert_with(|| json!({}));
     let Value::Object(hooks) = hooks else {
-        return Err(format!(
-            "{}: hooks is not an object",
-            settings_path.display()
-        ));
+        return Err(format!("{}: hooks is not an object", path.display()));
     };
     for (event, command, timeout) in wanted {
-        let groups = hooks.entry(event).or_insert_with(|| json!([]));
+        let groups = hooks.entry(*event).or_insert_with(|| json!([]));
         let Value::Array(groups) = groups else {
-            return Err(format!(
-                "{}: hooks.{event} is not a list",
-                settings_path.display()
-            ));
+            return Err(format!("{}: hooks.{event} is not a list", path.display()));
         };
         // Our earlier entries go; everything else stays.
         for group in groups.iter_mut() {
@@ -237,13 +238,162 @@ fn claude(
             }
         }
         groups.retain(|g| !g["hooks"].as_array().is_some_and(Vec::is_empty));
-        groups
-            .push(json!({"hooks": [{"type": "command", "command": command, "timeout": timeout}]}));
+        groups.push(json!({"hooks": [{"type": "command", "command": command,
+                                      "timeout": timeout}]}));
     }
+    Ok(())
+}
 
-    let wrote_mcp = write_object(&mcp_path, &mcp)?;
-    let wrote_settings = write_object(&settings_path, &settings)?;
-    for (path, wrote) in [(&mcp_path, wrote_mcp), (&settings_path, wrote_settings)] {
+/// Puts the `caucus` server under `mcpServers`.
+fn merge_server(config: &mut Map<String, Value>, path: &Path, w: &Wiring) -> Result<(), String> {
+    let servers = config.entry("mcpServers").or_insert_with(|| json!({}));
+    if !servers.is_object() {
+        return Err(format!("{}: mcpServers is not an object", path.display()));
+    }
+    servers["caucus"] = json!({"command": w.exe, "args": w.args(), "env": w.env()});
+    Ok(())
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `text` (a Codex config.toml) with its `[mcp_servers.caucus]` table (and
+/// any sub-table of it) replaced by `table`, or `table` appended.
+fn codex_config(text: &str, table: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let header = line.trim();
+        if header.starts_with('[') {
+            let name = header.trim_start_matches('[').trim_end_matches(']').trim();
+            skipping = name == "mcp_servers.caucus" || name.starts_with("mcp_servers.caucus.");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let kept = out.trim_end();
+    if kept.is_empty() {
+        table.to_string()
+    } else {
+        format!("{kept}\n\n{table}")
+    }
+}
+
+/// Reads a text file for merging, or "" if there is none; refuses a link.
+fn read_text(path: &Path) -> Result<String, String> {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Ok(String::new()),
+        Ok(m) if m.file_type().is_symlink() => Err(format!(
+            "{} is a symbolic link: caucus does not write through links",
+            path.display()
+        )),
+        Ok(_) => std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes `text` whole through a temporary file; `Ok(false)` when it was
+/// already so.
+fn write_text(path: &Path, text: &str) -> Result<bool, String> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(false);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let temp = path.with_extension("caucus-new");
+    let _ = std::fs::remove_file(&temp);
+    std::fs::write(&temp, text).map_err(|e| format!("{}: {e}", temp.display()))?;
+    std::fs::rename(&temp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(true)
+}
+
+fn pretty(value: &Map<String, Value>) -> Result<String, String> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
+    let seconds = |s: u64| json!(s);
+    let millis = |s: u64| json!(s * 1000);
+    // Everything is read and merged before anything is written: a refusal
+    // changes nothing.
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    match host {
+        Host::Claude | Host::Codex => {
+            let hooks_path = if host == Host::Claude {
+                dir.join(".claude").join("settings.json")
+            } else {
+                dir.join(".codex").join("hooks.json")
+            };
+            if host == Host::Claude {
+                let mcp_path = dir.join(".mcp.json");
+                let mut mcp = read_object(&mcp_path)?;
+                merge_server(&mut mcp, &mcp_path, w)?;
+                files.push((mcp_path, pretty(&mcp)?));
+            } else {
+                let config_path = dir.join(".codex").join("config.toml");
+                let old = read_text(&config_path)?;
+                let args: Vec<String> = w.args().iter().map(|a| toml_str(a)).collect();
+                let env: Vec<String> = w
+                    .env()
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k} = {}", toml_str(v.as_str().unwrap_or_default())))
+                    .collect();
+                let table = format!(
+                    "[mcp_servers.caucus]\ncommand = {}\nargs = [{}]\nenv = {{ {} }}\n",
+                    toml_str(w.exe),
+                    args.join(", "),
+                    env.join(", ")
+                );
+                files.push((config_path, codex_config(&old, &table)));
+            }
+            let mut settings = read_object(&hooks_path)?;
+            merge_hooks(
+                &mut settings,
+                &hooks_path,
+                &[
+                    ("Stop", w.hook("stop"), seconds(STOP_TIMEOUT)),
+                    ("UserPromptSubmit", w.hook("prompt"), seconds(10)),
+                    ("SessionStart", w.hook("session-start"), seconds(10)),
+                ],
+            )?;
+            files.push((hooks_path, pretty(&settings)?));
+        }
+        Host::Gemini => {
+            let path = dir.join(".gemini").join("settings.json");
+            let mut settings = read_object(&path)?;
+            merge_server(&mut settings, &path, w)?;
+            merge_hooks(
+                &mut settings,
+                &path,
+                &[
+                    ("AfterAgent", w.hook("stop"), millis(STOP_TIMEOUT)),
+                    ("BeforeAgent", w.hook("prompt"), millis(10)),
+                    ("SessionStart", w.hook("session-start"), millis(10)),
+                ],
+            )?;
+            files.push((path, pretty(&settings)?));
+        }
+    }
+    for (path, text) in &files {
+        let wrote = write_text(path, text)?;
         println!(
             "{} {}",
             if wrote { "wrote" } else { "unchanged" },
@@ -251,25 +401,69 @@ fn claude(
         );
     }
     println!(
-        "the agent joins {hub} as {}",
-        name.unwrap_or("the directory's name")
+        "the agent joins {} as {}",
+        w.hub,
+        w.name.unwrap_or("the directory's name")
     );
-    if channel {
-        println!(
-            "start it here with: claude --dangerously-load-development-channels server:caucus"
-        );
-        println!(
-            "Channels are a Claude Code research preview (v2.1.80 or later, claude.ai login). \
-             After join the agent is asked to confirm it sees pushes; until it does, the \
-             hooks and the watcher deliver."
-        );
-    } else {
-        println!("start it here with: claude");
+    match host {
+        Host::Claude if w.channel => {
+            println!(
+                "start it here with: claude --dangerously-load-development-channels server:caucus"
+            );
+            println!(
+                "Channels are a Claude Code research preview (v2.1.80 or later, claude.ai \
+                 login). After join the agent is asked to confirm it sees pushes; until it \
+                 does, the hooks and the watcher deliver."
+            );
+        }
+        Host::Claude => println!("start it here with: claude"),
+        Host::Codex => println!("start it here with: codex"),
+        Host::Gemini => println!("start it here with: gemini"),
     }
     println!(
-        "On its first start Claude Code asks whether to use the project's MCP server \
-         \"caucus\" from .mcp.json: approve it, or the caucus tools do not appear. Then \
-         ask the agent to join the room."
+        "{}",
+        match host {
+            Host::Claude =>
+                "On its first start Claude Code asks whether to use the project's MCP server \
+                 \"caucus\" from .mcp.json: approve it, or the caucus tools do not appear. Then \
+                 ask the agent to join the room.",
+            Host::Codex =>
+                "Codex reads .codex/ only in a project you trust, and runs hooks only once \
+                 reviewed and trusted: accept the project, then review the caucus hooks with \
+                 /hooks, or they are skipped without a word. Then ask the agent to join the room.",
+            Host::Gemini =>
+                "Gemini CLI reads .gemini/settings.json in a trusted folder: trust this one \
+                 when asked. Then ask the agent to join the room.",
+        }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_strings_round_trip_windows_paths_quotes_and_controls() {
+        for s in [
+            "C:\\Users\\a b\\caucus.exe",
+            "say \"hi\"",
+            "tab\there\nline",
+            "ünï",
+        ] {
+            let table: toml::Table = toml::from_str(&format!("a = {}", toml_str(s))).unwrap();
+            assert_eq!(table["a"].as_str(), Some(s));
+        }
+    }
+
+    #[test]
+    fn only_our_codex_tables_are_replaced() {
+        let old = "x = 1\n[mcp_servers.caucus]\ncommand = \"a\"\n[mcp_servers.caucus.env]\n\
+                   K = \"v\"\n[mcp_servers.caucusish]\ncommand = \"b\"\n";
+        let new = codex_config(old, "[mcp_servers.caucus]\ncommand = \"c\"\n");
+        assert_eq!(
+            new,
+            "x = 1\n[mcp_servers.caucusish]\ncommand = \"b\"\n\n[mcp_servers.caucus]\ncommand = \"c\"\n"
+        );
+    }
 }

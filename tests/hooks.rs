@@ -511,3 +511,167 @@ fn with_channel_mode_confirmed_the_stop_hook_leaves_delivery_to_the_pushes() {
         "{out}"
     );
 }
+
+/// Starts the bridge as a server entry (command, args, env) says.
+fn bridge_from_entry(repo: &Path, server: &Value) -> Bridge {
+    let mut cmd = Command::new(server["command"].as_str().unwrap());
+    for a in server["args"].as_array().unwrap() {
+        cmd.arg(a.as_str().unwrap());
+    }
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CAUCUS_STATE_DIR", state_dir());
+    for (k, v) in server["env"].as_object().unwrap() {
+        cmd.env(k, v.as_str().unwrap());
+    }
+    cmd.current_dir(repo).stderr(Stdio::inherit());
+    Bridge::spawn(cmd)
+}
+
+/// The one hook command of ours for `event` in a hooks file.
+fn hook_in(path: &Path, event: &str) -> String {
+    let settings = read_json(path);
+    let ours: Vec<String> = settings["hooks"][event]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["hooks"].as_array().unwrap().clone())
+        .filter_map(|h| h["command"].as_str().map(str::to_string))
+        .filter(|c| c.contains(" hook "))
+        .collect();
+    assert_eq!(ours.len(), 1, "{settings}");
+    ours[0].clone()
+}
+
+#[test]
+fn setup_codex_merges_config_toml_and_its_hooks_work_as_codex_runs_them() {
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    let repo = fresh_dir("codex-repo");
+    std::fs::create_dir_all(repo.join(".codex")).unwrap();
+    std::fs::write(
+        repo.join(".codex/config.toml"),
+        "model = \"gpt-5\"\n\n[mcp_servers.caucus]\ncommand = \"old-caucus\"\n\n\
+         [mcp_servers.caucus.env]\nX = \"1\"\n\n[mcp_servers.other]\ncommand = \"other\"\n",
+    )
+    .unwrap();
+    let mut cmd = caucus();
+    cmd.args(["setup", "codex", "--hub", &url])
+        .current_dir(&repo);
+    let first = run(cmd, "");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("/hooks"), "{}", first.stdout);
+    let text = std::fs::read_to_string(repo.join(".codex/config.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(config["model"].as_str(), Some("gpt-5"));
+    assert_eq!(
+        config["mcp_servers"]["other"]["command"].as_str(),
+        Some("other")
+    );
+    let server: Value = serde_json::to_value(&config["mcp_servers"]["caucus"]).unwrap();
+    assert_eq!(server["args"], json!(["bridge"]));
+    assert_eq!(
+        server["env"],
+        json!({"CAUCUS_HUB_URL": url}),
+        "the old sub-table went"
+    );
+    let mut cmd = caucus();
+    cmd.args(["setup", "codex", "--hub", &url])
+        .current_dir(&repo);
+    let again = run(cmd, "");
+    assert_eq!(
+        again.stdout.matches("unchanged ").count(),
+        2,
+        "{}",
+        again.stdout
+    );
+
+    let mut bridge = bridge_from_entry(&repo, &server);
+    bridge.join();
+    let bravo = hub.join("bravo");
+    bravo.say("codex-repo", "for codex");
+    let hooks = repo.join(".codex/hooks.json");
+    // Codex's Stop input, and its output schema: decision and reason only.
+    let stop = hook_in(&hooks, "Stop");
+    let input = json!({"session_id": "s", "transcript_path": null, "cwd": repo,
+        "hook_event_name": "Stop", "model": "gpt-5", "turn_id": "t1",
+        "stop_hook_active": false, "last_assistant_message": "done"});
+    let ran = run_hook(&repo, &stop, &input);
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["decision", "reason"]);
+    assert!(out["reason"].as_str().unwrap().contains("for codex"));
+    let prompt = hook_in(&hooks, "UserPromptSubmit");
+    let input = json!({"session_id": "s", "cwd": repo, "hook_event_name": "UserPromptSubmit",
+        "model": "gpt-5", "turn_id": "t2", "prompt": "go on"});
+    let out: Value = serde_json::from_str(&run_hook(&repo, &prompt, &input).stdout).unwrap();
+    assert_eq!(
+        out["hookSpecificOutput"]["hookEventName"],
+        "UserPromptSubmit"
+    );
+    assert!(
+        out["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("bravo")
+    );
+}
+
+#[test]
+fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    let repo = fresh_dir("gemini-repo");
+    std::fs::create_dir_all(repo.join(".gemini")).unwrap();
+    std::fs::write(
+        repo.join(".gemini/settings.json"),
+        r#"{"theme": "Default", "hooks": {"AfterAgent": [{"hooks": [{"type": "command", "command": "mine"}]}]}}"#,
+    )
+    .unwrap();
+    let mut cmd = caucus();
+    cmd.args(["setup", "gemini", "--hub", &url])
+        .current_dir(&repo);
+    let first = run(cmd, "");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let path = repo.join(".gemini/settings.json");
+    let settings = read_json(&path);
+    assert_eq!(settings["theme"], "Default");
+    assert_eq!(
+        settings["hooks"]["AfterAgent"][0]["hooks"][0]["command"],
+        "mine"
+    );
+    assert_eq!(
+        settings["hooks"]["AfterAgent"][1]["hooks"][0]["timeout"],
+        60000
+    );
+    let mut cmd = caucus();
+    cmd.args(["setup", "gemini", "--hub", &url, "--channel"])
+        .current_dir(&repo);
+    assert_eq!(run(cmd, "").code, 2, "--channel is Claude Code's");
+
+    let mut bridge = bridge_from_entry(&repo, &settings["mcpServers"]["caucus"]);
+    bridge.join();
+    let bravo = hub.join("bravo");
+    bravo.say("gemini-repo", "for gemini");
+    let before = hook_in(&path, "BeforeAgent");
+    let input = json!({"session_id": "s", "transcript_path": "/tmp/t.json", "cwd": repo,
+        "hook_event_name": "BeforeAgent", "timestamp": "2026-11-26T03:00:00Z", "prompt": "hi"});
+    let out: Value = serde_json::from_str(&run_hook(&repo, &before, &input).stdout).unwrap();
+    assert_eq!(out["hookSpecificOutput"]["hookEventName"], "BeforeAgent");
+    assert!(
+        out["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("for gemini")
+    );
+    let after = hook_in(&path, "AfterAgent");
+    let input = json!({"session_id": "s", "transcript_path": "/tmp/t.json", "cwd": repo,
+        "hook_event_name": "AfterAgent", "timestamp": "2026-11-26T03:00:01Z", "prompt": "hi",
+        "prompt_response": "ok", "stop_hook_active": false});
+    let out: Value = serde_json::from_str(&run_hook(&repo, &after, &input).stdout).unwrap();
+    assert_eq!(
+        out["decision"], "block",
+        "Gemini reads block as deny: a retry turn"
+    );
+    assert!(out["reason"].as_str().unwrap().contains("for gemini"));
+}
