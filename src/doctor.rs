@@ -1,8 +1,9 @@
 //! `caucus doctor`: from a repository, checks what an agent there needs and
-//! prints each problem with its fix: the hub answers; the host's MCP entry
-//! and hooks are in place and run this binary; the name the bridge joins
-//! under resolves to a token the hub knows; the clients' state folder (where
-//! the bridge and the watcher keep tokens) is writable.
+//! prints each problem with its fix: the hub answers; each wired host's
+//! server entry and hooks (Claude Code, Codex, Gemini CLI, as `caucus
+//! setup` writes them) are in place and run this binary; the name the
+//! bridge joins under resolves to a token the hub knows; the clients' state
+//! folder (where the bridge and the watcher keep tokens) is writable.
 //!
 //! It only reads, and asks the hub only `/version` and, with a kept token,
 //! `/peek` (which takes nothing). Exit 0 when nothing needs fixing, 1 when
@@ -22,17 +23,19 @@ use crate::identity::{kept_token, private_dir, state_dir};
 pub const HELP: &str = "\
 caucus doctor: check that an agent in this repository can reach the room
 
-Usage: caucus doctor [--hub URL] [--name NAME] [--dir DIR]
+Usage: caucus doctor [--host claude|codex|gemini] [--hub URL] [--name NAME] [--dir DIR]
 
-Checks the hub answers, .mcp.json names the caucus server and runs this
-binary, the Claude Code hooks `caucus setup claude` installs are in place,
-the agent's name has a token the hub knows, and the state folder is
+Checks the hub answers; for each host wired here (or --host; Claude Code
+when none is) that its project files name the caucus server and run this
+binary, and that the hooks `caucus setup` installs are in place; that the
+agent's name has a token the hub knows; and that the state folder is
 writable. Prints `ok` or `fix` for each, the fix beside it.
 
 Options:
-  --hub URL    [default: the hub in .mcp.json, else CAUCUS_HUB_URL, else
-               http://127.0.0.1:8765]
-  --name NAME  [default: .mcp.json's CAUCUS_PROJECT, else the directory's name]
+  --host HOST  check only this host's files
+  --hub URL    [default: the hub in the host's server entry, else
+               CAUCUS_HUB_URL, else http://127.0.0.1:8765]
+  --name NAME  [default: the entry's CAUCUS_PROJECT, else the directory's name]
   --dir DIR    the repository [default: here]
 
 Exit codes: 0 all well, 1 something to fix, 2 usage.
@@ -57,6 +60,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let mut hub = None;
     let mut name = None;
     let mut dir = None;
+    let mut host = None;
     loop {
         let arg = match args.next() {
             Ok(Some(a)) => a,
@@ -67,6 +71,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             Long("hub") => text(args.value()).map(|v| hub = Some(v)),
             Long("name") => text(args.value()).map(|v| name = Some(v)),
             Long("dir") => text(args.value()).map(|v| dir = Some(PathBuf::from(v))),
+            Long("host") => text(args.value()).map(|v| host = Some(v)),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return ExitCode::SUCCESS;
@@ -82,7 +87,18 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         Err(e) => return usage(format!("no working directory: {e}")),
     };
     let mut report = Report { lines: Vec::new() };
-    let server = mcp_entry(&dir, &mut report);
+    let hosts = match host.as_deref() {
+        None => Host::found_in(&dir),
+        Some("claude") => vec![Host::Claude],
+        Some("codex") => vec![Host::Codex],
+        Some("gemini") => vec![Host::Gemini],
+        Some(other) => return usage(format!("no host {other:?}: claude, codex or gemini")),
+    };
+    let servers: Vec<Option<Value>> = hosts
+        .iter()
+        .map(|h| server_entry(*h, &dir, &mut report))
+        .collect();
+    let server = servers.into_iter().flatten().next();
     let env = |key: &str| {
         server
             .as_ref()
@@ -99,7 +115,9 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         .unwrap_or_else(|| "unknown".into());
     let client = HubClient::new(&hub);
     let up = hub_answers(&client, &mut report);
-    hooks(&dir, &mut report);
+    for h in &hosts {
+        hooks(*h, &dir, &mut report);
+    }
     if up {
         identity(&client, &name, &mut report);
     }
@@ -158,43 +176,182 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
     }
 }
 
-/// The `caucus` entry of `.mcp.json`, checked.
-fn mcp_entry(dir: &Path, report: &mut Report) -> Option<Value> {
-    let path = dir.join(".mcp.json");
-    let config = match read_json(&path) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            report.fix(format!(
-                "no {}: run `caucus setup claude` here (or add the caucus server to your host's \
-                 MCP configuration, see docs/CONNECTORS.md)",
-                path.display()
-            ));
-            return None;
+#[derive(Clone, Copy, PartialEq)]
+enum Host {
+    Claude,
+    Codex,
+    Gemini,
+}
+
+impl Host {
+    fn word(self) -> &'static str {
+        match self {
+            Host::Claude => "claude",
+            Host::Codex => "codex",
+            Host::Gemini => "gemini",
         }
-        Err(e) => {
-            report.fix(format!("{e}: fix it, then run `caucus setup claude`"));
-            return None;
+    }
+
+    /// Where its server entry lives.
+    fn server_file(self, dir: &Path) -> PathBuf {
+        match self {
+            Host::Claude => dir.join(".mcp.json"),
+            Host::Codex => dir.join(".codex").join("config.toml"),
+            Host::Gemini => dir.join(".gemini").join("settings.json"),
+        }
+    }
+
+    /// Where its hooks live, and the three events `caucus setup` wires.
+    fn hooks(self, dir: &Path) -> (PathBuf, [(&'static str, &'static str); 3]) {
+        let claude_like = [
+            ("Stop", "stop"),
+            ("UserPromptSubmit", "prompt"),
+            ("SessionStart", "session-start"),
+        ];
+        match self {
+            Host::Claude => (dir.join(".claude").join("settings.json"), claude_like),
+            Host::Codex => (dir.join(".codex").join("hooks.json"), claude_like),
+            Host::Gemini => (
+                dir.join(".gemini").join("settings.json"),
+                [
+                    ("AfterAgent", "stop"),
+                    ("BeforeAgent", "prompt"),
+                    ("SessionStart", "session-start"),
+                ],
+            ),
+        }
+    }
+
+    /// The hosts wired in `dir` (any of their files there); Claude Code
+    /// when none is.
+    fn found_in(dir: &Path) -> Vec<Host> {
+        let found: Vec<Host> = [Host::Claude, Host::Codex, Host::Gemini]
+            .into_iter()
+            .filter(|h| h.server_file(dir).exists() || h.hooks(dir).0.exists())
+            .collect();
+        if found.is_empty() {
+            vec![Host::Claude]
+        } else {
+            found
+        }
+    }
+}
+
+/// The leading TOML basic string of `s` (`"..."`), unescaped.
+fn toml_basic(s: &str) -> Option<String> {
+    let mut chars = s.trim().strip_prefix('"')?.chars();
+    let mut out = String::new();
+    loop {
+        match chars.next()? {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                c => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+}
+
+/// The `[mcp_servers.caucus]` table of a Codex config.toml as `caucus
+/// setup codex` writes it, as the JSON shape of the other hosts.
+fn codex_server(text: &str) -> Option<Value> {
+    let mut inside = false;
+    let mut server = serde_json::json!({"env": {}});
+    let mut found = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            inside = line == "[mcp_servers.caucus]";
+            found |= inside;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        match key.trim() {
+            "command" => server["command"] = Value::from(toml_basic(value)?),
+            "args" => {
+                let first = value.trim().strip_prefix('[').and_then(toml_basic);
+                server["args"] = serde_json::json!([first]);
+            }
+            "env" => {
+                if let Some(at) = value.find("CAUCUS_HUB_URL")
+                    && let Some((_, url)) = value[at..].split_once('=')
+                {
+                    server["env"]["CAUCUS_HUB_URL"] = Value::from(toml_basic(url)?);
+                }
+                if let Some(at) = value.find("CAUCUS_PROJECT")
+                    && let Some((_, name)) = value[at..].split_once('=')
+                {
+                    server["env"]["CAUCUS_PROJECT"] = Value::from(toml_basic(name)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    found.then_some(server)
+}
+
+/// A host's `caucus` server entry, checked.
+fn server_entry(host: Host, dir: &Path, report: &mut Report) -> Option<Value> {
+    let path = host.server_file(dir);
+    let setup = format!("`caucus setup {}`", host.word());
+    let server = if host == Host::Codex {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => codex_server(&text),
+            Err(_) => {
+                report.fix(format!(
+                    "no {}: run {setup} here (or add the caucus server to your host's MCP \
+                     configuration, see docs/CONNECTORS.md)",
+                    path.display()
+                ));
+                return None;
+            }
+        }
+    } else {
+        match read_json(&path) {
+            Ok(Some(c)) => Some(c["mcpServers"]["caucus"].clone()).filter(Value::is_object),
+            Ok(None) => {
+                report.fix(format!(
+                    "no {}: run {setup} here (or add the caucus server to your host's MCP \
+                     configuration, see docs/CONNECTORS.md)",
+                    path.display()
+                ));
+                return None;
+            }
+            Err(e) => {
+                report.fix(format!("{e}: fix it, then run {setup}"));
+                return None;
+            }
         }
     };
-    let server = &config["mcpServers"]["caucus"];
-    if !server.is_object() {
+    let Some(server) = server else {
         report.fix(format!(
-            "{} has no mcpServers.caucus: run `caucus setup claude`",
+            "{} has no caucus server: run {setup}",
             path.display()
         ));
         return None;
-    }
+    };
     let command = server["command"].as_str().unwrap_or_default();
     if !runs_this_binary(command) {
         report.fix(format!(
-            "the caucus server in {} runs {command:?}, not this caucus ({}): run `caucus setup \
-             claude` again",
+            "the caucus server in {} runs {command:?}, not this caucus ({}): run {setup} again",
             path.display(),
             this_binary().map_or_else(|| "?".into(), |p| p.display().to_string())
         ));
     } else if server["args"].get(0).and_then(Value::as_str) != Some("bridge") {
         report.fix(format!(
-            "the caucus server in {} does not run `bridge`: run `caucus setup claude` again",
+            "the caucus server in {} does not run `bridge`: run {setup} again",
             path.display()
         ));
     } else {
@@ -203,7 +360,59 @@ fn mcp_entry(dir: &Path, report: &mut Report) -> Option<Value> {
             path.display()
         ));
     }
-    Some(server.clone())
+    Some(server)
+}
+
+/// The hooks `caucus setup` installs for `host`.
+fn hooks(host: Host, dir: &Path, report: &mut Report) {
+    let (path, events) = host.hooks(dir);
+    let setup = format!("`caucus setup {}`", host.word());
+    let settings = match read_json(&path) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            report.fix(format!(
+                "no {}: without its hooks an agent does not hear the room between turns; run \
+                 {setup}",
+                path.display()
+            ));
+            return;
+        }
+        Err(e) => {
+            report.fix(format!("{e}: fix it, then run {setup}"));
+            return;
+        }
+    };
+    let mut missing = Vec::new();
+    for (event, word) in events {
+        let commands: Vec<&str> = settings["hooks"][event]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["hooks"].as_array())
+            .flatten()
+            .filter_map(|h| h["command"].as_str())
+            .collect();
+        let ours = commands
+            .iter()
+            .find(|c| c.contains(&format!(" hook {word}")));
+        match ours {
+            Some(c) if runs_this_binary(&first_word(c)) => {}
+            Some(_) => missing.push(format!("{event} (runs another caucus)")),
+            None => missing.push(event.to_string()),
+        }
+    }
+    if missing.is_empty() {
+        report.ok(format!(
+            "{}: the caucus hooks run this binary",
+            path.display()
+        ));
+    } else {
+        report.fix(format!(
+            "{}: hooks missing or stale: {}; run {setup}",
+            path.display(),
+            missing.join(", ")
+        ));
+    }
 }
 
 fn hub_answers(client: &HubClient, report: &mut Report) -> bool {
@@ -232,61 +441,6 @@ fn hub_answers(client: &HubClient, report: &mut Report) -> bool {
             ));
             false
         }
-    }
-}
-
-/// The Claude Code hooks `caucus setup claude` installs.
-fn hooks(dir: &Path, report: &mut Report) {
-    let path = dir.join(".claude").join("settings.json");
-    let settings = match read_json(&path) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            report.fix(format!(
-                "no {}: without hooks an idle Claude Code session does not hear the room; run \
-                 `caucus setup claude`",
-                path.display()
-            ));
-            return;
-        }
-        Err(e) => {
-            report.fix(format!("{e}: fix it, then run `caucus setup claude`"));
-            return;
-        }
-    };
-    let mut missing = Vec::new();
-    for (event, word) in [
-        ("Stop", "stop"),
-        ("UserPromptSubmit", "prompt"),
-        ("SessionStart", "session-start"),
-    ] {
-        let commands: Vec<&str> = settings["hooks"][event]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|g| g["hooks"].as_array())
-            .flatten()
-            .filter_map(|h| h["command"].as_str())
-            .collect();
-        let ours = commands
-            .iter()
-            .find(|c| c.contains(&format!(" hook {word}")));
-        match ours {
-            Some(c) if runs_this_binary(&first_word(c)) => {}
-            Some(_) => missing.push(format!("{event} (runs another caucus)")),
-            None => missing.push(event.to_string()),
-        }
-    }
-    if missing.is_empty() {
-        report.ok(format!(
-            "{}: the caucus hooks run this binary",
-            path.display()
-        ));
-    } else {
-        report.fix(format!(
-            "{}: hooks missing or stale: {}; run `caucus setup claude`",
-            path.display(),
-            missing.join(", ")
-        ));
     }
 }
 

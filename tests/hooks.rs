@@ -586,6 +586,21 @@ fn setup_codex_merges_config_toml_and_its_hooks_work_as_codex_runs_them() {
         again.stdout
     );
 
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stdout);
+    assert!(
+        checked
+            .stdout
+            .contains("config.toml: the caucus server runs"),
+        "{}",
+        checked.stdout
+    );
+    assert!(
+        checked.stdout.contains("hooks.json: the caucus hooks run"),
+        "{}",
+        checked.stdout
+    );
+
     let mut bridge = bridge_from_entry(&repo, &server);
     bridge.join();
     let bravo = hub.join("bravo");
@@ -648,6 +663,24 @@ fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
     cmd.args(["setup", "gemini", "--hub", &url, "--channel"])
         .current_dir(&repo);
     assert_eq!(run(cmd, "").code, 2, "--channel is Claude Code's");
+
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stdout);
+    assert!(
+        checked
+            .stdout
+            .contains("settings.json: the caucus hooks run"),
+        "{}",
+        checked.stdout
+    );
+    // Claude Code is not wired here; asked for it, the doctor says what to do.
+    let checked = doctor(&repo, &["--host", "claude"]);
+    assert_eq!(checked.code, 1);
+    assert!(
+        checked.stdout.contains("caucus setup claude"),
+        "{}",
+        checked.stdout
+    );
 
     let mut bridge = bridge_from_entry(&repo, &settings["mcpServers"]["caucus"]);
     bridge.join();
