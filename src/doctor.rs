@@ -201,12 +201,13 @@ impl Host {
         }
     }
 
-    /// Where its hooks live, and the three events `caucus setup` wires.
-    fn hooks(self, dir: &Path) -> (PathBuf, [(&'static str, &'static str); 3]) {
+    /// Where its hooks live, and the events `caucus setup` wires.
+    fn hooks(self, dir: &Path) -> (PathBuf, [(&'static str, &'static str); 4]) {
         let claude_like = [
             ("Stop", "stop"),
             ("UserPromptSubmit", "prompt"),
             ("SessionStart", "session-start"),
+            ("PreToolUse", "pre-tool"),
         ];
         match self {
             Host::Claude => (dir.join(".claude").join("settings.json"), claude_like),
@@ -217,6 +218,7 @@ impl Host {
                     ("AfterAgent", "stop"),
                     ("BeforeAgent", "prompt"),
                     ("SessionStart", "session-start"),
+                    ("BeforeTool", "pre-tool"),
                 ],
             ),
         }

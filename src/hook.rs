@@ -34,7 +34,7 @@ use crate::lines;
 pub const HELP: &str = "\
 caucus hook: what a host runs at its hook points (installed by `caucus setup`)
 
-Usage: caucus hook <stop|prompt|session-start> [--hub URL] [--name NAME] [--wait SECS]
+Usage: caucus hook <stop|prompt|session-start|pre-tool> [--hub URL] [--name NAME] [--wait SECS]
 
 Reads the host's event JSON on stdin; prints the host's answer on stdout.
   stop           blocks the stop and hands waiting messages over (decision/reason:
@@ -43,6 +43,9 @@ Reads the host's event JSON on stdin; prints the host's answer on stdout.
   prompt         adds the room's state and waiting messages as context
                  (UserPromptSubmit; Gemini CLI's BeforeAgent)
   session-start  the same, when a session starts
+  pre-tool       denies a tool call while the room or this agent is paused or
+                 stopped (PreToolUse; Gemini CLI's BeforeTool); the caucus
+                 tools stay allowed
 
 Options:
   --hub URL      [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
@@ -143,10 +146,56 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         "stop" => stop(&hub, &token, &event, config.wait),
         "prompt" => context(&hub, &token, &name, host_event(&event, "UserPromptSubmit")),
         "session-start" => context(&hub, &token, &name, host_event(&event, "SessionStart")),
+        "pre-tool" => pre_tool(&hub, &token, &event),
         other => pass(&format!(
-            "unknown event {other:?}: stop, prompt or session-start"
+            "unknown event {other:?}: stop, prompt, session-start or pre-tool"
         )),
     }
+}
+
+/// Before each tool call (`PreToolUse`; Gemini CLI's `BeforeTool`): while
+/// the room, or this agent, is paused or stopped, the call is denied with
+/// the operator's word as the reason. The caucus tools stay allowed, so the
+/// agent can listen for the resume. Fails open: with no answer from the
+/// hub, the tool runs.
+fn pre_tool(hub: &HubClient, token: &str, event: &Value) -> ExitCode {
+    let tool = event["tool_name"].as_str().unwrap_or_default();
+    if tool.starts_with("mcp__caucus__") {
+        return ExitCode::SUCCESS;
+    }
+    let peek = match hub.get("/peek", Some(token), Some(Duration::from_secs(5))) {
+        Ok(a) if a.status == 200 => a.body,
+        Ok(a) => {
+            return pass(&format!(
+                "the hub answered HTTP {} to peek: the tool runs",
+                a.status
+            ));
+        }
+        Err(e) => return pass(&format!("the hub is unreachable ({e}): the tool runs")),
+    };
+    let reason = match (peek["mode"].as_str(), peek["paused"] == json!(true)) {
+        (Some("stopped"), _) => {
+            "The operator stopped the caucus room: stop working, say nothing more, and finish."
+        }
+        (Some("paused"), _) => {
+            "The operator paused the caucus room: no tool runs until it resumes. Wait: call \
+             the caucus listen tool to hear when it does."
+        }
+        (_, true) => {
+            "The operator paused you in the caucus room: no tool runs until you are resumed. \
+             Wait: call the caucus listen tool to hear when it happens."
+        }
+        _ => return ExitCode::SUCCESS,
+    };
+    let name = host_event(event, "PreToolUse");
+    let answer = if name == "BeforeTool" {
+        json!({"decision": "deny", "reason": reason})
+    } else {
+        json!({"hookSpecificOutput": {"hookEventName": name, "permissionDecision": "deny",
+                                      "permissionDecisionReason": reason}})
+    };
+    println!("{answer}");
+    ExitCode::SUCCESS
 }
 
 /// The event's own name as the host sent it (Gemini CLI's `BeforeAgent`,

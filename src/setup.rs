@@ -3,11 +3,11 @@
 //! configuration, and the hooks that keep the agent hearing the room.
 //!
 //! - claude: `.mcp.json`, hooks in `.claude/settings.json` (`Stop`,
-//!   `UserPromptSubmit`, `SessionStart`; timeouts in seconds);
+//!   `UserPromptSubmit`, `SessionStart`, `PreToolUse`; timeouts in seconds);
 //! - codex: `[mcp_servers.caucus]` in `.codex/config.toml`, hooks in
-//!   `.codex/hooks.json` (the same three events and shapes);
+//!   `.codex/hooks.json` (the same events and shapes);
 //! - gemini: `.gemini/settings.json`, both the server and the hooks
-//!   (`AfterAgent`, `BeforeAgent`, `SessionStart`; timeouts in ms).
+//!   (`AfterAgent`, `BeforeAgent`, `SessionStart`, `BeforeTool`; ms).
 //!
 //! It merges: every entry it did not write stays as it was; its own
 //! entries (the `caucus` server, hook commands running `caucus hook`) are
@@ -32,11 +32,12 @@ caucus setup: wire a repository for an agent host
 Usage: caucus setup <claude|codex|gemini> [--hub URL] [--name NAME] [--dir DIR] [--channel]
 
 claude  .mcp.json (the caucus server: this binary's bridge) and Stop,
-        UserPromptSubmit and SessionStart hooks in .claude/settings.json
+        UserPromptSubmit, SessionStart and PreToolUse hooks in
+        .claude/settings.json
 codex   [mcp_servers.caucus] in .codex/config.toml and the same hooks in
         .codex/hooks.json
-gemini  the caucus server and AfterAgent, BeforeAgent and SessionStart
-        hooks in .gemini/settings.json
+gemini  the caucus server and AfterAgent, BeforeAgent, SessionStart and
+        BeforeTool hooks in .gemini/settings.json
 Each hook is a `caucus hook` command; entries it did not write stay.
 
 Options:
@@ -372,6 +373,7 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
                     ("Stop", w.hook("stop"), seconds(STOP_TIMEOUT)),
                     ("UserPromptSubmit", w.hook("prompt"), seconds(10)),
                     ("SessionStart", w.hook("session-start"), seconds(10)),
+                    ("PreToolUse", w.hook("pre-tool"), seconds(10)),
                 ],
             )?;
             files.push((hooks_path, pretty(&settings)?));
@@ -387,6 +389,7 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
                     ("AfterAgent", w.hook("stop"), millis(STOP_TIMEOUT)),
                     ("BeforeAgent", w.hook("prompt"), millis(10)),
                     ("SessionStart", w.hook("session-start"), millis(10)),
+                    ("BeforeTool", w.hook("pre-tool"), millis(10)),
                 ],
             )?;
             files.push((path, pretty(&settings)?));

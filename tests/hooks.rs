@@ -269,6 +269,47 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
         assert!(text.contains("hello from bravo"), "{text}");
     }
 
+    // PreToolUse: running, the tool runs; paused (the room, or this agent),
+    // it is denied with the operator's word, but the caucus tools still run.
+    let pre = hook_command(&repo, "PreToolUse");
+    let bash = event(
+        &repo,
+        "PreToolUse",
+        json!({"tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_use_id": "toolu_1"}),
+    );
+    let listen = event(
+        &repo,
+        "PreToolUse",
+        json!({"tool_name": "mcp__caucus__listen", "tool_input": {}, "tool_use_id": "toolu_2"}),
+    );
+    assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "running: allowed");
+    for (pause, resume) in [
+        (json!({"action": "pause"}), json!({"action": "resume"})),
+        (
+            json!({"action": "pause_peer", "peer": "alpha-repo"}),
+            json!({"action": "resume_peer", "peer": "alpha-repo"}),
+        ),
+    ] {
+        assert_eq!(hub.control(pause.clone()).status, 200);
+        let out: Value = serde_json::from_str(&run_hook(&repo, &pre, &bash).stdout).unwrap();
+        let decision = &out["hookSpecificOutput"];
+        assert_eq!(decision["hookEventName"], "PreToolUse");
+        assert_eq!(decision["permissionDecision"], "deny", "{pause}");
+        assert!(
+            decision["permissionDecisionReason"]
+                .as_str()
+                .unwrap()
+                .contains("paused")
+        );
+        assert_eq!(
+            run_hook(&repo, &pre, &listen).stdout,
+            "",
+            "caucus tools still run"
+        );
+        assert_eq!(hub.control(resume).status, 200);
+        assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "resumed: allowed");
+    }
+
     // Stop: the waiting message blocks the stop and is handed over...
     let stop_event = event(&repo, "Stop", json!({"stop_hook_active": false}));
     let ran = run_hook(&repo, &stop, &stop_event);
@@ -319,6 +360,11 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
         .as_str()
         .unwrap();
     assert!(text.contains("stopped"), "{text}");
+    let out: Value = serde_json::from_str(&run_hook(&repo, &pre, &bash).stdout).unwrap();
+    let reason = out["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("stopped"), "{reason}");
 
     // Bad input: each exits 0, prints nothing for the host, says why.
     let ran = {
@@ -356,6 +402,9 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
     );
     assert_eq!(ran.stdout, "");
     assert!(ran.stderr.contains("unreachable"), "{}", ran.stderr);
+    let ran = run_hook(&repo, &pre, &bash);
+    assert_eq!(ran.stdout, "", "no hub: the tool runs");
+    assert!(ran.stderr.contains("the tool runs"), "{}", ran.stderr);
 }
 
 #[test]
@@ -707,4 +756,13 @@ fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
         "Gemini reads block as deny: a retry turn"
     );
     assert!(out["reason"].as_str().unwrap().contains("for gemini"));
+    let before_tool = hook_in(&path, "BeforeTool");
+    let input = json!({"session_id": "s", "transcript_path": "/tmp/t.json", "cwd": repo,
+        "hook_event_name": "BeforeTool", "timestamp": "2026-11-26T03:00:02Z",
+        "tool_name": "run_shell_command", "tool_input": {"command": "ls"}});
+    assert_eq!(run_hook(&repo, &before_tool, &input).stdout, "");
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
+    let out: Value = serde_json::from_str(&run_hook(&repo, &before_tool, &input).stdout).unwrap();
+    assert_eq!(out["decision"], "deny", "{out}");
+    assert!(out["reason"].as_str().unwrap().contains("paused"));
 }

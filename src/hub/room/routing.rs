@@ -351,6 +351,7 @@ impl Room {
     pub fn peek(&mut self, token: &str) -> Result<Value, HubError> {
         let name = self.authenticate(token)?;
         let peer = self.peer_mut(&name)?;
+        let paused = peer.paused;
         let replayed = if peer.acks { peer.unacked.len() } else { 0 };
         let waiting: Vec<&Message> = peer
             .unacked
@@ -384,7 +385,7 @@ impl Room {
             .collect();
         Ok(
             json!({"pending": waiting.len(), "last": last, "messages": messages,
-                   "mode": self.mode}),
+                   "mode": self.mode, "paused": paused}),
         )
     }
 }
