@@ -364,3 +364,67 @@ fn a_full_queue_is_reported_to_the_sender() {
         json!(["beta"])
     );
 }
+
+#[test]
+fn the_loop_guard_pauses_after_n_agent_messages_with_no_operator_word() {
+    let hub = Hub::start(&["--loop-guard", "3"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    // Two agent messages, then the operator speaks: the count starts over.
+    assert_eq!(a.say("beta", "one").status, 200);
+    assert_eq!(b.say("alpha", "two").status, 200);
+    let said = hub.control(json!({"action": "say", "to": "all", "content": "carry on"}));
+    assert_eq!(said.status, 200);
+    assert_eq!(a.say("beta", "three").status, 200);
+    assert_eq!(b.say("alpha", "four").status, 200);
+    let held = b.receive_raw("timeout=0").json();
+    assert_eq!(held["mode"], "running", "{held}");
+    // The third in a row trips it: the room pauses, and says why.
+    assert_eq!(a.say("beta", "five").status, 200);
+    let held = b.receive_raw("timeout=0").json();
+    assert_eq!(held["mode"], "paused", "{held}");
+    let log = hub.log();
+    let why = log
+        .iter()
+        .find(|m| m["sender"] == "hub" && m["content"].as_str().unwrap().contains("loop guard"))
+        .unwrap_or_else(|| panic!("no loop guard notice in {log:?}"));
+    assert!(why["content"].as_str().unwrap().contains('3'), "{why}");
+    // Resumed, the agents hear why, and the count starts over.
+    assert_eq!(
+        hub.control(json!({"action": "resume"})).json(),
+        json!({"mode": "running"})
+    );
+    let is_notice = |m: &Value| {
+        m["sender"] == "hub"
+            && m["kind"] == "system"
+            && m["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("loop guard")
+    };
+    let mut heard = Vec::new();
+    for _ in 0..3 {
+        let batch = a.receive(5.0);
+        if let Some(seq) = batch.last().and_then(|m| m["seq"].as_u64()) {
+            a.ack(seq);
+        }
+        heard.extend(batch);
+        if heard.iter().any(is_notice) {
+            break;
+        }
+    }
+    assert!(heard.iter().any(is_notice), "{heard:?}");
+    assert_eq!(b.say("alpha", "six").status, 200);
+    assert_eq!(b.receive_raw("timeout=0").json()["mode"], "running");
+}
+
+#[test]
+fn a_bad_loop_guard_is_refused_at_start() {
+    let out = common::caucus()
+        .args(["hub", "--port", "0", "--no-browser", "--loop-guard", "many"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--loop-guard"));
+}

@@ -16,6 +16,8 @@ pub struct HubConfig {
     pub client_ttl: Duration,
     /// A waiting message this old, with nothing listening, raises an alarm.
     pub backlog_alarm: Duration,
+    /// Pause after this many agent messages with no operator word; 0: off.
+    pub loop_guard: u32,
     pub reaped_grace: Duration,
     pub open_browser: bool,
     pub operator_token: Option<String>,
@@ -50,6 +52,9 @@ Options:
   --reaped-grace SECONDS      a reaped peer may come back this long [default: 1800]
   --backlog-alarm SECONDS     flag a peer whose oldest waiting message is this old
                               while nothing listens for it [default: 120]
+  --loop-guard N              pause the room after N agent messages with no word
+                              from the operator in between; 0 is off
+                              [env: CAUCUS_LOOP_GUARD] [default: 0]
   --no-browser                do not open the console in a browser
   --operator-token TOKEN      turn auth on; this token may act
                               [env: CAUCUS_OPERATOR_TOKEN] [default: none, auth off]
@@ -136,6 +141,7 @@ impl HubConfig {
         let mut log_level = None;
         let mut client_ttl = None;
         let mut backlog_alarm = None;
+        let mut loop_guard = None;
         let mut reaped_grace = None;
         let mut open_browser = true;
         let mut operator_token = None;
@@ -167,6 +173,7 @@ impl HubConfig {
                 Long("client-ttl") => {
                     client_ttl = Some(seconds(&text(args.value())?, "--client-ttl")?)
                 }
+                Long("loop-guard") => loop_guard = Some(text(args.value())?),
                 Long("backlog-alarm") => {
                     backlog_alarm = Some(seconds(&text(args.value())?, "--backlog-alarm")?)
                 }
@@ -239,6 +246,12 @@ impl HubConfig {
             Some(v) => mebibytes(&v, "--max-queued-mib")?,
             None => super::room::MAX_QUEUED_BYTES,
         };
+        let loop_guard = match loop_guard.or_else(|| env("CAUCUS_LOOP_GUARD")) {
+            None => 0,
+            Some(v) => v.trim().parse::<u32>().map_err(|_| {
+                format!("--loop-guard: {v:?} is not a count of messages (0 is off)")
+            })?,
+        };
         Ok(Some(HubConfig {
             host: host.unwrap_or_else(|| "127.0.0.1".into()),
             port: port.unwrap_or(8765),
@@ -247,6 +260,7 @@ impl HubConfig {
                 .unwrap_or_else(|| "INFO".into()),
             client_ttl: client_ttl.unwrap_or(Duration::from_secs(300)),
             backlog_alarm: backlog_alarm.unwrap_or(Duration::from_secs(120)),
+            loop_guard,
             reaped_grace: reaped_grace.unwrap_or(Duration::from_secs(1800)),
             open_browser,
             operator_token,

@@ -130,6 +130,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         max_queued_bytes: config.max_queued_bytes,
         send_bucket: config.send_bucket,
         register_bucket: config.register_bucket,
+        loop_guard: config.loop_guard,
     });
     if let Some(path) = &config.log_file {
         let sink = transcript::start(path.clone(), config.log_retention)

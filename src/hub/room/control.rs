@@ -8,6 +8,7 @@ impl Room {
     pub fn set_mode(&mut self, mode: Mode) {
         self.changed();
         self.mode = mode;
+        self.since_human = 0;
         match mode {
             Mode::Stopped => {
                 let msg = self.message("hub", BROADCAST, "stop".to_string(), Kind::Control);

@@ -161,6 +161,7 @@ impl Room {
     }
 
     fn resolve_form(&mut self, form: &Form, content: String, status: &str, answers: Value) {
+        self.since_human = 0;
         let mut msg = self.message("human", &form.to, content, Kind::Answer);
         msg.meta = Some(json!({
             "form_id": form.id,

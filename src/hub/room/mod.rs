@@ -99,6 +99,9 @@ pub struct RoomConfig {
     pub send_bucket: (f64, f64),
     /// The per-address `/register` bucket: capacity and refill per second.
     pub register_bucket: (f64, f64),
+    /// Pause the room after this many agent messages with no word from the
+    /// operator in between (`--loop-guard`); 0: off.
+    pub loop_guard: u32,
 }
 
 impl Default for RoomConfig {
@@ -112,6 +115,7 @@ impl Default for RoomConfig {
             max_peers: MAX_RECORDS,
             send_bucket: SEND_BUCKET,
             register_bucket: REGISTER_BUCKET,
+            loop_guard: 0,
         }
     }
 }
@@ -432,6 +436,9 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct Room {
     config: RoomConfig,
+    /// Agent messages since the operator last spoke or resumed (the loop
+    /// guard's count; not kept across restarts).
+    since_human: u32,
     /// Live and reaped peers, by name: a name has at most one record.
     peers: BTreeMap<String, Peer>,
     /// Token to name, for every record in `peers`.
@@ -523,6 +530,7 @@ fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), Hub
 impl Room {
     pub fn new(config: RoomConfig) -> Self {
         Room {
+            since_human: 0,
             config,
             peers: BTreeMap::new(),
             tokens: HashMap::new(),

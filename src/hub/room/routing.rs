@@ -50,6 +50,31 @@ impl Room {
         self.remember(&routed);
     }
 
+    /// One more agent message with no word from the operator: past
+    /// `--loop-guard` of them the room pauses, and the console, the
+    /// transcript and (once resumed) the agents are told why.
+    fn count_for_loop_guard(&mut self) {
+        let limit = self.config.loop_guard;
+        if limit == 0 || self.mode != Mode::Running {
+            return;
+        }
+        self.since_human += 1;
+        if self.since_human < limit {
+            return;
+        }
+        self.set_mode(Mode::Paused);
+        self.since_human = 0;
+        let why = format!(
+            "loop guard: {limit} agent messages with no word from the operator; the room is \
+             paused until the operator resumes it"
+        );
+        self.feed
+            .publish(json!({"type": "loop_guard", "count": limit}).to_string());
+        let msg = self.message("hub", BROADCAST, why.clone(), Kind::System);
+        self.route(msg);
+        self.notice(why);
+    }
+
     /// Gives `msg` the next seq, logs it, and queues it for its recipients
     /// (see "Routing" in the spec). Returns the routed message, who got it,
     /// and whose queue was full.
@@ -168,6 +193,7 @@ impl Room {
         let msg = self.message(&name, to, content.to_string(), Kind::Message);
         let (routed, delivered_to, queue_full) = self.route(msg);
         log::debug!("message {} from {name} to {to}", routed.msg.id);
+        self.count_for_loop_guard();
         let direct = to != BROADCAST && !is_channel(to);
         let missed = if direct && !self.peers.contains_key(to) {
             vec![to.to_string()]
@@ -202,6 +228,7 @@ impl Room {
 
     /// Operator: a message from `human`, never blocked by a floor or a stop.
     pub fn operator_say(&mut self, to: &str, content: &str) -> Result<Sent, HubError> {
+        self.since_human = 0;
         check_recipient(to)?;
         check_len("content", content, 1, MAX_CONTENT_CHARS)?;
         if to != BROADCAST && !is_channel(to) && !self.peers.contains_key(to) {
