@@ -428,3 +428,54 @@ fn a_bad_loop_guard_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--loop-guard"));
 }
+
+/// Waits, up to 30 s, until the file holds `n` lines, and returns them.
+#[cfg(unix)]
+fn lines_of(path: &std::path::Path, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} events never came: {text}"
+        );
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn notify_cmd_tells_the_operator_of_questions_and_a_tripped_loop_guard() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let command = format!("cat >> '{}'", out.display());
+    let hub = Hub::start(&["--notify-cmd", &command, "--loop-guard", "2"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let asked = a.post(
+        "/ask",
+        json!({"title": "ship it?", "fields": [
+            {"key": "ok", "type": "radio", "label": "ok?", "options": ["yes", "no"]}]}),
+    );
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    let events = lines_of(&out, 1);
+    assert_eq!(events[0]["type"], "question");
+    assert_eq!(events[0]["from"], "alpha");
+    assert!(events[0]["text"].as_str().unwrap().contains("ship it?"));
+    assert_eq!(a.say("beta", "one").status, 200);
+    assert_eq!(b.say("alpha", "two").status, 200);
+    let events = lines_of(&out, 2);
+    assert_eq!(events[1]["type"], "loop_guard");
+    assert_eq!(events[1]["count"], 2);
+    assert!(events[1]["text"].as_str().unwrap().contains("paused"));
+}

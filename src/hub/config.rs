@@ -18,6 +18,8 @@ pub struct HubConfig {
     pub backlog_alarm: Duration,
     /// Pause after this many agent messages with no operator word; 0: off.
     pub loop_guard: u32,
+    /// Run this for what needs the operator (`--notify-cmd`).
+    pub notify_cmd: Option<String>,
     pub reaped_grace: Duration,
     pub open_browser: bool,
     pub operator_token: Option<String>,
@@ -52,6 +54,9 @@ Options:
   --reaped-grace SECONDS      a reaped peer may come back this long [default: 1800]
   --backlog-alarm SECONDS     flag a peer whose oldest waiting message is this old
                               while nothing listens for it [default: 120]
+  --notify-cmd CMD            run CMD (through the shell) with a JSON event on stdin
+                              for a new question, a backlog alarm or a tripped loop
+                              guard [env: CAUCUS_NOTIFY_CMD] [default: none]
   --loop-guard N              pause the room after N agent messages with no word
                               from the operator in between; 0 is off
                               [env: CAUCUS_LOOP_GUARD] [default: 0]
@@ -142,6 +147,7 @@ impl HubConfig {
         let mut client_ttl = None;
         let mut backlog_alarm = None;
         let mut loop_guard = None;
+        let mut notify_cmd = None;
         let mut reaped_grace = None;
         let mut open_browser = true;
         let mut operator_token = None;
@@ -174,6 +180,7 @@ impl HubConfig {
                     client_ttl = Some(seconds(&text(args.value())?, "--client-ttl")?)
                 }
                 Long("loop-guard") => loop_guard = Some(text(args.value())?),
+                Long("notify-cmd") => notify_cmd = Some(text(args.value())?),
                 Long("backlog-alarm") => {
                     backlog_alarm = Some(seconds(&text(args.value())?, "--backlog-alarm")?)
                 }
@@ -261,6 +268,9 @@ impl HubConfig {
             client_ttl: client_ttl.unwrap_or(Duration::from_secs(300)),
             backlog_alarm: backlog_alarm.unwrap_or(Duration::from_secs(120)),
             loop_guard,
+            notify_cmd: notify_cmd
+                .or_else(|| env("CAUCUS_NOTIFY_CMD"))
+                .filter(|c| !c.trim().is_empty()),
             reaped_grace: reaped_grace.unwrap_or(Duration::from_secs(1800)),
             open_browser,
             operator_token,

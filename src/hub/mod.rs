@@ -17,6 +17,7 @@ pub mod http;
 pub mod journal;
 pub mod logger;
 pub mod mcp;
+pub mod notify;
 pub mod reply;
 pub mod room;
 pub mod routes;
@@ -132,6 +133,11 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         register_bucket: config.register_bucket,
         loop_guard: config.loop_guard,
     });
+    if let Some(command) = &config.notify_cmd {
+        let notifier = notify::Notifier::start(command.clone())
+            .map_err(|e| format!("cannot start --notify-cmd's thread: {e}"))?;
+        room.set_notifier(notifier);
+    }
     if let Some(path) = &config.log_file {
         let sink = transcript::start(path.clone(), config.log_retention)
             .map_err(|e| format!("cannot open the transcript {}: {e}", path.display()))?;

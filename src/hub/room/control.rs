@@ -167,6 +167,14 @@ impl Room {
             self.dirty.peers = true;
         }
         for event in events {
+            if event["type"] == "backlog_alarm" {
+                let text = format!(
+                    "{} has {} message(s) waiting and nothing listens",
+                    event["peer"].as_str().unwrap_or("?"),
+                    event["waiting"]
+                );
+                self.notify("backlog_alarm", text, event.clone());
+            }
             self.feed.publish(event.to_string());
         }
     }

@@ -85,6 +85,11 @@ impl Room {
         // After the change: the notice's record carries a meta that has it.
         self.changed();
         self.notice(format!("{name} asks the operator: \"{title}\" (for {to})"));
+        self.notify(
+            "question",
+            format!("{name} asks: {title}"),
+            json!({"id": id, "from": name, "title": title, "to": to}),
+        );
         Ok((id, to.to_string()))
     }
 

@@ -439,6 +439,9 @@ pub struct Room {
     /// Agent messages since the operator last spoke or resumed (the loop
     /// guard's count; not kept across restarts).
     since_human: u32,
+    /// `--notify-cmd`, if set: what needs the operator, told away from the
+    /// console.
+    notifier: Option<crate::hub::notify::Notifier>,
     /// Live and reaped peers, by name: a name has at most one record.
     peers: BTreeMap<String, Peer>,
     /// Token to name, for every record in `peers`.
@@ -531,6 +534,7 @@ impl Room {
     pub fn new(config: RoomConfig) -> Self {
         Room {
             since_human: 0,
+            notifier: None,
             config,
             peers: BTreeMap::new(),
             tokens: HashMap::new(),
@@ -559,6 +563,22 @@ impl Room {
     /// Sends every routed message, as a JSONL transcript line, to `sink`.
     pub fn set_transcript(&mut self, sink: SyncSender<String>) {
         self.transcript = Some(sink);
+    }
+
+    /// Runs `--notify-cmd` for what needs the operator.
+    pub fn set_notifier(&mut self, notifier: crate::hub::notify::Notifier) {
+        self.notifier = Some(notifier);
+    }
+
+    /// Tells the operator away from the console, if `--notify-cmd` is set:
+    /// `kind`, a line a phone can show, and the details.
+    pub(super) fn notify(&self, kind: &str, text: String, mut detail: Value) {
+        if let Some(n) = &self.notifier {
+            detail["type"] = json!(kind);
+            detail["text"] = json!(text);
+            detail["ts"] = json!(now_unix());
+            n.send(detail);
+        }
     }
 
     pub fn mode(&self) -> Mode {

@@ -70,6 +70,7 @@ impl Room {
         );
         self.feed
             .publish(json!({"type": "loop_guard", "count": limit}).to_string());
+        self.notify("loop_guard", why.clone(), json!({"count": limit}));
         let msg = self.message("hub", BROADCAST, why.clone(), Kind::System);
         self.route(msg);
         self.notice(why);
