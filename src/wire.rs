@@ -226,6 +226,15 @@ pub struct ControlRequest {
     pub id: Option<String>,
     #[serde(default)]
     pub answers: Option<serde_json::Map<String, Value>>,
+    /// `set_rate_limit`: on or off.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// `set_rate_limit`: messages a sender may send at once.
+    #[serde(default)]
+    pub burst: Option<f64>,
+    /// `set_rate_limit`: messages a sender earns back per second.
+    #[serde(default)]
+    pub per_second: Option<f64>,
 }
 
 #[cfg(test)]

@@ -479,3 +479,51 @@ fn notify_cmd_tells_the_operator_of_questions_and_a_tripped_loop_guard() {
     assert_eq!(events[1]["count"], 2);
     assert!(events[1]["text"].as_str().unwrap().contains("paused"));
 }
+
+#[test]
+fn the_rate_limit_changes_while_the_room_runs() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    hub.join("beta");
+    // The default: 5 at once.
+    for i in 0..5 {
+        assert_eq!(a.say("beta", &format!("m{i}")).status, 200);
+    }
+    assert_eq!(a.say("beta", "over").status, 429);
+    // Off: the same sender goes on.
+    let off = hub.control(json!({"action": "set_rate_limit", "enabled": false}));
+    assert_eq!(off.json()["rate_limit"]["enabled"], false, "{}", off.text);
+    for i in 0..10 {
+        assert_eq!(a.say("beta", &format!("free{i}")).status, 200);
+    }
+    // On again, 2 at once and next to no refill: a newcomer gets 2.
+    let on = hub.control(json!({"action": "set_rate_limit", "enabled": true,
+                                "burst": 2, "per_second": 0.001}));
+    assert_eq!(
+        on.json()["rate_limit"],
+        json!({"enabled": true, "burst": 2.0, "per_second": 0.001})
+    );
+    let g = hub.join("gamma");
+    assert_eq!(g.say("beta", "one").status, 200);
+    assert_eq!(g.say("beta", "two").status, 200);
+    assert_eq!(g.say("beta", "three").status, 429);
+    // Bad values change nothing.
+    for bad in [
+        json!({"action": "set_rate_limit", "burst": 0}),
+        json!({"action": "set_rate_limit", "per_second": -1}),
+        json!({"action": "set_rate_limit"}),
+    ] {
+        assert_eq!(hub.control(bad.clone()).status, 422, "{bad}");
+    }
+    let d = hub.join("delta");
+    assert_eq!(d.say("beta", "x").status, 200);
+    assert_eq!(d.say("beta", "y").status, 200);
+    assert_eq!(d.say("beta", "z").status, 429, "still 2 at once");
+    let log = hub.log();
+    assert!(log.iter().any(|m| {
+        m["content"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("rate limit on: 2 at once")
+    }));
+}

@@ -692,6 +692,9 @@ fn control(hub: &Hub, call: &Call) -> Answer {
             room.cancel_form(id)?;
             json!({"cancelled": id})
         }
+        "set_rate_limit" => {
+            json!({"rate_limit": room.set_rate_limit(r.enabled, r.burst, r.per_second)?})
+        }
         other => return Err(HubError::UnknownAction(other.to_string())),
     };
     drop(room);

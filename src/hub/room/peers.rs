@@ -271,6 +271,56 @@ impl Room {
     }
 
     /// Spends one token of `name`'s send bucket.
+    /// Operator: the per-sender rate limit, changed while the room runs
+    /// (not kept across a restart: the flags are). `burst` 1 to 10,000,
+    /// `per_second` above 0 up to 1,000; what is left out stays.
+    pub fn set_rate_limit(
+        &mut self,
+        enabled: Option<bool>,
+        burst: Option<f64>,
+        per_second: Option<f64>,
+    ) -> Result<Value, HubError> {
+        if let Some(b) = burst
+            && !(b.is_finite() && (1.0..=10_000.0).contains(&b))
+        {
+            return Err(HubError::invalid("burst: a number from 1 to 10000"));
+        }
+        if let Some(r) = per_second
+            && !(r.is_finite() && r > 0.0 && r <= 1_000.0)
+        {
+            return Err(HubError::invalid(
+                "per_second: a number above 0, at most 1000",
+            ));
+        }
+        if enabled.is_none() && burst.is_none() && per_second.is_none() {
+            return Err(HubError::invalid(
+                "set_rate_limit needs enabled, burst or per_second",
+            ));
+        }
+        if let Some(e) = enabled {
+            self.config.rate_limit = e;
+        }
+        let (capacity, refill) = (
+            burst.unwrap_or(self.config.send_bucket.0),
+            per_second.unwrap_or(self.config.send_bucket.1),
+        );
+        self.config.send_bucket = (capacity, refill);
+        let now = Instant::now();
+        for peer in self.peers.values_mut() {
+            peer.bucket.refill(now);
+            peer.bucket.capacity = capacity;
+            peer.bucket.refill = refill;
+            peer.bucket.tokens = peer.bucket.tokens.min(capacity);
+        }
+        let answer = json!({"enabled": self.config.rate_limit, "burst": capacity,
+                            "per_second": refill});
+        self.notice(format!(
+            "rate limit {}: {capacity} at once, {refill} per second",
+            if self.config.rate_limit { "on" } else { "off" }
+        ));
+        Ok(answer)
+    }
+
     pub(super) fn spend(&mut self, name: &str) -> Result<(), HubError> {
         if !self.config.rate_limit {
             return Ok(());
