@@ -876,22 +876,8 @@ fn channel_mode_pushes_only_once_the_model_has_shown_it_sees_pushes() {
     );
     b.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     tool_between(&mut b, 2, "setup", json!({}));
-    let (joined, mut pushed) = tool_between(&mut b, 3, "join", json!({}));
-    assert_eq!(joined["joined"], true, "{joined}");
-    // The probe: one push, with a code.
-    if pushed.is_empty() {
-        pushed.push(json!({"params": next_push(&mut b)}));
-    }
-    let probe = &pushed[0]["params"];
-    assert_eq!(probe["meta"]["kind"], "probe");
-    let text = probe["content"].as_str().unwrap();
-    let code = text
-        .split("probe=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let code = common::join_and_read_probe(&mut b, 3);
+    let code = code.as_str();
 
     // Not confirmed: nothing is taken, listen delivers as without the flag.
     let bravo = hub.join("bravo");

@@ -132,19 +132,7 @@ fn event(repo: &Path, name: &str, extra: Value) -> Value {
 /// Starts the bridge exactly as `.mcp.json` says.
 fn bridge_from_config(repo: &Path) -> Bridge {
     let config = read_json(&repo.join(".mcp.json"));
-    let server = &config["mcpServers"]["caucus"];
-    let mut cmd = Command::new(server["command"].as_str().unwrap());
-    for a in server["args"].as_array().unwrap() {
-        cmd.arg(a.as_str().unwrap());
-    }
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CAUCUS_STATE_DIR", state_dir());
-    for (k, v) in server["env"].as_object().unwrap() {
-        cmd.env(k, v.as_str().unwrap());
-    }
-    cmd.current_dir(repo).stderr(Stdio::inherit());
-    Bridge::spawn(cmd)
+    bridge_from_entry(repo, &config["mcpServers"]["caucus"])
 }
 
 #[test]
@@ -513,18 +501,7 @@ fn with_channel_mode_confirmed_the_stop_hook_leaves_delivery_to_the_pushes() {
         json!({})
     );
     common::tool_between(&mut bridge, 2, "setup", json!({}));
-    let (_, mut pushed) = common::tool_between(&mut bridge, 3, "join", json!({}));
-    if pushed.is_empty() {
-        pushed.push(json!({"params": common::next_push(&mut bridge)}));
-    }
-    let text = pushed[0]["params"]["content"].as_str().unwrap().to_string();
-    let code = text
-        .split("probe=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let code = common::join_and_read_probe(&mut bridge, 3);
 
     let stop = hook_command(&repo, "Stop");
     let stop_event = event(&repo, "Stop", json!({"stop_hook_active": false}));

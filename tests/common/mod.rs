@@ -604,3 +604,18 @@ pub fn next_push(b: &mut Bridge) -> Value {
     }
     line["params"].clone()
 }
+
+/// Joins a bridge started with `--channel` (after its handshake and
+/// setup) and returns the code of the probe it pushes.
+pub fn join_and_read_probe(b: &mut Bridge, id: u64) -> String {
+    let (joined, mut pushed) = tool_between(b, id, "join", json!({}));
+    assert_eq!(joined["joined"], true, "{joined}");
+    if pushed.is_empty() {
+        pushed.push(json!({"params": next_push(b)}));
+    }
+    let probe = &pushed[0]["params"];
+    assert_eq!(probe["meta"]["kind"], "probe", "{probe}");
+    let text = probe["content"].as_str().expect("probe text");
+    let code = text.split("probe=\"").nth(1).expect("a probe code");
+    code.split('"').next().expect("a closed code").to_string()
+}
