@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::cli::text;
 use crate::client::{HubClient, hub_url};
 use crate::identity::{kept_token, private_dir, state_dir};
+use crate::setup::Host;
 
 pub const HELP: &str = "\
 caucus doctor: check that an agent in this repository can reach the room
@@ -88,11 +89,11 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     };
     let mut report = Report { lines: Vec::new() };
     let hosts = match host.as_deref() {
-        None => Host::found_in(&dir),
-        Some("claude") => vec![Host::Claude],
-        Some("codex") => vec![Host::Codex],
-        Some("gemini") => vec![Host::Gemini],
-        Some(other) => return usage(format!("no host {other:?}: claude, codex or gemini")),
+        None => hosts_in(&dir),
+        Some(word) => match Host::parse(word) {
+            Some(h) => vec![h],
+            None => return usage(format!("no host {word:?}: claude, codex or gemini")),
+        },
     };
     let servers: Vec<Option<Value>> = hosts
         .iter()
@@ -176,66 +177,17 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Host {
-    Claude,
-    Codex,
-    Gemini,
-}
-
-impl Host {
-    fn word(self) -> &'static str {
-        match self {
-            Host::Claude => "claude",
-            Host::Codex => "codex",
-            Host::Gemini => "gemini",
-        }
-    }
-
-    /// Where its server entry lives.
-    fn server_file(self, dir: &Path) -> PathBuf {
-        match self {
-            Host::Claude => dir.join(".mcp.json"),
-            Host::Codex => dir.join(".codex").join("config.toml"),
-            Host::Gemini => dir.join(".gemini").join("settings.json"),
-        }
-    }
-
-    /// Where its hooks live, and the events `caucus setup` wires.
-    fn hooks(self, dir: &Path) -> (PathBuf, [(&'static str, &'static str); 4]) {
-        let claude_like = [
-            ("Stop", "stop"),
-            ("UserPromptSubmit", "prompt"),
-            ("SessionStart", "session-start"),
-            ("PreToolUse", "pre-tool"),
-        ];
-        match self {
-            Host::Claude => (dir.join(".claude").join("settings.json"), claude_like),
-            Host::Codex => (dir.join(".codex").join("hooks.json"), claude_like),
-            Host::Gemini => (
-                dir.join(".gemini").join("settings.json"),
-                [
-                    ("AfterAgent", "stop"),
-                    ("BeforeAgent", "prompt"),
-                    ("SessionStart", "session-start"),
-                    ("BeforeTool", "pre-tool"),
-                ],
-            ),
-        }
-    }
-
-    /// The hosts wired in `dir` (any of their files there); Claude Code
-    /// when none is.
-    fn found_in(dir: &Path) -> Vec<Host> {
-        let found: Vec<Host> = [Host::Claude, Host::Codex, Host::Gemini]
-            .into_iter()
-            .filter(|h| h.server_file(dir).exists() || h.hooks(dir).0.exists())
-            .collect();
-        if found.is_empty() {
-            vec![Host::Claude]
-        } else {
-            found
-        }
+/// The hosts wired in `dir` (any of their files there); Claude Code when
+/// none is.
+fn hosts_in(dir: &Path) -> Vec<Host> {
+    let found: Vec<Host> = Host::ALL
+        .into_iter()
+        .filter(|h| h.server_file(dir).exists() || h.hooks(dir).0.exists())
+        .collect();
+    if found.is_empty() {
+        vec![Host::Claude]
+    } else {
+        found
     }
 }
 
@@ -308,29 +260,27 @@ fn codex_server(text: &str) -> Option<Value> {
 fn server_entry(host: Host, dir: &Path, report: &mut Report) -> Option<Value> {
     let path = host.server_file(dir);
     let setup = format!("`caucus setup {}`", host.word());
+    if !path.exists() {
+        report.fix(format!(
+            "no {}: run {setup} here (or add the caucus server to your host's MCP \
+             configuration, see docs/CONNECTORS.md)",
+            path.display()
+        ));
+        return None;
+    }
     let server = if host == Host::Codex {
         match std::fs::read_to_string(&path) {
             Ok(text) => codex_server(&text),
-            Err(_) => {
-                report.fix(format!(
-                    "no {}: run {setup} here (or add the caucus server to your host's MCP \
-                     configuration, see docs/CONNECTORS.md)",
-                    path.display()
-                ));
+            Err(e) => {
+                report.fix(format!("{}: {e}", path.display()));
                 return None;
             }
         }
     } else {
         match read_json(&path) {
-            Ok(Some(c)) => Some(c["mcpServers"]["caucus"].clone()).filter(Value::is_object),
-            Ok(None) => {
-                report.fix(format!(
-                    "no {}: run {setup} here (or add the caucus server to your host's MCP \
-                     configuration, see docs/CONNECTORS.md)",
-                    path.display()
-                ));
-                return None;
-            }
+            Ok(c) => c
+                .map(|c| c["mcpServers"]["caucus"].clone())
+                .filter(Value::is_object),
             Err(e) => {
                 report.fix(format!("{e}: fix it, then run {setup}"));
                 return None;

@@ -101,10 +101,10 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         }
     }
     let host = match host.as_deref() {
-        Some("claude") => Host::Claude,
-        Some("codex") => Host::Codex,
-        Some("gemini") => Host::Gemini,
-        Some(other) => return usage(format!("no setup for {other:?}: claude, codex or gemini")),
+        Some(word) => match Host::parse(word) {
+            Some(h) => h,
+            None => return usage(format!("no setup for {word:?}: claude, codex or gemini")),
+        },
         None => {
             print!("{HELP}");
             return ExitCode::from(2);
@@ -168,11 +168,71 @@ fn ours(command: &str) -> bool {
     command.contains("caucus") && command.contains(" hook ")
 }
 
+/// A host `caucus setup` wires, and where its files are (shared with
+/// `caucus doctor`, which checks what setup wrote).
 #[derive(Clone, Copy, PartialEq)]
-enum Host {
+pub enum Host {
     Claude,
     Codex,
     Gemini,
+}
+
+impl Host {
+    pub const ALL: [Host; 3] = [Host::Claude, Host::Codex, Host::Gemini];
+
+    pub fn parse(word: &str) -> Option<Host> {
+        Host::ALL.into_iter().find(|h| h.word() == word)
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Host::Claude => "claude",
+            Host::Codex => "codex",
+            Host::Gemini => "gemini",
+        }
+    }
+
+    /// Where its `caucus` server entry lives.
+    pub fn server_file(self, dir: &Path) -> PathBuf {
+        match self {
+            Host::Claude => dir.join(".mcp.json"),
+            Host::Codex => dir.join(".codex").join("config.toml"),
+            Host::Gemini => dir.join(".gemini").join("settings.json"),
+        }
+    }
+
+    /// Where its hooks live, and each host event with the `caucus hook`
+    /// event that answers it.
+    pub fn hooks(self, dir: &Path) -> (PathBuf, [(&'static str, &'static str); 4]) {
+        let claude_like = [
+            ("Stop", "stop"),
+            ("UserPromptSubmit", "prompt"),
+            ("SessionStart", "session-start"),
+            ("PreToolUse", "pre-tool"),
+        ];
+        match self {
+            Host::Claude => (dir.join(".claude").join("settings.json"), claude_like),
+            Host::Codex => (dir.join(".codex").join("hooks.json"), claude_like),
+            Host::Gemini => (
+                dir.join(".gemini").join("settings.json"),
+                [
+                    ("AfterAgent", "stop"),
+                    ("BeforeAgent", "prompt"),
+                    ("SessionStart", "session-start"),
+                    ("BeforeTool", "pre-tool"),
+                ],
+            ),
+        }
+    }
+
+    /// A hook's timeout in the host's unit (Gemini CLI counts in ms).
+    fn timeout(self, seconds: u64) -> Value {
+        if self == Host::Gemini {
+            json!(seconds * 1000)
+        } else {
+            json!(seconds)
+        }
+    }
 }
 
 /// What every host's entries are made of.
@@ -329,72 +389,46 @@ fn pretty(value: &Map<String, Value>) -> Result<String, String> {
 }
 
 fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
-    let seconds = |s: u64| json!(s);
-    let millis = |s: u64| json!(s * 1000);
+    let server_path = host.server_file(dir);
+    let (hooks_path, events) = host.hooks(dir);
+    let wanted: Vec<(&str, String, Value)> = events
+        .iter()
+        .map(|(event, word)| {
+            let seconds = if *word == "stop" { STOP_TIMEOUT } else { 10 };
+            (*event, w.hook(word), host.timeout(seconds))
+        })
+        .collect();
     // Everything is read and merged before anything is written: a refusal
     // changes nothing.
     let mut files: Vec<(PathBuf, String)> = Vec::new();
-    match host {
-        Host::Claude | Host::Codex => {
-            let hooks_path = if host == Host::Claude {
-                dir.join(".claude").join("settings.json")
-            } else {
-                dir.join(".codex").join("hooks.json")
-            };
-            if host == Host::Claude {
-                let mcp_path = dir.join(".mcp.json");
-                let mut mcp = read_object(&mcp_path)?;
-                merge_server(&mut mcp, &mcp_path, w)?;
-                files.push((mcp_path, pretty(&mcp)?));
-            } else {
-                let config_path = dir.join(".codex").join("config.toml");
-                let old = read_text(&config_path)?;
-                let args: Vec<String> = w.args().iter().map(|a| toml_str(a)).collect();
-                let env: Vec<String> = w
-                    .env()
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| format!("{k} = {}", toml_str(v.as_str().unwrap_or_default())))
-                    .collect();
-                let table = format!(
-                    "[mcp_servers.caucus]\ncommand = {}\nargs = [{}]\nenv = {{ {} }}\n",
-                    toml_str(w.exe),
-                    args.join(", "),
-                    env.join(", ")
-                );
-                files.push((config_path, codex_config(&old, &table)));
-            }
-            let mut settings = read_object(&hooks_path)?;
-            merge_hooks(
-                &mut settings,
-                &hooks_path,
-                &[
-                    ("Stop", w.hook("stop"), seconds(STOP_TIMEOUT)),
-                    ("UserPromptSubmit", w.hook("prompt"), seconds(10)),
-                    ("SessionStart", w.hook("session-start"), seconds(10)),
-                    ("PreToolUse", w.hook("pre-tool"), seconds(10)),
-                ],
-            )?;
-            files.push((hooks_path, pretty(&settings)?));
-        }
-        Host::Gemini => {
-            let path = dir.join(".gemini").join("settings.json");
-            let mut settings = read_object(&path)?;
-            merge_server(&mut settings, &path, w)?;
-            merge_hooks(
-                &mut settings,
-                &path,
-                &[
-                    ("AfterAgent", w.hook("stop"), millis(STOP_TIMEOUT)),
-                    ("BeforeAgent", w.hook("prompt"), millis(10)),
-                    ("SessionStart", w.hook("session-start"), millis(10)),
-                    ("BeforeTool", w.hook("pre-tool"), millis(10)),
-                ],
-            )?;
-            files.push((path, pretty(&settings)?));
-        }
+    let mut settings = read_object(&hooks_path)?;
+    if server_path == hooks_path {
+        // Gemini CLI: one file holds the server and the hooks.
+        merge_server(&mut settings, &server_path, w)?;
+    } else if host == Host::Codex {
+        let old = read_text(&server_path)?;
+        let args: Vec<String> = w.args().iter().map(|a| toml_str(a)).collect();
+        let env: Vec<String> = w
+            .env()
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k} = {}", toml_str(v.as_str().unwrap_or_default())))
+            .collect();
+        let table = format!(
+            "[mcp_servers.caucus]\ncommand = {}\nargs = [{}]\nenv = {{ {} }}\n",
+            toml_str(w.exe),
+            args.join(", "),
+            env.join(", ")
+        );
+        files.push((server_path, codex_config(&old, &table)));
+    } else {
+        let mut mcp = read_object(&server_path)?;
+        merge_server(&mut mcp, &server_path, w)?;
+        files.push((server_path, pretty(&mcp)?));
     }
+    merge_hooks(&mut settings, &hooks_path, &wanted)?;
+    files.push((hooks_path, pretty(&settings)?));
     for (path, text) in &files {
         let wrote = write_text(path, text)?;
         println!(
