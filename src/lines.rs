@@ -67,6 +67,8 @@ pub fn one_line(text: &str) -> String {
 pub fn compact(m: &serde_json::Value) -> String {
     let field = |k: &str| m[k].as_str().unwrap_or("?");
     let kind = match field("kind") {
+        _ if m["meta"]["reset"] == serde_json::json!(true) => " (reset)".to_string(),
+        _ if m["meta"]["interrupt"] == serde_json::json!(true) => " (interrupt)".to_string(),
         "message" => String::new(),
         other => format!(" ({other})"),
     };

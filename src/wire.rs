@@ -116,6 +116,29 @@ pub struct SendRequest {
     pub content: String,
 }
 
+/// `POST /gate`: may the agent run a tool now? With `wait` (seconds, at
+/// most 25), it waits for an interrupt or a stop instead.
+#[derive(Debug, Deserialize)]
+pub struct GateRequest {
+    pub token: String,
+    #[serde(default)]
+    pub wait: Option<f64>,
+}
+
+/// `POST /approvals`: a host asks the operator to allow a tool call.
+#[derive(Debug, Deserialize)]
+pub struct ApprovalRequest {
+    pub token: String,
+    pub tool: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub input: Value,
+    /// Seconds the request waits for the operator (5..600; default 120).
+    #[serde(default)]
+    pub window: Option<f64>,
+}
+
 /// `POST /ack`.
 #[derive(Debug, Deserialize)]
 pub struct AckRequest {
@@ -226,6 +249,9 @@ pub struct ControlRequest {
     pub id: Option<String>,
     #[serde(default)]
     pub answers: Option<serde_json::Map<String, Value>>,
+    /// `approve` / `deny`: why, shown to the agent.
+    #[serde(default)]
+    pub reason: Option<String>,
     /// `set_rate_limit`: on or off.
     #[serde(default)]
     pub enabled: Option<bool>,

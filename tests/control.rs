@@ -217,6 +217,30 @@ fn with_an_operator_token_control_and_export_need_it() {
         br#"{"action":"pause"}"#,
     );
     assert_eq!(operator.json(), json!({"mode": "paused"}));
+    // The chair's other powers are the operator's alone too.
+    hub.join("alpha");
+    for body in [
+        r#"{"action":"interrupt","peer":"alpha","content":"x"}"#,
+        r#"{"action":"reset_peer","peer":"alpha"}"#,
+        r#"{"action":"approve","id":"x"}"#,
+        r#"{"action":"deny","id":"x"}"#,
+    ] {
+        let r = hub.request(
+            "POST",
+            "/control",
+            &[("Authorization", "Bearer obs-secret")],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 403, "{body}");
+    }
+    assert_eq!(hub.get("/approvals").status, 401);
+    let seen = hub.request(
+        "GET",
+        "/approvals",
+        &[("Authorization", "Bearer obs-secret")],
+        b"",
+    );
+    assert_eq!(seen.json(), json!({"approvals": []}));
 
     assert_eq!(hub.get("/export").status, 401);
     let read = hub.request(
@@ -526,4 +550,121 @@ fn the_rate_limit_changes_while_the_room_runs() {
             .unwrap_or_default()
             .starts_with("rate limit on: 2 at once")
     }));
+}
+
+#[test]
+fn an_interrupt_passes_a_pause_is_heard_once_and_a_reset_says_what_to_drop() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("bravo");
+    assert_eq!(b.say("alpha", "held by the pause").status, 200);
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
+    let r = hub.control(json!({"action": "interrupt", "peer": "alpha", "content": "look up"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["peer"], "alpha");
+    // Through the pause: only the interrupt, not what the pause holds.
+    let got = a.receive(5.0);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["sender"], "human");
+    assert_eq!(got[0]["origin"], "operator");
+    assert_eq!(got[0]["content"], "look up");
+    assert_eq!(got[0]["meta"]["interrupt"], true);
+    assert_eq!(got[0]["seq"], 0, "outside the seq order: nothing to ack");
+    // Once: the next poll is held again.
+    assert!(a.receive(0.2).is_empty());
+    // Bravo was not interrupted.
+    assert!(b.receive(0.2).is_empty());
+    assert_eq!(hub.control(json!({"action": "resume"})).status, 200);
+    let got = a.receive(5.0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["content"], "held by the pause");
+
+    // A reset with no words says what to drop.
+    let mut feed = common::Feed::open(&hub, "", None).unwrap();
+    let alpha_interrupted = |want: bool| {
+        move |e: &Value| {
+            e["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "alpha" && p["interrupt"] == want)
+        }
+    };
+    let r = hub.control(json!({"action": "reset_peer", "peer": "alpha"}));
+    assert_eq!(r.json()["reset"], true);
+    let got = a.receive(5.0);
+    assert_eq!(got[0]["meta"]["reset"], true);
+    assert!(got[0]["content"].as_str().unwrap().contains("start afresh"));
+    // The console's roster shows a waiting interrupt until the gate takes it.
+    feed.until("peers", alpha_interrupted(true));
+    let gate = a.post("/gate", json!({})).json();
+    assert_eq!(gate["allow"], false);
+    assert_eq!(gate["interrupt"]["reset"], true);
+    assert_eq!(a.post("/gate", json!({})).json()["allow"], true);
+    feed.until("peers", alpha_interrupted(false));
+
+    // Bad input: a gate without a token, a bad wait, a kicked peer.
+    assert_eq!(hub.post("/gate", json!({"token": "nope"})).status, 401);
+    assert_eq!(a.post("/gate", json!({"wait": "soon"})).status, 422);
+    assert_eq!(
+        hub.control(json!({"action": "kick", "peer": "bravo"}))
+            .status,
+        200
+    );
+    let gone = hub.control(json!({"action": "interrupt", "peer": "bravo", "content": "x"}));
+    assert_eq!(gone.status, 404);
+}
+
+#[test]
+fn approvals_are_bounded_and_checked() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let ask = |tool: &str| a.post("/approvals", json!({"tool": tool, "input": {"x": 1}}));
+    assert_eq!(ask("").status, 422);
+    assert_eq!(ask("Bash\u{1b}[2J").status, 422);
+    assert_eq!(
+        a.post("/approvals", json!({"tool": "Bash", "window": "long"}))
+            .status,
+        422
+    );
+    let big = "y".repeat(5000);
+    let r = a.post(
+        "/approvals",
+        json!({"tool": "Write", "input": {"content": big}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let listed = hub.get("/approvals").json();
+    let preview = listed["approvals"][0]["preview"].as_str().unwrap();
+    assert!(
+        preview.len() < 700 && preview.ends_with("chars]"),
+        "{preview}"
+    );
+    for _ in 1..8 {
+        assert_eq!(ask("Bash").status, 200);
+    }
+    assert_eq!(ask("Bash").status, 409, "8 per agent at most");
+    assert_eq!(
+        hub.get("/approvals").json()["approvals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    // Another agent cannot read alpha's verdicts.
+    let id = listed["approvals"][0]["id"].as_str().unwrap().to_string();
+    let b = hub.join("bravo");
+    let peek = hub.request(
+        "GET",
+        &format!("/approval?id={id}&timeout=0"),
+        &[("Authorization", &format!("Bearer {}", b.token))],
+        b"",
+    );
+    assert_eq!(peek.status, 404);
+    let own = hub.request(
+        "GET",
+        &format!("/approval?id={id}&timeout=0"),
+        &[("Authorization", &format!("Bearer {}", a.token))],
+        b"",
+    );
+    assert_eq!(own.json()["state"], "pending");
 }

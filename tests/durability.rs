@@ -723,6 +723,26 @@ fn each_kind_of_change_survives_a_kill_right_after_it() {
         },
     );
     survives(
+        "interrupt",
+        |hub| {
+            let a = hub.join("alpha");
+            ok(hub.control(json!({"action": "pause"})));
+            ok(hub.control(json!({"action": "interrupt", "peer": "alpha", "content": "halt"})));
+            a.token
+        },
+        |hub, token| {
+            // Both doors still hand it over: the gate once, the poll once.
+            let a = agent(hub, "alpha", &token);
+            let gate = ok(a.post("/gate", json!({})));
+            assert_eq!(gate["allow"], false);
+            assert_eq!(gate["interrupt"]["content"], "halt");
+            let heard = a.receive(5.0);
+            assert_eq!(heard.len(), 1, "{heard:?}");
+            assert_eq!(heard[0]["content"], "halt");
+            assert_eq!(heard[0]["meta"]["interrupt"], true);
+        },
+    );
+    survives(
         "leave",
         |hub| {
             let a = hub.join("alpha");

@@ -6,6 +6,7 @@ import { renderHealth } from './health.js';
 import { renderFlow, addMessage, initFlow } from './flow.js';
 import { renderChannels } from './channels.js';
 import { renderForms, initForms } from './forms.js';
+import { renderApprovals, initChair, notify } from './chair.js';
 
 let token = sessionStorage.getItem('caucus-token') || '';
 let retry = 500;
@@ -57,6 +58,12 @@ function render(panels) {
       renderFlow();
     } else if (p === 'forms') {
       renderForms();
+    } else if (p === 'approvals') {
+      renderApprovals();
+    } else if (p === 'rate' && state.rateLimit) {
+      $('rate-enabled').checked = state.rateLimit.enabled;
+      $('rate-burst').value = state.rateLimit.burst;
+      $('rate-per-second').value = state.rateLimit.per_second;
     }
   }
 }
@@ -82,6 +89,13 @@ function handle(ev) {
     for (const m of ev.log) addMessage(m);
   }
   if (ev.type === 'message') addMessage(ev.message);
+  if (ev.type === 'form') notify(`${ev.form.asker} asks: ${ev.form.title}`, `for ${ev.form.to}`, `form-${ev.form.id}`);
+  if (ev.type === 'backlog_alarm') notify(`${ev.peer}: messages wait and nothing listens`, `${ev.waiting} waiting`, `alarm-${ev.peer}`);
+  if (ev.type === 'loop_guard') {
+    const why = `Loop guard: ${ev.count} agent messages with no word from you; the room is paused.`;
+    toast(why);
+    notify('caucus paused itself', why, 'loop-guard');
+  }
   render(apply(ev));
 }
 
@@ -144,6 +158,7 @@ function init() {
   });
   initFlow();
   initForms();
+  initChair();
   connect();
 }
 

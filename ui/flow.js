@@ -42,8 +42,9 @@ function node(m) {
       : el('span', { class: 'to direct' }, m.recipient);
   const who = el('span', { class: 'who' }, m.sender);
   if (m.origin === 'agent') who.style.color = `hsl(${hue(m.sender)} 60% 42%)`;
+  const urgent = m.meta && m.meta.interrupt ? (m.meta.reset ? 'reset' : 'interrupt') : null;
   const li = el('li', {
-    class: `msg ${m.kind} ${m.origin}`,
+    class: `msg ${m.kind} ${m.origin}${urgent ? ' interrupt' : ''}`,
     'data-seq': m.seq,
     'data-id': m.id,
     'data-from': m.sender,
@@ -51,6 +52,7 @@ function node(m) {
   },
   el('header', {}, who, target,
     m.kind !== 'message' ? el('span', { class: 'muted' }, m.kind) : null,
+    urgent ? el('span', { class: 'muted' }, urgent) : null,
     el('time', { datetime: new Date(m.ts * 1000).toISOString() }, clock(m.ts))),
   el('div', { class: 'body' }, m.content));
   return li;

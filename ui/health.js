@@ -2,6 +2,7 @@
 
 import { state, el, ago } from './state.js';
 import { control } from './app.js';
+import { interrupt } from './chair.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,6 +13,8 @@ function peerActions(p) {
       ? el('button', { class: 'small', type: 'button', onclick: () => control({ action: 'resume_peer', peer: p.name }) }, 'Resume')
       : el('button', { class: 'small', type: 'button', onclick: () => control({ action: 'pause_peer', peer: p.name }) }, 'Pause'),
     el('button', { class: 'small', type: 'button', onclick: () => control({ action: 'heartbeat', peer: p.name }) }, 'Ping'),
+    el('button', { class: 'small', type: 'button', 'data-act': 'interrupt', onclick: () => interrupt(p.name, false) }, 'Interrupt'),
+    el('button', { class: 'small', type: 'button', 'data-act': 'reset', onclick: () => interrupt(p.name, true) }, 'Reset'),
     el('button', {
       class: 'small danger', type: 'button',
       onclick: () => { if (confirm(`Kick ${p.name} for good?`)) control({ action: 'kick', peer: p.name }); },
@@ -41,7 +44,8 @@ export function renderHealth() {
   }
   const items = state.peers.map((p) => {
     const dotClass = p.state === 'reaped' ? 'dot reaped' : p.listening ? 'dot listening' : 'dot';
-    const flags = [p.state === 'reaped' ? 'away' : null, p.paused ? 'paused' : null].filter(Boolean).join(', ');
+    const flags = [p.state === 'reaped' ? 'away' : null, p.paused ? 'paused' : null,
+      p.interrupt ? 'interrupt pending' : null].filter(Boolean).join(', ');
     const alarm = p.backlog_alarm
       ? el('div', { class: 'alarm', role: 'alert' }, 'messages wait and nothing listens')
       : null;

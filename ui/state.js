@@ -8,6 +8,8 @@ export const state = {
   channels: {},
   floors: {},
   forms: [],
+  approvals: [],
+  rateLimit: null,
   health: null,
 };
 
@@ -18,8 +20,9 @@ export function apply(ev) {
       Object.assign(state, {
         mode: ev.mode, peers: ev.peers, channels: ev.channels,
         floors: ev.floors, forms: ev.forms, health: ev.health,
+        approvals: ev.approvals || [], rateLimit: ev.rate_limit || null,
       });
-      return ['mode', 'health', 'channels', 'forms', 'log'];
+      return ['mode', 'health', 'channels', 'forms', 'approvals', 'rate', 'log'];
     case 'message': return ['message'];
     case 'peers': state.peers = ev.peers; return ['health'];
     case 'channels': state.channels = ev.channels; return ['channels'];
@@ -27,6 +30,8 @@ export function apply(ev) {
     case 'mode': state.mode = ev.mode; return ['mode'];
     case 'form': state.forms = [...state.forms, ev.form]; return ['forms'];
     case 'form_resolved': state.forms = state.forms.filter((f) => f.id !== ev.id); return ['forms'];
+    case 'approvals': state.approvals = ev.approvals; return ['approvals'];
+    case 'rate_limit': state.rateLimit = ev.rate_limit; return ['rate'];
     case 'health': state.health = ev.health; state.peers = ev.peers; return ['health'];
     default: return [];
   }

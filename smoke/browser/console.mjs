@@ -60,6 +60,7 @@ async function main() {
   });
   try {
     await operatorStory(browser);
+    await chairStory(browser);
     await authStory(browser);
     await bigTranscript(browser);
   } finally {
@@ -140,6 +141,99 @@ async function operatorStory(browser) {
 
   check(errors.length === 0, `no page errors: ${errors.join('; ')}`);
   await page.close();
+}
+
+// The chair's desk: a tool approval allowed and one denied from the page,
+// an interrupt through a pause, the rate limit changed, and the browser
+// notifications for what needs the operator.
+async function chairStory(browser) {
+  const hub = await startHub('--loop-guard', '8');
+  const dev = await hub.join('dev');
+  const bearer = { Authorization: `Bearer ${dev}` };
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await context.addInitScript(() => {
+    window.__notes = [];
+    class Note {
+      constructor(title, options) { window.__notes.push({ title, ...options }); }
+      static get permission() { return 'granted'; }
+      static requestPermission() { return Promise.resolve('granted'); }
+    }
+    window.Notification = Note;
+    document.hasFocus = () => false; // the operator is in another window
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('dialog', (d) => (d.type() === 'prompt' ? d.accept('not on main') : d.accept()));
+  await page.goto(hub.url + '/');
+  await page.locator('#roster li[data-peer="dev"]').waitFor();
+  const notes = () => page.evaluate(() => window.__notes.map((n) => n.title));
+
+  // An approval shows with its preview; Allow answers the waiting hook.
+  const asked = await hub.call('POST', '/approvals',
+    { token: dev, tool: 'Bash', description: 'clean the build', input: { command: 'rm -rf build' } });
+  check(asked.status === 200, `approval filed: ${JSON.stringify(asked.body)}`);
+  const card = page.locator(`#approval-list li[data-approval="${asked.body.id}"]`);
+  await card.waitFor();
+  check((await card.locator('.preview').textContent()).includes('rm -rf build'), 'the preview shows the input');
+  await page.screenshot({ path: `${docs}/console-approval.png` });
+  await card.locator('button[data-verdict="approve"]').click();
+  const allowed = await hub.call('GET', `/approval?id=${asked.body.id}&timeout=5`, undefined, bearer);
+  check(allowed.body.state === 'allow', `allowed: ${JSON.stringify(allowed.body)}`);
+  await card.waitFor({ state: 'detached' });
+  const denyMe = await hub.call('POST', '/approvals', { token: dev, tool: 'Write', input: { file_path: 'main.rs' } });
+  await page.locator(`#approval-list li[data-approval="${denyMe.body.id}"] button[data-verdict="deny"]`).click();
+  const denied = await hub.call('GET', `/approval?id=${denyMe.body.id}&timeout=5`, undefined, bearer);
+  check(denied.body.state === 'deny' && denied.body.reason === 'not on main', `denied: ${JSON.stringify(denied.body)}`);
+  console.log('a tool approval was allowed, and another denied with a reason, from the page');
+
+  // Interrupt through a pause: the agent's poll gets only the interrupt.
+  await page.click('button[data-action="pause"]');
+  await page.waitForFunction(() => document.querySelector('#mode').textContent === 'paused');
+  await page.locator('#roster li[data-peer="dev"] button[data-act="interrupt"]').click();
+  await page.locator('#interrupt[open]').waitFor();
+  await page.fill('#interrupt-text', 'stop the migration and listen');
+  await page.click('#interrupt-send');
+  const heard = await hub.receive(dev, 5);
+  check(heard.body.messages.length === 1 && heard.body.messages[0].content === 'stop the migration and listen'
+    && heard.body.messages[0].meta.interrupt === true, `interrupt heard: ${JSON.stringify(heard.body)}`);
+  await page.locator('.msg.interrupt .body', { hasText: 'stop the migration' }).waitFor();
+  await page.click('button[data-action="resume"]');
+  console.log('the interrupt button reached the agent through a pause');
+
+  // The rate limit, changed from the page, takes effect at once.
+  await page.fill('#rate-burst', '2');
+  await page.fill('#rate-per-second', '0.01');
+  await page.check('#rate-enabled');
+  await page.click('#rate-form button[type=submit]');
+  await page.locator('#toast', { hasText: '2 at once' }).waitFor();
+  const codes = [];
+  for (let i = 0; i < 3; i++) {
+    codes.push((await hub.call('POST', '/send', { token: dev, to: 'all', content: `burst ${i}` })).status);
+  }
+  check(codes.join() === '200,200,429', `the new burst holds: ${codes}`);
+  await page.uncheck('#rate-enabled');
+  await page.click('#rate-form button[type=submit]');
+  await page.locator('#toast', { hasText: 'Rate limit off' }).waitFor();
+  check((await hub.call('POST', '/send', { token: dev, to: 'all', content: 'free again' })).status === 200, 'limit off');
+  console.log('the rate limit was changed from the page and took effect');
+
+  // Away from the page: a question and the loop guard notify.
+  await hub.call('POST', '/ask', { token: dev, title: 'Merge now?', fields: [{ key: 'ok', label: 'ok', type: 'text' }] });
+  for (let i = 0; i < 10; i++) {
+    await hub.call('POST', '/send', { token: dev, to: 'all', content: `again ${i}` });
+    if ((await hub.call('GET', '/receive?timeout=0', undefined, bearer)).body.mode === 'paused') break;
+  }
+  await page.waitForFunction(() => document.querySelector('#mode').textContent === 'paused');
+  await page.waitForFunction(() => window.__notes.length >= 4);
+  const titles = await notes();
+  for (const want of ['asks to run Bash', 'asks to run Write', 'asks: Merge now?', 'paused itself']) {
+    check(titles.some((t) => t.includes(want)), `a notification for "${want}": ${titles.join(' | ')}`);
+  }
+  console.log(`browser notifications: ${titles.length} (approvals, a question, the loop guard)`);
+  check(errors.length === 0, `no page errors: ${errors.join('; ')}`);
+  await context.close();
 }
 
 async function authStory(browser) {

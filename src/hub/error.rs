@@ -33,6 +33,8 @@ pub enum HubError {
     AlreadyListening,
     /// 409: a resource cap of the room (records, channels, forms, hands).
     Limit(&'static str),
+    /// 409: an approval already answered, withdrawn or expired.
+    Settled(String),
     /// 423: a talking stick is up for the scope and the caller is not holding it.
     FloorHeld {
         scope: String,
@@ -66,7 +68,8 @@ impl HubError {
             HubError::Stopped
             | HubError::NameInUse { .. }
             | HubError::Limit(_)
-            | HubError::AlreadyListening => 409,
+            | HubError::AlreadyListening
+            | HubError::Settled(_) => 409,
             HubError::FloorHeld { .. } => 423,
             HubError::RateLimited(_) => 429,
             HubError::UnknownAction(_) => 400,
@@ -123,7 +126,9 @@ impl HubError {
             HubError::UnknownAction(action) => {
                 json!({ "detail": format!("unknown action {action:?}") })
             }
-            HubError::NotFound(detail) => json!({ "detail": detail }),
+            HubError::NotFound(detail) | HubError::Settled(detail) => {
+                json!({ "detail": detail })
+            }
             HubError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
             HubError::Busy => json!({ "detail": "too many connections, retry shortly" }),
         }

@@ -7,6 +7,7 @@
 //! its peer's `Condvar`, which releases the mutex while it waits.
 
 pub mod auth;
+pub mod chair;
 pub mod config;
 pub mod console;
 pub mod error;

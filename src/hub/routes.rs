@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::auth::Role;
+use super::chair;
 use super::error::HubError;
 use super::export;
 use super::http::{BodyError, Method, Outcome, Request, Response};
@@ -86,6 +87,9 @@ const PATHS: &[&str] = &[
     "/ask",
     "/forms",
     "/control",
+    "/gate",
+    "/approvals",
+    "/approval",
     "/export",
     "/mcp",
 ];
@@ -206,6 +210,10 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Post, "/ask") => ask(hub, call),
         (Get, "/forms") => Ok(Reply::json(&json!({"forms": hub.room().forms()}))),
         (Post, "/control") => control(hub, call),
+        (Post, "/gate") => Ok(Reply::json(&chair::gate(hub, body(call)?)?)),
+        (Post, "/approvals") => Ok(Reply::json(&chair::request_approval(hub, body(call)?)?)),
+        (Get, "/approvals") => Ok(Reply::json(&chair::approvals(hub, call.bearer)?)),
+        (Get, "/approval") => approval(hub, call, query),
         (Get, "/export") => export(hub, call, query),
         (Post, "/mcp") => mcp_post(hub, call, query),
         (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(&hub.mcp, call.mcp_session)?),
@@ -293,6 +301,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "forms.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/forms.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../ui/favicon.svg"),
+    ),
+    (
+        "chair.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/chair.js"),
     ),
 ];
 
@@ -692,6 +710,15 @@ fn control(hub: &Hub, call: &Call) -> Answer {
             room.cancel_form(id)?;
             json!({"cancelled": id})
         }
+        "interrupt" | "reset_peer" => {
+            let peer = required(&r.peer, "peer")?;
+            let content = r.content.as_deref().filter(|c| !c.trim().is_empty());
+            room.interrupt(peer, content, r.action == "reset_peer")?
+        }
+        "approve" | "deny" => {
+            let id = required(&r.id, "id")?;
+            room.decide_approval(id, r.action == "approve", r.reason.as_deref())?
+        }
         "set_rate_limit" => {
             json!({"rate_limit": room.set_rate_limit(r.enabled, r.burst, r.per_second)?})
         }
@@ -699,6 +726,22 @@ fn control(hub: &Hub, call: &Call) -> Answer {
     };
     drop(room);
     Ok(Reply::json(&result))
+}
+
+/// `GET /approval?id=&timeout=`: the asking agent's wait for its verdict.
+fn approval(hub: &Hub, call: &Call, query: &str) -> Answer {
+    let id = query_param(query, "id")?.ok_or_else(|| HubError::invalid("id: required"))?;
+    let timeout = match query_param(query, "timeout")? {
+        None => None,
+        Some(t) => Some(
+            t.trim()
+                .parse::<f64>()
+                .map_err(|_| HubError::invalid("timeout: must be a number of seconds"))?,
+        ),
+    };
+    let timeout = chair::wait_of(timeout, "timeout")?;
+    let token = token_of(call, query)?;
+    Ok(Reply::json(&chair::approval(hub, &token, &id, timeout)?))
 }
 
 /// `/export` answers built or being written at once; each may be tens of

@@ -107,6 +107,7 @@ impl Room {
             self.forget(&name);
         }
         self.register_buckets.retain(|_, b| !b.is_full(now));
+        self.expire_approvals(now_unix());
         self.give_back_spare_capacity();
     }
 

@@ -41,6 +41,9 @@ struct PeerState {
     /// When it was reaped (wall clock), if it was.
     reaped: Option<f64>,
     msg_count: u64,
+    /// The operator's interrupt, until both doors handed it over.
+    #[serde(default)]
+    interrupt: Option<super::chair::Interrupt>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,6 +153,7 @@ impl Room {
                         Life::Reaped { wall, .. } => Some(wall),
                     },
                     msg_count: p.msg_count,
+                    interrupt: p.interrupt.clone(),
                 })
                 .collect(),
             topics: self.topics.clone(),
@@ -219,6 +223,7 @@ impl Room {
             peer.status_at = s.status_at;
             peer.msg_count = s.msg_count;
             peer.paused = s.paused;
+            peer.interrupt = s.interrupt;
             self.peers.insert(s.name, peer);
         }
         self.topics = meta.topics;

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod chair;
 mod channels;
 mod control;
 mod durable;
@@ -51,6 +52,7 @@ mod views;
 
 use records::{LogRing, RouteRate};
 
+pub use chair::Gate;
 pub use names::{check_channel, check_name};
 
 use super::error::HubError;
@@ -267,6 +269,8 @@ struct Peer {
     revoked: VecDeque<String>,
     /// Its queue was found full (reported once until it drains).
     full: bool,
+    /// The operator's interrupt, until both doors handed it over.
+    interrupt: Option<chair::Interrupt>,
     wake: Arc<Condvar>,
 }
 
@@ -297,6 +301,7 @@ impl Peer {
             lease_turn: 0,
             revoked: VecDeque::new(),
             full: false,
+            interrupt: None,
             wake: Arc::new(Condvar::new()),
         }
     }
@@ -456,6 +461,8 @@ pub struct Room {
     topics: BTreeMap<String, String>,
     floors: BTreeMap<String, Floor>,
     forms: Vec<Form>,
+    /// Tool calls put before the operator, pending and lately settled.
+    approvals: Vec<chair::Approval>,
     register_buckets: HashMap<IpAddr, Bucket>,
     /// Wall times of messages routed in the last minute.
     recent_routes: RouteRate,
@@ -547,6 +554,7 @@ impl Room {
             topics: BTreeMap::new(),
             floors: BTreeMap::new(),
             forms: Vec::new(),
+            approvals: Vec::new(),
             register_buckets: HashMap::new(),
             recent_routes: RouteRate::default(),
             transcript: None,

@@ -312,13 +312,20 @@ impl Room {
             peer.bucket.refill = refill;
             peer.bucket.tokens = peer.bucket.tokens.min(capacity);
         }
-        let answer = json!({"enabled": self.config.rate_limit, "burst": capacity,
-                            "per_second": refill});
+        let answer = self.rate_limit();
+        self.feed
+            .publish(json!({"type": "rate_limit", "rate_limit": answer}).to_string());
         self.notice(format!(
             "rate limit {}: {capacity} at once, {refill} per second",
             if self.config.rate_limit { "on" } else { "off" }
         ));
         Ok(answer)
+    }
+
+    /// The per-sender limit now: on or off, burst and refill per second.
+    pub fn rate_limit(&self) -> Value {
+        let (burst, per_second) = self.config.send_bucket;
+        json!({"enabled": self.config.rate_limit, "burst": burst, "per_second": per_second})
     }
 
     pub(super) fn spend(&mut self, name: &str) -> Result<(), HubError> {

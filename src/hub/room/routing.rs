@@ -128,7 +128,7 @@ impl Room {
         (routed, delivered, full)
     }
 
-    fn write_transcript(&mut self, routed: &Routed, delivered: &[String]) {
+    pub(super) fn write_transcript(&mut self, routed: &Routed, delivered: &[String]) {
         let Some(sink) = &self.transcript else {
             return;
         };
@@ -338,18 +338,24 @@ impl Room {
         if peer.lease_turn != poll.turn {
             return Err(HubError::AlreadyListening);
         }
-        if mode == Mode::Paused || peer.paused {
-            return Ok(None);
-        }
+        let held = mode == Mode::Paused || peer.paused;
         let redeliver = peer.acks && !peer.unacked.is_empty();
-        if !redeliver && peer.queue.is_empty() {
-            return Ok(None);
+        let nothing = held || (!redeliver && peer.queue.is_empty());
+        // The operator's interrupt comes first, and through a pause.
+        let urgent = self.take_interrupt(&poll.name);
+        if nothing {
+            return Ok(urgent.map(|u| Batch {
+                messages: vec![u],
+                mode,
+            }));
         }
-        let mut messages: Vec<Arc<Routed>> = if peer.acks {
-            peer.unacked.iter().cloned().collect()
-        } else {
-            Vec::new()
+        let Some(peer) = self.peers.get_mut(&poll.name) else {
+            return Err(HubError::UnknownToken);
         };
+        let mut messages: Vec<Arc<Routed>> = urgent.into_iter().collect();
+        if peer.acks {
+            messages.extend(peer.unacked.iter().cloned());
+        }
         messages.reserve(peer.queue.len());
         let took = !peer.queue.is_empty();
         for m in peer.queue.drain(..) {

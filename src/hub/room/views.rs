@@ -25,6 +25,7 @@ impl Room {
                 "uptime": age(now.saturating_duration_since(p.joined).as_secs_f64()),
                 "msg_count": p.msg_count,
                 "backlog_alarm": p.alarmed,
+                "interrupt": p.interrupt.is_some(),
             });
             if let (Value::Object(a), Value::Object(h)) = (&mut v, p.hearing(now, wall)) {
                 a.extend(h);
@@ -105,12 +106,14 @@ impl Room {
         let log: Vec<&str> = self.log.iter().collect();
         let snapshot = format!(
             "{{\"type\":\"snapshot\",\"mode\":\"{}\",\"peers\":{},\"channels\":{},\
-             \"floors\":{},\"forms\":{},\"health\":{},\"log\":[{}]}}",
+             \"floors\":{},\"forms\":{},\"approvals\":{},\"rate_limit\":{},\"health\":{},\"log\":[{}]}}",
             self.mode.as_str(),
             Value::Array(self.peer_infos()),
             self.channels(),
             self.floors(),
             serde_json::to_string(&self.forms).unwrap_or_else(|_| "[]".into()),
+            Value::Array(self.approvals()),
+            self.rate_limit(),
             serde_json::to_string(&health).unwrap_or_else(|_| "{}".into()),
             log.join(","),
         );

@@ -1,0 +1,99 @@
+// The chair's desk: tool approvals waiting for the operator, interrupting
+// or resetting one agent, the rate limit, and browser notifications for
+// what needs the operator while the page is in the background.
+
+import { state, el, ago } from './state.js';
+import { control, toast } from './app.js';
+
+const $ = (id) => document.getElementById(id);
+const seen = new Set(); // approval ids already notified
+
+export function renderApprovals() {
+  const items = state.approvals.map((a) =>
+    el('li', { 'data-approval': a.id },
+      el('div', { class: 'title' }, `${a.peer} asks to run ${a.tool}`),
+      a.description ? el('div', { class: 'muted' }, a.description) : null,
+      el('pre', { class: 'preview' }, a.preview),
+      el('div', { class: 'muted' }, `asked ${ago(a.age)} ago · the host decides in ${ago(a.expires_in)}`),
+      el('div', { class: 'row-actions' },
+        el('button', { type: 'button', class: 'small', 'data-verdict': 'approve',
+          onclick: () => control({ action: 'approve', id: a.id }) }, 'Allow'),
+        el('button', { type: 'button', class: 'small danger', 'data-verdict': 'deny',
+          onclick: () => {
+            const reason = prompt(`Deny ${a.tool} for ${a.peer}? A reason for the agent (optional):`, '');
+            if (reason !== null) control({ action: 'deny', id: a.id, reason: reason.trim() || undefined });
+          } }, 'Deny'))));
+  $('approval-list').replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'No tool waits for approval.')]));
+  const badge = $('approval-count');
+  badge.hidden = !state.approvals.length;
+  badge.textContent = state.approvals.length;
+  for (const a of state.approvals) {
+    if (!seen.has(a.id)) {
+      seen.add(a.id);
+      notify(`${a.peer} asks to run ${a.tool}`, a.description || a.preview, `approval-${a.id}`);
+    }
+  }
+}
+
+// Interrupt (or reset) one agent: the operator's words reach it at its
+// next step, through a pause.
+export function interrupt(peer, reset) {
+  const d = $('interrupt');
+  d.dataset.peer = peer;
+  d.dataset.reset = reset ? '1' : '';
+  $('interrupt-title').textContent = reset ? `Reset ${peer}` : `Interrupt ${peer}`;
+  $('interrupt-help').textContent = reset
+    ? `${peer} is told to drop what it knows of the room and start afresh (a caucus agent gets a fresh session). Words to add (optional):`
+    : `${peer} gets these words at its next step: its next tool call is refused with them, a caucus agent's running command is ended, a listening agent hears them at once, even while paused.`;
+  $('interrupt-text').value = '';
+  $('interrupt-text').required = !reset;
+  d.showModal();
+  $('interrupt-text').focus();
+}
+
+async function sendInterrupt() {
+  const d = $('interrupt');
+  const content = $('interrupt-text').value.trim();
+  const reset = d.dataset.reset === '1';
+  if (!reset && !content) return;
+  const ok = await control({ action: reset ? 'reset_peer' : 'interrupt', peer: d.dataset.peer, content: content || undefined });
+  if (ok) {
+    d.close();
+    toast(`${d.dataset.peer} ${reset ? 'reset' : 'interrupted'}`);
+  }
+}
+
+// Browser notifications: asked for once, on the operator's first click.
+export function notify(title, body, tag) {
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  if (document.visibilityState === 'visible' && document.hasFocus()) return;
+  try { new Notification(title, { body, tag }); } catch (e) { /* not in this context */ }
+}
+
+function askOnce() {
+  if (!('Notification' in window) || localStorage.getItem('caucus-notify-asked')) return;
+  if (Notification.permission !== 'default') return;
+  localStorage.setItem('caucus-notify-asked', '1');
+  Notification.requestPermission().then((p) => {
+    if (p === 'granted') toast('Notifications on: questions, approvals, alarms and the loop guard.');
+  });
+}
+
+export function initChair() {
+  $('interrupt-form').addEventListener('submit', (e) => { e.preventDefault(); sendInterrupt(); });
+  $('interrupt-cancel').addEventListener('click', () => $('interrupt').close());
+  $('rate-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const burst = Number($('rate-burst').value);
+    const perSecond = Number($('rate-per-second').value);
+    const body = { action: 'set_rate_limit', enabled: $('rate-enabled').checked };
+    if ($('rate-burst').value !== '') body.burst = burst;
+    if ($('rate-per-second').value !== '') body.per_second = perSecond;
+    const r = await control(body);
+    if (r) {
+      const l = r.rate_limit;
+      toast(l.enabled ? `Rate limit: ${l.burst} at once, ${l.per_second}/s after` : 'Rate limit off');
+    }
+  });
+  document.addEventListener('click', askOnce, { once: true });
+}
