@@ -8,10 +8,19 @@
 //! acknowledges a batch only once its reply is sent, waits out rate limits
 //! and talking sticks instead of dropping a reply, and exits on the
 //! operator's stop.
+//!
+//! The operator's hand reaches it mid-turn: a watcher thread waits at the
+//! hub's tool gate for an interrupt or a stop; an interrupt ends the
+//! running command (and all it started) and starts a turn with the
+//! operator's text; a reset (`reset_peer`) also gives every conversation a
+//! fresh `--session` id, so the command starts without its context.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -50,6 +59,10 @@ Options:
                        [default: 600]
   --hub URL            [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   -h, --help           print this help
+
+The operator's interrupt ends a running command and starts a turn with the
+operator's text; a reset also starts every conversation afresh (new
+{session} ids).
 
 The command also gets CAUCUS_AGENT, CAUCUS_REPLY_TO, CAUCUS_CONVERSATION
 and CAUCUS_SESSION in its environment.
@@ -148,8 +161,14 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         protocol: String::new(),
         seen: BTreeMap::new(),
         replies: 0,
+        generation: 0,
+        urgent: None,
+        handled: VecDeque::new(),
+        pending: None,
     };
-    let end = agent.live();
+    let done = Arc::new(AtomicBool::new(false));
+    let end = agent.live(&done);
+    done.store(true, Ordering::Relaxed);
     if !agent.token.is_empty() {
         let _ = agent.hub.post("/leave", &json!({"token": agent.token}));
         if let Some(slot) = agent.slot.take() {
@@ -187,6 +206,70 @@ struct Agent {
     /// Conversations the command has already seen (for `--session`).
     seen: BTreeMap<String, bool>,
     replies: u64,
+    /// Resets so far: each gives every conversation a fresh session id.
+    generation: u64,
+    /// What the gate watcher reports: an interrupt, or the stop.
+    urgent: Option<Receiver<Urgent>>,
+    /// Interrupts already acted on (each reaches us by two doors).
+    handled: VecDeque<String>,
+    /// An interrupt that ended a command, to act on next.
+    pending: Option<Value>,
+}
+
+/// What the gate watcher saw.
+enum Urgent {
+    Interrupt(Value),
+    Stop,
+}
+
+/// What running the command came to.
+enum Thought {
+    Said(Option<String>),
+    Interrupted(Value),
+    Stopped,
+}
+
+/// Waits at the hub's tool gate for an interrupt or the stop, for as long
+/// as the agent lives; each one found goes to the agent.
+fn watch_gate(hub: HubClient, token: String, done: Arc<AtomicBool>) -> Receiver<Urgent> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let body = json!({"token": token, "wait": 20});
+        let mut failures = 0u32;
+        while !done.load(Ordering::Relaxed) {
+            match hub.post_timeout("/gate", &body, Duration::from_secs(35)) {
+                Ok(a) if a.status == 200 => {
+                    failures = 0;
+                    if a.body["mode"] == "stopped" {
+                        let _ = tx.send(Urgent::Stop);
+                        return;
+                    }
+                    if a.body["interrupt"].is_object()
+                        && tx
+                            .send(Urgent::Interrupt(a.body["interrupt"].clone()))
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                // Gone from the room, or no hub: the main loop finds out
+                // and ends; until it does, ask again now and then.
+                _ => {
+                    failures += 1;
+                    thread::sleep(Duration::from_secs(u64::from(failures.min(5))));
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The interrupt a message carries, if it is one (`meta.interrupt`).
+fn interrupt_of(m: &Value) -> Option<Value> {
+    (m["meta"]["interrupt"] == json!(true) && m["sender"] == "human").then(|| {
+        json!({"id": m["id"], "content": m["content"],
+               "reset": m["meta"]["reset"] == json!(true)})
+    })
 }
 
 /// A stable, UUID-shaped id for one conversation of one agent.
@@ -262,7 +345,43 @@ pub fn prompt(
 }
 
 impl Agent {
-    fn live(&mut self) -> End {
+    /// Whether this interrupt is new; remembers it.
+    fn first_time(&mut self, interrupt: &Value) -> bool {
+        let id = interrupt["id"].as_str().unwrap_or_default().to_string();
+        if self.handled.contains(&id) {
+            return false;
+        }
+        if self.handled.len() == 32 {
+            self.handled.pop_front();
+        }
+        self.handled.push_back(id);
+        if interrupt["reset"] == json!(true) {
+            self.generation += 1;
+            self.seen.clear();
+            eprintln!(
+                "caucus agent: the operator reset this agent; every conversation starts afresh"
+            );
+        }
+        true
+    }
+
+    /// A turn on the operator's interrupt: its text, from `human`.
+    fn answer_interrupt(&mut self, interrupt: Value) -> Result<(), End> {
+        let msg = json!({"sender": "human", "recipient": self.config.name,
+                         "content": interrupt["content"], "kind": "message"});
+        let mission = self.config.mission.clone().unwrap_or_default();
+        match self.think("human", &mission, &[msg]) {
+            Thought::Said(Some(text)) => self.reply("human", &text),
+            Thought::Said(None) => Ok(()),
+            Thought::Interrupted(next) => {
+                self.pending = Some(next);
+                Ok(())
+            }
+            Thought::Stopped => Err(End::Stopped),
+        }
+    }
+
+    fn live(&mut self, done: &Arc<AtomicBool>) -> End {
         let proto = match self.hub.get("/protocol", None, None) {
             Ok(a) if a.status == 200 => a.body,
             Ok(a) => return End::Refused(format!("/protocol answered HTTP {}", a.status)),
@@ -304,6 +423,11 @@ impl Agent {
             Err(e) => return End::Unreachable(e),
         }
         eprintln!("caucus agent: joined as {}", self.config.name);
+        self.urgent = Some(watch_gate(
+            self.hub.clone(),
+            self.token.clone(),
+            Arc::clone(done),
+        ));
         for channel in self.config.channels.clone() {
             let body = json!({"token": self.token, "channel": channel});
             match self.hub.post("/channels/join", &body) {
@@ -312,17 +436,30 @@ impl Agent {
                 Err(e) => return End::Unreachable(e),
             }
         }
-        if let Some(mission) = self.config.mission.clone()
-            && let Some(text) = self.think("all", &mission, &[])
-            && let Err(end) = self.reply("all", &text)
-        {
-            return end;
+        if let Some(mission) = self.config.mission.clone() {
+            match self.think("all", &mission, &[]) {
+                Thought::Said(Some(text)) => {
+                    if let Err(end) = self.reply("all", &text) {
+                        return end;
+                    }
+                }
+                Thought::Said(None) => {}
+                Thought::Interrupted(i) => self.pending = Some(i),
+                Thought::Stopped => return End::Stopped,
+            }
         }
         let mut acked = 0u64;
         let mut failures = 0;
         loop {
             if self.replies >= self.config.max_replies {
                 return End::Done;
+            }
+            // Bounded: each round runs one turn, and max_replies ends it.
+            if let Some(interrupt) = self.pending.take() {
+                if let Err(end) = self.answer_interrupt(interrupt) {
+                    return end;
+                }
+                continue;
             }
             let path = format!("/receive?timeout=25&ack_seq={acked}");
             let answer = match self
@@ -358,9 +495,15 @@ impl Agent {
             {
                 return End::Stopped;
             }
-            // One batch per conversation, in order of first arrival.
+            // One batch per conversation, in order of first arrival; an
+            // interrupt heard already (at the gate) is not heard twice.
             let mut batches: Vec<(String, Vec<Value>)> = Vec::new();
             for m in messages {
+                if let Some(i) = interrupt_of(&m)
+                    && !self.first_time(&i)
+                {
+                    continue;
+                }
                 let seq = m["seq"].as_u64().unwrap_or(0);
                 let wanted = matches!(m["kind"].as_str(), Some("message" | "answer"))
                     && m["sender"] != self.config.name.as_str()
@@ -381,10 +524,20 @@ impl Agent {
             }
             for (target, batch) in batches {
                 let mission = self.config.mission.clone().unwrap_or_default();
-                if let Some(text) = self.think(&target, &mission, &batch)
-                    && let Err(end) = self.reply(&target, &text)
-                {
-                    return end;
+                match self.think(&target, &mission, &batch) {
+                    Thought::Said(Some(text)) => {
+                        if let Err(end) = self.reply(&target, &text) {
+                            return end;
+                        }
+                    }
+                    Thought::Said(None) => {}
+                    Thought::Interrupted(i) => {
+                        // The operator's word comes first; the rest of this
+                        // poll's batches were not acknowledged and come back.
+                        self.pending = Some(i);
+                        break;
+                    }
+                    Thought::Stopped => return End::Stopped,
                 }
                 // Acknowledged only now: a crash before this point replays it.
                 if let Some(max) = batch.iter().filter_map(|m| m["seq"].as_u64()).max() {
@@ -397,22 +550,53 @@ impl Agent {
                     return End::Done;
                 }
             }
-            // Whatever was skipped (our own, notices) is done with too.
-            if let Some(max) = answer.body["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["seq"].as_u64())
-                .max()
+            // Whatever was skipped (our own, notices) is done with too,
+            // unless an interrupt cut the round short.
+            if self.pending.is_none()
+                && let Some(max) = answer.body["messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["seq"].as_u64())
+                    .max()
             {
                 acked = acked.max(max);
             }
         }
     }
 
-    /// Runs the command on a conversation; its trimmed output, if any.
-    fn think(&mut self, target: &str, mission: &str, batch: &[Value]) -> Option<String> {
-        let session = session_id(&self.config.name, target);
+    /// The session id of a conversation: stable, and new after each reset.
+    fn session(&self, target: &str) -> String {
+        if self.generation == 0 {
+            session_id(&self.config.name, target)
+        } else {
+            session_id(&self.config.name, &format!("{target}\n{}", self.generation))
+        }
+    }
+
+    /// An interrupt or the stop the gate watcher saw, if any came within
+    /// `wait`; interrupts already acted on are passed over.
+    fn urgent(&mut self, wait: Duration) -> Option<Urgent> {
+        let rx = self.urgent.as_ref()?;
+        let got = match rx.recv_timeout(wait) {
+            Ok(u) => u,
+            Err(RecvTimeoutError::Timeout) => return None,
+            Err(RecvTimeoutError::Disconnected) => {
+                thread::sleep(wait);
+                return None;
+            }
+        };
+        match got {
+            Urgent::Interrupt(i) if self.first_time(&i) => Some(Urgent::Interrupt(i)),
+            Urgent::Interrupt(_) => None,
+            Urgent::Stop => Some(Urgent::Stop),
+        }
+    }
+
+    /// Runs the command on a conversation: its trimmed output, if any, or
+    /// what ended it early.
+    fn think(&mut self, target: &str, mission: &str, batch: &[Value]) -> Thought {
+        let session = self.session(target);
         let first = !self.seen.contains_key(target);
         self.seen.insert(target.to_string(), true);
         let extra = if first {
@@ -443,7 +627,7 @@ impl Agent {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("caucus agent: cannot run {command:?}: {e}");
-                return None;
+                return Thought::Said(None);
             }
         };
         if let Some(mut stdin) = child.stdin.take() {
@@ -451,17 +635,27 @@ impl Agent {
                 let _ = stdin.write_all(input.as_bytes());
             });
         }
-        let mut stdout = child.stdout.take()?;
+        let Some(mut stdout) = child.stdout.take() else {
+            return Thought::Said(None);
+        };
         let reader = thread::spawn(move || {
             let mut out = String::new();
             let _ = stdout.read_to_string(&mut out);
             out
         });
         let deadline = Instant::now() + self.config.exec_timeout;
+        let mut cut = None;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    if let Some(u) = self.urgent(Duration::from_millis(20)) {
+                        platform::end_tree(&mut child);
+                        eprintln!("caucus agent: the operator cut {command:?} short");
+                        cut = Some(u);
+                        break None;
+                    }
+                }
                 _ => {
                     // The whole tree: an agent CLI its shell started would
                     // otherwise run on, holding the output pipe open.
@@ -472,16 +666,18 @@ impl Agent {
             }
         };
         let out = reader.join().unwrap_or_default();
-        match status {
-            Some(s) if s.success() => {
+        match (cut, status) {
+            (Some(Urgent::Interrupt(i)), _) => Thought::Interrupted(i),
+            (Some(Urgent::Stop), _) => Thought::Stopped,
+            (None, Some(s)) if s.success() => {
                 let text = out.trim();
-                (!text.is_empty()).then(|| text.to_string())
+                Thought::Said((!text.is_empty()).then(|| text.to_string()))
             }
-            Some(s) => {
+            (None, Some(s)) => {
                 eprintln!("caucus agent: {command:?} failed ({s}); no reply");
-                None
+                Thought::Said(None)
             }
-            None => None,
+            (None, None) => Thought::Said(None),
         }
     }
 

@@ -132,6 +132,23 @@ impl HubClient {
         self.post_as(path, body, None)
     }
 
+    /// `POST path` with a JSON body and a deadline of its own (a long wait).
+    pub fn post_timeout(
+        &self,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        let req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .config()
+            .timeout_global(Some(timeout))
+            .build();
+        Self::finish(req.send(body.to_string().as_bytes()))
+    }
+
     /// `POST path` with a JSON body and, when given, a bearer token.
     pub fn post_as(
         &self,

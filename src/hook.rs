@@ -11,6 +11,12 @@
 //! - `prompt` (`UserPromptSubmit`) and `session-start` (`SessionStart`):
 //!   the room's state and what waits (excerpts; nothing is taken) as
 //!   additional context.
+//! - `pre-tool` (`PreToolUse`; Gemini CLI's `BeforeTool`): asks the hub's
+//!   tool gate; denies the call while the room or the agent is paused or
+//!   stopped, and once with the operator's interrupt. Fails open.
+//! - `permission` (`PermissionRequest`): puts the host's permission prompt
+//!   before the operator and prints the verdict; no verdict within
+//!   `--wait` leaves the decision to the host's own dialog.
 //!
 //! A hook finds its agent by itself: the hub (`--hub`, `CAUCUS_HUB_URL`),
 //! the name (`--name`, `CAUCUS_PROJECT`, or the name of the directory the
@@ -34,7 +40,8 @@ use crate::lines;
 pub const HELP: &str = "\
 caucus hook: what a host runs at its hook points (installed by `caucus setup`)
 
-Usage: caucus hook <stop|prompt|session-start|pre-tool> [--hub URL] [--name NAME] [--wait SECS]
+Usage: caucus hook <stop|prompt|session-start|pre-tool|permission> [--hub URL] [--name NAME]
+                   [--wait SECS]
 
 Reads the host's event JSON on stdin; prints the host's answer on stdout.
   stop           blocks the stop and hands waiting messages over (decision/reason:
@@ -44,14 +51,18 @@ Reads the host's event JSON on stdin; prints the host's answer on stdout.
                  (UserPromptSubmit; Gemini CLI's BeforeAgent)
   session-start  the same, when a session starts
   pre-tool       denies a tool call while the room or this agent is paused or
-                 stopped (PreToolUse; Gemini CLI's BeforeTool); the caucus
-                 tools stay allowed
+                 stopped, and once with the operator's interrupt (PreToolUse;
+                 Gemini CLI's BeforeTool); the caucus tools stay allowed
+  permission     puts the host's permission prompt (PermissionRequest) before
+                 the operator and prints the allow or deny; with no answer
+                 within --wait seconds the host's own dialog decides
 
 Options:
   --hub URL      [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   --name NAME    the agent's name [env: CAUCUS_PROJECT] [default: the name of
                  the directory the host runs the hook in]
-  --wait SECS    how long `stop` waits for a message [default: 20]
+  --wait SECS    how long `stop` waits for a message [default: 20], and
+                 `permission` for the operator [default: 100]
 
 It always exits 0: a hook that cannot reach the hub, finds no joined agent
 or reads bad input lets the session go on, and says why on stderr.
@@ -71,13 +82,13 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     let mut event = None;
     let mut hub = None;
     let mut name = None;
-    let mut wait = 20.0;
+    let mut wait = None;
     while let Some(arg) = args.next().map_err(|e| e.to_string())? {
         match arg {
             Value(v) if event.is_none() => event = Some(v.to_string_lossy().into_owned()),
             Long("hub") => hub = Some(text(args.value())?),
             Long("name") => name = Some(text(args.value())?),
-            Long("wait") => wait = seconds(&text(args.value())?, "--wait", false)?,
+            Long("wait") => wait = Some(seconds(&text(args.value())?, "--wait", false)?),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return Ok(None);
@@ -85,12 +96,17 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let event = event.ok_or("which event? stop, prompt or session-start")?;
+    let event = event.ok_or("which event? stop, prompt, session-start, pre-tool or permission")?;
+    let wait = if event == "permission" {
+        wait.unwrap_or(100.0).min(600.0)
+    } else {
+        wait.unwrap_or(20.0).min(55.0)
+    };
     Ok(Some(Config {
         event,
         hub: hub_url(hub)?,
         name,
-        wait: wait.min(55.0),
+        wait,
     }))
 }
 
@@ -147,46 +163,40 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         "prompt" => context(&hub, &token, &name, host_event(&event, "UserPromptSubmit")),
         "session-start" => context(&hub, &token, &name, host_event(&event, "SessionStart")),
         "pre-tool" => pre_tool(&hub, &token, &event),
+        "permission" => permission(&hub, &token, &event, config.wait),
         other => pass(&format!(
-            "unknown event {other:?}: stop, prompt, session-start or pre-tool"
+            "unknown event {other:?}: stop, prompt, session-start, pre-tool or permission"
         )),
     }
 }
 
-/// Before each tool call (`PreToolUse`; Gemini CLI's `BeforeTool`): while
-/// the room, or this agent, is paused or stopped, the call is denied with
-/// the operator's word as the reason. The caucus tools stay allowed, so the
-/// agent can listen for the resume. Fails open: with no answer from the
-/// hub, the tool runs.
+/// Before each tool call (`PreToolUse`; Gemini CLI's `BeforeTool`): the
+/// hub's tool gate answers. While the room, or this agent, is paused or
+/// stopped, the call is denied with the operator's word as the reason; an
+/// interrupt denies one call with the operator's text. The caucus tools
+/// stay allowed, so the agent can listen for the resume. Fails open: with
+/// no answer from the hub, the tool runs.
 fn pre_tool(hub: &HubClient, token: &str, event: &Value) -> ExitCode {
     let tool = event["tool_name"].as_str().unwrap_or_default();
     if tool.starts_with("mcp__caucus__") {
         return ExitCode::SUCCESS;
     }
-    let peek = match hub.get("/peek", Some(token), Some(Duration::from_secs(5))) {
+    let gate = match hub.post_timeout("/gate", &json!({"token": token}), Duration::from_secs(5)) {
         Ok(a) if a.status == 200 => a.body,
         Ok(a) => {
             return pass(&format!(
-                "the hub answered HTTP {} to peek: the tool runs",
+                "the hub answered HTTP {} at the tool gate: the tool runs",
                 a.status
             ));
         }
         Err(e) => return pass(&format!("the hub is unreachable ({e}): the tool runs")),
     };
-    let reason = match (peek["mode"].as_str(), peek["paused"] == json!(true)) {
-        (Some("stopped"), _) => {
-            "The operator stopped the caucus room: stop working, say nothing more, and finish."
-        }
-        (Some("paused"), _) => {
-            "The operator paused the caucus room: no tool runs until it resumes. Wait: call \
-             the caucus listen tool to hear when it does."
-        }
-        (_, true) => {
-            "The operator paused you in the caucus room: no tool runs until you are resumed. \
-             Wait: call the caucus listen tool to hear when it happens."
-        }
-        _ => return ExitCode::SUCCESS,
-    };
+    if gate["allow"] != json!(false) {
+        return ExitCode::SUCCESS;
+    }
+    let reason = gate["reason"]
+        .as_str()
+        .unwrap_or("The operator holds the caucus room: wait.");
     let name = host_event(event, "PreToolUse");
     let answer = if name == "BeforeTool" {
         json!({"decision": "deny", "reason": reason})
@@ -196,6 +206,109 @@ fn pre_tool(hub: &HubClient, token: &str, event: &Value) -> ExitCode {
     };
     println!("{answer}");
     ExitCode::SUCCESS
+}
+
+/// A host's permission prompt (`PermissionRequest`), put before the
+/// operator: `POST /approvals`, then the verdict awaited for up to `wait`
+/// seconds. Allow or deny is printed in the host's shape; with no verdict
+/// (none in time, no hub, no agent) nothing is printed, and the host's own
+/// dialog decides. The caucus tools are never put before the operator.
+fn permission(hub: &HubClient, token: &str, event: &Value, wait: f64) -> ExitCode {
+    let tool = event["tool_name"].as_str().unwrap_or_default();
+    if tool.is_empty() {
+        return pass("the event names no tool_name: the host's dialog decides");
+    }
+    if tool.starts_with("mcp__caucus__") {
+        return ExitCode::SUCCESS;
+    }
+    let input = &event["tool_input"];
+    let description = ["description", "command", "file_path", "url"]
+        .iter()
+        .find_map(|k| input[*k].as_str())
+        .unwrap_or_default();
+    let verdict = match ask_operator(hub, token, tool, description, input, wait) {
+        Ok(v) => v,
+        Err(why) => return pass(&format!("{why}: the host's dialog decides")),
+    };
+    let name = host_event(event, "PermissionRequest");
+    let decision = match verdict {
+        Verdict::Allow => json!({"behavior": "allow"}),
+        Verdict::Deny(reason) => {
+            let why = reason
+                .map(|r| format!("The operator denied this tool call: {r}"))
+                .unwrap_or_else(|| "The operator denied this tool call.".into());
+            json!({"behavior": "deny", "message": why})
+        }
+    };
+    println!(
+        "{}",
+        json!({"hookSpecificOutput": {"hookEventName": name, "decision": decision}})
+    );
+    ExitCode::SUCCESS
+}
+
+/// The operator's answer to a tool call put before them.
+pub enum Verdict {
+    Allow,
+    /// Denied, with the operator's reason if they gave one.
+    Deny(Option<String>),
+}
+
+/// Puts a tool call before the operator (`POST /approvals`) and waits up
+/// to `wait` seconds for the verdict. `Err` says why there is none (no
+/// answer in time, a refusal, no hub): the host's own dialog decides then.
+pub fn ask_operator(
+    hub: &HubClient,
+    token: &str,
+    tool: &str,
+    description: &str,
+    input: &Value,
+    wait: f64,
+) -> Result<Verdict, String> {
+    let body = json!({"token": token, "tool": tool, "description": description,
+                      "input": input, "window": wait});
+    let id = match hub.post("/approvals", &body) {
+        Ok(a) if a.status == 200 => a.body["id"].as_str().unwrap_or_default().to_string(),
+        Ok(a) => {
+            return Err(format!(
+                "the hub refused the approval request (HTTP {}: {})",
+                a.status, a.body
+            ));
+        }
+        Err(e) => return Err(format!("the hub is unreachable ({e})")),
+    };
+    eprintln!("caucus: {tool} waits for the operator's answer (approval {id})");
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(wait);
+    // Each round waits up to 25 s on the hub; the deadline bounds the loop.
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err("no answer from the operator in time".into());
+        }
+        let secs = left.as_secs_f64().min(25.0);
+        let path = format!("/approval?id={id}&timeout={secs:.1}");
+        let a = hub
+            .get(
+                &path,
+                Some(token),
+                Some(Duration::from_secs_f64(secs + 10.0)),
+            )
+            .map_err(|e| format!("the hub is unreachable ({e})"))?;
+        if a.status != 200 {
+            return Err(format!(
+                "the hub answered HTTP {} for approval {id}",
+                a.status
+            ));
+        }
+        match a.body["state"].as_str() {
+            Some("allow") => return Ok(Verdict::Allow),
+            Some("deny") => {
+                return Ok(Verdict::Deny(a.body["reason"].as_str().map(str::to_string)));
+            }
+            Some("pending") => {}
+            _ => return Err("no answer from the operator in time".into()),
+        }
+    }
 }
 
 /// The event's own name as the host sent it (Gemini CLI's `BeforeAgent`,

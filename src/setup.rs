@@ -55,6 +55,10 @@ Exit codes: 0 done (or nothing to change), 1 refused (the reason on stderr), 2 u
 /// How long the host lets the Stop hook run, and how long it waits.
 const STOP_TIMEOUT: u64 = 60;
 const STOP_WAIT: u64 = 45;
+/// How long the host lets the PermissionRequest hook run, and how long the
+/// request waits for the operator before the host's own dialog decides.
+const PERMISSION_TIMEOUT: u64 = 120;
+const PERMISSION_WAIT: u64 = 100;
 
 fn usage(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("caucus setup: {e}");
@@ -203,19 +207,21 @@ impl Host {
 
     /// Where its hooks live, and each host event with the `caucus hook`
     /// event that answers it.
-    pub fn hooks(self, dir: &Path) -> (PathBuf, [(&'static str, &'static str); 4]) {
-        let claude_like = [
+    /// Gemini CLI has no hook that answers a permission prompt.
+    pub fn hooks(self, dir: &Path) -> (PathBuf, Vec<(&'static str, &'static str)>) {
+        let claude_like = vec![
             ("Stop", "stop"),
             ("UserPromptSubmit", "prompt"),
             ("SessionStart", "session-start"),
             ("PreToolUse", "pre-tool"),
+            ("PermissionRequest", "permission"),
         ];
         match self {
             Host::Claude => (dir.join(".claude").join("settings.json"), claude_like),
             Host::Codex => (dir.join(".codex").join("hooks.json"), claude_like),
             Host::Gemini => (
                 dir.join(".gemini").join("settings.json"),
-                [
+                vec![
                     ("AfterAgent", "stop"),
                     ("BeforeAgent", "prompt"),
                     ("SessionStart", "session-start"),
@@ -270,8 +276,10 @@ impl Wiring<'_> {
         if let Some(n) = self.name {
             command.push_str(&format!(" --name {}", shell_quote(n)));
         }
-        if event == "stop" {
-            command.push_str(&format!(" --wait {STOP_WAIT}"));
+        match event {
+            "stop" => command.push_str(&format!(" --wait {STOP_WAIT}")),
+            "permission" => command.push_str(&format!(" --wait {PERMISSION_WAIT}")),
+            _ => {}
         }
         command
     }
@@ -394,7 +402,11 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
     let wanted: Vec<(&str, String, Value)> = events
         .iter()
         .map(|(event, word)| {
-            let seconds = if *word == "stop" { STOP_TIMEOUT } else { 10 };
+            let seconds = match *word {
+                "stop" => STOP_TIMEOUT,
+                "permission" => PERMISSION_TIMEOUT,
+                _ => 10,
+            };
             (*event, w.hook(word), host.timeout(seconds))
         })
         .collect();

@@ -234,3 +234,83 @@ fn a_command_past_its_timeout_is_ended_with_everything_it_started() {
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("ran past --exec-timeout"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_operators_interrupt_ends_the_running_command_and_a_reset_starts_afresh() {
+    let hub = Hub::start(&[]);
+    let dir = common::state_dir().with_extension("exec-interrupt");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("work.pid");
+    // Long work on "think hard"; on the operator's words, an answer that
+    // names the session the command runs in.
+    let exec = format!(
+        "input=$(cat); case \"$input\" in \
+           *'look up'*) echo \"heard: look up in $CAUCUS_SESSION\";; \
+           *'start afresh'*) echo \"fresh in $CAUCUS_SESSION\";; \
+           *) sleep 300 & echo $! > {}; wait;; esac",
+        pidfile.display()
+    );
+    let child = agent_running(&hub, "worker", &exec, &[]);
+    hub.wait_for_peer("worker", |p| p["listening"] == true);
+    let mut feed = common::Feed::open(&hub, "", None).unwrap();
+    let a = hub.join("alpha");
+    assert_eq!(a.say("worker", "think hard").status, 200);
+    let started = |old: Option<i32>| {
+        (0..600)
+            .find_map(|_| {
+                let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+                let pid = text.trim().parse::<i32>().ok().filter(|p| Some(*p) != old);
+                if pid.is_none() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                pid
+            })
+            .expect("the command never started its work")
+    };
+    let gone = |pid: i32| {
+        // SAFETY: signal 0 only asks whether the process exists.
+        (0..1200).any(|_| {
+            let gone = unsafe { libc::kill(pid, 0) } != 0;
+            if !gone {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            gone
+        })
+    };
+    let first = started(None);
+
+    // The interrupt ends the running command (and what it started) and
+    // starts a turn with the operator's words; the answer goes to human.
+    let r = hub.control(json!({"action": "interrupt", "peer": "worker", "content": "look up"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let said = feed.until("message", |e| e["message"]["sender"] == "worker");
+    let text = said["message"]["content"].as_str().unwrap().to_string();
+    assert!(text.starts_with("heard: look up in "), "{text}");
+    assert_eq!(said["message"]["recipient"], "human");
+    assert!(gone(first), "the interrupted work outlived the interrupt");
+    let before = text.trim_start_matches("heard: look up in ").to_string();
+
+    // What it cut short comes back (nothing lost): the work starts again.
+    let second = started(Some(first));
+
+    // A reset ends it too, and the next turn runs in a fresh session.
+    let r = hub.control(json!({"action": "reset_peer", "peer": "worker"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let said = feed.until("message", |e| e["message"]["sender"] == "worker");
+    let text = said["message"]["content"].as_str().unwrap().to_string();
+    let after = text.trim_start_matches("fresh in ").to_string();
+    assert!(text.starts_with("fresh in "), "{text}");
+    assert_ne!(before, after, "a reset gives a fresh session id");
+    assert!(gone(second));
+
+    // The stop ends the command it finds running, and the agent.
+    let third = started(Some(second));
+    assert_eq!(hub.control(json!({"action": "stop"})).status, 200);
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(gone(third));
+    assert!(err.contains("the operator cut"), "{err}");
+    assert!(err.contains("starts afresh"), "{err}");
+}

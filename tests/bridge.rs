@@ -847,13 +847,13 @@ fn prompts_are_offered_as_slash_commands_and_expand_to_tool_instructions() {
     assert_eq!(b.request("ping", json!({}))["result"], json!({}));
 }
 
-#[test]
-fn channel_mode_pushes_only_once_the_model_has_shown_it_sees_pushes() {
-    let hub = Hub::start(&[]);
+/// A bridge in channel mode as Claude Code starts it, past `initialize`;
+/// its `initialize` result.
+fn channel_bridge(hub: &Hub, project: &str) -> (Bridge, Value) {
     let mut cmd = common::caucus();
     cmd.args(["bridge", "--channel"])
         .env("CAUCUS_HUB_URL", hub.url())
-        .env("CAUCUS_PROJECT", "alpha")
+        .env("CAUCUS_PROJECT", project)
         .stderr(std::process::Stdio::inherit());
     let mut b = Bridge::spawn(cmd);
     let (init, _) = request_between(
@@ -863,7 +863,14 @@ fn channel_mode_pushes_only_once_the_model_has_shown_it_sees_pushes() {
         json!({"protocolVersion": "2025-06-18", "capabilities": {},
                "clientInfo": {"name": "claude-code", "version": "2.1.197"}}),
     );
-    let init = &init["result"];
+    (b, init["result"].clone())
+}
+
+#[test]
+fn channel_mode_pushes_only_once_the_model_has_shown_it_sees_pushes() {
+    let hub = Hub::start(&[]);
+    let (mut b, init) = channel_bridge(&hub, "alpha");
+    let init = &init;
     assert_eq!(
         init["capabilities"]["experimental"]["claude/channel"],
         json!({})
@@ -934,4 +941,65 @@ fn channel_mode_pushes_only_once_the_model_has_shown_it_sees_pushes() {
     let push = next_push(&mut b);
     assert_eq!(push["meta"]["kind"], "control", "{push}");
     assert_eq!(push["content"], "stop");
+}
+
+#[test]
+fn channel_mode_relays_the_hosts_permission_prompt_to_the_operator() {
+    let hub = Hub::start(&[]);
+    let (mut b, init) = channel_bridge(&hub, "relay");
+    assert_eq!(
+        init["capabilities"]["experimental"]["claude/channel/permission"],
+        json!({})
+    );
+    b.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    tool_between(&mut b, 2, "setup", json!({}));
+    common::join_and_read_probe(&mut b, 3);
+    let mut feed = common::Feed::open(&hub, "", None).unwrap();
+    // The host's prompt, as Claude Code sends it to a channel server.
+    let ask = |b: &mut Bridge, id: &str| {
+        b.send(&json!({"jsonrpc": "2.0",
+            "method": "notifications/claude/channel/permission_request",
+            "params": {"request_id": id, "tool_name": "Bash",
+                       "description": "run the tests", "input_preview": "{\"command\":\"make test\"}"}}));
+    };
+    let verdict = |b: &mut Bridge| -> Value {
+        for _ in 0..20 {
+            let line = b.recv();
+            if line["method"] == "notifications/claude/channel/permission" {
+                return line["params"].clone();
+            }
+        }
+        panic!("no verdict came back to the host");
+    };
+    for (request, action, behavior) in [("abcde", "approve", "allow"), ("fghij", "deny", "deny")] {
+        ask(&mut b, request);
+        let shown = feed.until("approvals", |e| {
+            !e["approvals"].as_array().unwrap().is_empty()
+        });
+        let a = &shown["approvals"][0];
+        assert_eq!(a["peer"], "relay");
+        assert_eq!(a["description"], "run the tests");
+        assert!(a["preview"].as_str().unwrap().contains("make test"));
+        let r = hub.control(json!({"action": action, "id": a["id"]}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            verdict(&mut b),
+            json!({"request_id": request, "behavior": behavior})
+        );
+        feed.until("approvals", |e| {
+            e["approvals"].as_array().unwrap().is_empty()
+        });
+    }
+    // A malformed request is dropped; the bridge goes on answering.
+    b.send(&json!({"jsonrpc": "2.0",
+        "method": "notifications/claude/channel/permission_request",
+        "params": {"request_id": "<bad id>", "tool_name": "Bash"}}));
+    let (who, _) = tool_between(&mut b, 9, "whoami", json!({}));
+    assert_eq!(who["joined_as"], "relay", "{who}");
+    assert!(
+        hub.get("/approvals").json()["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }

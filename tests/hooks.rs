@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Bridge, Hub, caucus, state_dir};
+use common::{Bridge, Feed, Hub, caucus, state_dir};
 use serde_json::{Value, json};
 
 /// A fresh directory under the test's temporary folder.
@@ -742,4 +742,180 @@ fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
     let out: Value = serde_json::from_str(&run_hook(&repo, &before_tool, &input).stdout).unwrap();
     assert_eq!(out["decision"], "deny", "{out}");
     assert!(out["reason"].as_str().unwrap().contains("paused"));
+}
+
+/// Runs a hook command on a thread of its own (it waits for the operator).
+fn run_hook_later(repo: &Path, command: &str, event: &Value) -> std::thread::JoinHandle<Ran> {
+    let (repo, command, event) = (repo.to_path_buf(), command.to_string(), event.clone());
+    std::thread::spawn(move || run_hook(&repo, &command, &event))
+}
+
+#[test]
+fn the_chair_reaches_a_hooked_agent_mid_turn_interrupt_and_approval() {
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    let repo = fresh_dir("delta-repo");
+    assert_eq!(setup(&repo, &["--hub", &url]).code, 0);
+    let mut bridge = bridge_from_config(&repo);
+    assert_eq!(bridge.join()["project"], "delta-repo");
+    let pre = hook_command(&repo, "PreToolUse");
+    let permission = hook_command(&repo, "PermissionRequest");
+    assert!(permission.contains(" hook permission "), "{permission}");
+    let bash = event(
+        &repo,
+        "PreToolUse",
+        json!({"tool_name": "Bash", "tool_input": {"command": "make"}, "tool_use_id": "t1"}),
+    );
+    let denial = |ran: Ran| -> String {
+        let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "deny");
+        out["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Bad input: an interrupt for nobody, or with no words, changes nothing.
+    let nobody = hub.control(json!({"action": "interrupt", "peer": "ghost", "content": "x"}));
+    assert_eq!(nobody.status, 404);
+    let wordless = hub.control(json!({"action": "interrupt", "peer": "delta-repo"}));
+    assert_eq!(wordless.status, 422);
+    assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "nothing pending");
+
+    // Paused, then interrupted: the next tool call is denied with the
+    // operator's text, once; the one after it for the pause.
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
+    let sent = hub.control(
+        json!({"action": "interrupt", "peer": "delta-repo", "content": "stop the migration now"}),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let first = denial(run_hook(&repo, &pre, &bash));
+    assert!(first.contains("stop the migration now"), "{first}");
+    let second = denial(run_hook(&repo, &pre, &bash));
+    assert!(!second.contains("stop the migration"), "once: {second}");
+    assert!(second.contains("paused"), "{second}");
+
+    // The priority lane: listen hears the interrupt through the pause,
+    // once, as the operator's word.
+    let (_, text) = bridge.call_with_text("listen", json!({"timeout": 5}));
+    assert!(text.contains("human -> delta-repo (interrupt)"), "{text}");
+    assert!(text.contains("stop the migration now"), "{text}");
+    assert_eq!(hub.control(json!({"action": "resume"})).status, 200);
+    assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "resumed: runs");
+    let (_, again) = bridge.call_with_text("listen", json!({"timeout": 0}));
+    assert!(!again.contains("stop the migration"), "once: {again}");
+
+    // PermissionRequest: the prompt waits in /approvals and the console's
+    // feed; the operator allows it, and the hook prints the host's allow.
+    let mut feed = Feed::open(&hub, "", None).unwrap();
+    let ask = event(
+        &repo,
+        "PermissionRequest",
+        json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build", "description": "clean"}}),
+    );
+    let waiting = run_hook_later(&repo, &permission, &ask);
+    let shown = feed.until("approvals", |e| {
+        e["approvals"].as_array().unwrap().len() == 1
+    });
+    let a = &shown["approvals"][0];
+    assert_eq!(a["peer"], "delta-repo");
+    assert_eq!(a["tool"], "Bash");
+    assert!(
+        a["preview"].as_str().unwrap().contains("rm -rf build"),
+        "{a}"
+    );
+    let listed = hub.get("/approvals").json();
+    assert_eq!(listed["approvals"][0]["id"], a["id"]);
+    let id = a["id"].as_str().unwrap().to_string();
+    let yes = hub.control(json!({"action": "approve", "id": id}));
+    assert_eq!(yes.status, 200, "{}", yes.text);
+    let out: Value = serde_json::from_str(&waiting.join().unwrap().stdout).unwrap();
+    assert_eq!(
+        out["hookSpecificOutput"]["hookEventName"],
+        "PermissionRequest"
+    );
+    assert_eq!(out["hookSpecificOutput"]["decision"]["behavior"], "allow");
+    // Answered once: a second verdict, or one for no such id, is refused.
+    assert_eq!(hub.control(json!({"action": "deny", "id": id})).status, 409);
+    assert_eq!(
+        hub.control(json!({"action": "approve", "id": "nope"}))
+            .status,
+        404
+    );
+    assert_eq!(hub.control(json!({"action": "approve"})).status, 422);
+
+    // A second run: denied, with the operator's reason.
+    let waiting = run_hook_later(&repo, &permission, &ask);
+    let shown = feed.until("approvals", |e| {
+        e["approvals"].as_array().unwrap().len() == 1
+    });
+    let id = shown["approvals"][0]["id"].as_str().unwrap().to_string();
+    let no = hub.control(json!({"action": "deny", "id": id, "reason": "not on main"}));
+    assert_eq!(no.status, 200);
+    let out: Value = serde_json::from_str(&waiting.join().unwrap().stdout).unwrap();
+    let decision = &out["hookSpecificOutput"]["decision"];
+    assert_eq!(decision["behavior"], "deny");
+    assert!(
+        decision["message"]
+            .as_str()
+            .unwrap()
+            .contains("not on main")
+    );
+
+    // No answer within the hook's window: nothing printed, the host decides.
+    let quick = permission.replace("--wait 100", "--wait 5");
+    assert_ne!(quick, permission);
+    let ran = run_hook(&repo, &quick, &ask);
+    assert_eq!(ran.stdout, "");
+    assert!(
+        ran.stderr.contains("the host's dialog decides"),
+        "{}",
+        ran.stderr
+    );
+    // The caucus tools never wait for the operator.
+    let own = event(
+        &repo,
+        "PermissionRequest",
+        json!({"tool_name": "mcp__caucus__send"}),
+    );
+    assert_eq!(run_hook(&repo, &permission, &own).stdout, "");
+
+    // Every request and verdict is in the log (and so the transcript).
+    let log: Vec<String> = hub
+        .log()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        log.iter().any(|l| l.contains("asks to run Bash")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("the operator allowed")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("the operator denied")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("no answer in time")),
+        "{log:?}"
+    );
+    bridge.close();
+}
+
+#[test]
+fn a_permission_hook_without_a_hub_or_with_bad_input_leaves_the_host_to_decide() {
+    let repo = fresh_dir("echo-repo");
+    let dead = common::dead_url();
+    assert_eq!(setup(&repo, &["--hub", &dead]).code, 0);
+    let permission = hook_command(&repo, "PermissionRequest");
+    let ask = event(&repo, "PermissionRequest", json!({"tool_name": "Bash"}));
+    let ran = run_hook(&repo, &permission, &ask);
+    assert_eq!(ran.stdout, "");
+    assert!(ran.stderr.contains("no agent joined"), "{}", ran.stderr);
+    let ran = run_hook(&repo, &permission, &json!("not an object"));
+    assert_eq!(ran.stdout, "");
+    assert!(ran.stderr.contains("not a JSON object"), "{}", ran.stderr);
 }

@@ -14,6 +14,12 @@
 //! acknowledged only after the push was written; the operator's stop is
 //! pushed and ends the pushing. While it pushes, the bridge keeps a marker
 //! beside its token so the Stop hook leaves delivery to it.
+//!
+//! The permission relay (`claude/channel/permission`): the host sends its
+//! permission prompt as `notifications/claude/channel/permission_request`;
+//! the bridge puts it before the operator (`POST /approvals`) and sends
+//! the verdict back as `notifications/claude/channel/permission`. With no
+//! verdict in time nothing is sent, and the host's own dialog decides.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -23,6 +29,15 @@ use serde_json::{Map, Value, json};
 use super::Out;
 use super::session::{Session, lock};
 use crate::lines;
+
+/// The host's permission prompt, and our verdict on it.
+pub(super) const PERMISSION_REQUEST: &str = "notifications/claude/channel/permission_request";
+const PERMISSION_VERDICT: &str = "notifications/claude/channel/permission";
+/// How long a relayed prompt waits for the operator.
+const RELAY_WAIT: f64 = 100.0;
+/// Relayed prompts waiting at once (the hub allows 8 per agent).
+const MAX_RELAYS: usize = 8;
+static RELAYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How long one poll of the hub waits for a message.
 const POLL_SECONDS: u64 = 20;
@@ -187,6 +202,63 @@ fn event(messages: &[Value]) -> (String, Map<String, Value>) {
     );
     let body: Vec<String> = messages.iter().map(lines::compact).collect();
     (defused(&body.join("\n")), meta)
+}
+
+/// A permission prompt relayed by the host: put before the operator on a
+/// thread of its own; the verdict, if one comes, goes back to the host.
+pub(super) fn relay_permission(session: &Arc<Mutex<Session>>, params: &Value) {
+    let s = lock(session);
+    let (Some(channel), Some(me)) = (s.channel.clone(), s.joined.clone()) else {
+        log::info!("permission relay: not joined to a room: the host's dialog decides");
+        return;
+    };
+    let hub = s.hub.clone();
+    drop(s);
+    let id = params["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let tool = params["tool_name"].as_str().unwrap_or_default().to_string();
+    let well_formed = |t: &str| {
+        (1..=64).contains(&t.len())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    };
+    if !well_formed(&id) || tool.is_empty() {
+        log::warn!("permission relay: a request without a usable request_id or tool_name");
+        return;
+    }
+    use std::sync::atomic::Ordering;
+    if RELAYS.fetch_add(1, Ordering::Relaxed) >= MAX_RELAYS {
+        RELAYS.fetch_sub(1, Ordering::Relaxed);
+        log::warn!(
+            "permission relay: {MAX_RELAYS} prompts already wait: the host's dialog decides"
+        );
+        return;
+    }
+    let description = params["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let input = params["input_preview"].clone();
+    std::thread::spawn(move || {
+        let verdict =
+            crate::hook::ask_operator(&hub, &me.token, &tool, &description, &input, RELAY_WAIT);
+        RELAYS.fetch_sub(1, Ordering::Relaxed);
+        let behavior = match verdict {
+            Ok(crate::hook::Verdict::Allow) => "allow",
+            Ok(crate::hook::Verdict::Deny(_)) => "deny",
+            Err(why) => {
+                log::info!("permission relay: {why}: the host's dialog decides");
+                return;
+            }
+        };
+        channel.out.send(&json!({
+            "jsonrpc": "2.0",
+            "method": PERMISSION_VERDICT,
+            "params": {"request_id": id, "behavior": behavior},
+        }));
+    });
 }
 
 fn run(session: &Mutex<Session>, channel: &Channel) {

@@ -94,11 +94,11 @@ fn supported_versions() -> Vec<&'static str> {
 }
 
 /// What this server offers: tools and prompts, both fixed, and in channel
-/// mode the experimental `claude/channel`.
+/// mode the experimental `claude/channel` and its permission relay.
 fn capabilities(channel: bool) -> Value {
     let mut c = json!({"tools": {"listChanged": false}, "prompts": {"listChanged": false}});
     if channel {
-        c["experimental"] = json!({"claude/channel": {}});
+        c["experimental"] = json!({"claude/channel": {}, "claude/channel/permission": {}});
     }
     c
 }
@@ -519,6 +519,9 @@ impl Server {
             if let Some(cancel) = running.get(&key) {
                 let _ = cancel.send(());
             }
+        }
+        if method == channel::PERMISSION_REQUEST {
+            channel::relay_permission(&self.session, params);
         }
         // notifications/initialized and anything else: nothing to do.
     }
