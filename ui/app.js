@@ -7,12 +7,13 @@ import { renderFlow, addMessage, initFlow } from './flow.js';
 import { renderChannels } from './channels.js';
 import { renderForms, initForms } from './forms.js';
 import { renderApprovals, initChair, notify } from './chair.js';
+import { renderGlance } from './glance.js';
 
 let token = sessionStorage.getItem('caucus-token') || '';
 let retry = 500;
 const $ = (id) => document.getElementById(id);
 
-function authHeaders() {
+export function authHeaders() {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
@@ -44,7 +45,15 @@ export async function control(body) {
   }
 }
 
+// The feed's state, shown beside the mode: live, or down and retrying.
+function connection(s, text) {
+  const c = $('conn');
+  c.dataset.state = s;
+  c.textContent = text;
+}
+
 function render(panels) {
+  if (panels.some((p) => ['mode', 'health', 'forms', 'approvals'].includes(p))) renderGlance();
   for (const p of panels) {
     if (p === 'mode') {
       const m = $('mode');
@@ -101,6 +110,7 @@ function handle(ev) {
 
 function disconnected() {
   $('banner').hidden = false;
+  connection('down', `feed down, retrying in ${(retry / 1000).toFixed(1)} s`);
   setTimeout(connect, retry);
   retry = Math.min(retry * 2, 5000);
 }
@@ -132,7 +142,7 @@ async function connect() {
   if (ticket) url.searchParams.set('ticket', ticket);
   const ws = new WebSocket(url);
   let opened = false;
-  ws.onopen = () => { opened = true; retry = 500; $('banner').hidden = true; };
+  ws.onopen = () => { opened = true; retry = 500; $('banner').hidden = true; connection('live', 'live'); };
   ws.onmessage = (e) => {
     try { handle(JSON.parse(e.data)); } catch (err) { console.error('bad event', err); }
   };
@@ -143,7 +153,22 @@ async function connect() {
   };
 }
 
+// Single keys when no field has the focus; `?` lists them.
+function shortcuts(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t.closest && t.closest('input, textarea, select, dialog[open], [contenteditable]')) return;
+  const operator = state.role === 'operator' || state.role === null;
+  if (e.key === '?') { e.preventDefault(); $('help').showModal(); }
+  else if (e.key === '/') { e.preventDefault(); $('search').focus(); }
+  else if (e.key === 'c' && operator) { e.preventDefault(); $('content').focus(); }
+  else if (e.key === 'p' && operator) { e.preventDefault(); control({ action: 'pause' }); }
+  else if (e.key === 'r' && operator) { e.preventDefault(); control({ action: 'resume' }); }
+}
+
 function init() {
+  document.addEventListener('keydown', shortcuts);
+  $('help-open').addEventListener('click', () => $('help').showModal());
   for (const b of document.querySelectorAll('.controls button')) {
     b.addEventListener('click', async () => {
       const action = b.dataset.action;

@@ -1,12 +1,18 @@
-// Flow panel: the live transcript, its filter, and the operator's composer.
-// Messages are appended as DOM nodes (never re-rendered); the transcript
-// keeps the last MAX_SHOWN, and CSS `content-visibility` keeps layout cheap
-// for the ones off screen.
+// Flow panel: the live transcript, its filter, search over the hub's
+// history, export, and the operator's composer. Messages are appended as
+// DOM nodes (never re-rendered); the transcript keeps the last MAX_SHOWN,
+// and CSS `content-visibility` keeps layout cheap for the ones off screen.
 
 import { state, el } from './state.js';
-import { control } from './app.js';
+import { control, authHeaders, toast } from './app.js';
+import { render, highlight } from './markdown.js';
+import { initComposer } from './composer.js';
+import { countMessage } from './glance.js';
 
 const MAX_SHOWN = 10000;
+// A message longer than this folds, with "Show more".
+const FOLD_CHARS = 1200;
+const FOLD_LINES = 18;
 const $ = (id) => document.getElementById(id);
 let filter = '';
 
@@ -34,6 +40,28 @@ function applyFilter() {
     : '');
 }
 
+function body(m) {
+  const b = el('div', { class: 'body' });
+  // The hub's notices are plain text; what agents and the operator write
+  // is Markdown, rendered to safe nodes.
+  if (m.origin === 'hub') b.append(m.content);
+  else b.append(render(m.content));
+  return b;
+}
+
+function foldable(li, m) {
+  const lines = m.content.split('\n').length;
+  if (m.content.length <= FOLD_CHARS && lines <= FOLD_LINES) return;
+  li.classList.add('folded');
+  const toggle = el('button', { type: 'button', class: 'small fold', 'aria-expanded': 'false' }, 'Show more');
+  toggle.addEventListener('click', () => {
+    const open = li.classList.toggle('folded') === false;
+    toggle.setAttribute('aria-expanded', String(open));
+    toggle.textContent = open ? 'Show less' : 'Show more';
+  });
+  li.append(toggle);
+}
+
 function node(m) {
   const target = m.recipient === 'all'
     ? el('span', { class: 'to' }, 'all')
@@ -41,7 +69,7 @@ function node(m) {
       ? el('span', { class: 'to channel' }, m.recipient)
       : el('span', { class: 'to direct' }, m.recipient);
   const who = el('span', { class: 'who' }, m.sender);
-  if (m.origin === 'agent') who.style.color = `hsl(${hue(m.sender)} 60% 42%)`;
+  if (m.origin === 'agent') who.style.setProperty('--hue', String(hue(m.sender)));
   const urgent = m.meta && m.meta.interrupt ? (m.meta.reset ? 'reset' : 'interrupt') : null;
   const li = el('li', {
     class: `msg ${m.kind} ${m.origin}${urgent ? ' interrupt' : ''}`,
@@ -54,7 +82,8 @@ function node(m) {
     m.kind !== 'message' ? el('span', { class: 'muted' }, m.kind) : null,
     urgent ? el('span', { class: 'muted' }, urgent) : null,
     el('time', { datetime: new Date(m.ts * 1000).toISOString() }, clock(m.ts))),
-  el('div', { class: 'body' }, m.content));
+  body(m));
+  foldable(li, m);
   return li;
 }
 
@@ -84,6 +113,7 @@ function flush() {
 export function addMessage(m) {
   if (shown.has(m.id)) return;
   shown.add(m.id);
+  countMessage(m);
   if (!pending.length) requestAnimationFrame(flush);
   pending.push(m);
 }
@@ -103,18 +133,95 @@ export function renderFlow() {
   $('targets').replaceChildren(...['all', ...peers, ...channels].map((n) => el('option', { value: n })));
 }
 
+// ---- search ---------------------------------------------------------------
+
+let searchTimer = null;
+let searchTurn = 0;
+
+// The words of a query to highlight (filters are not words of the text).
+function words(q) {
+  const out = [];
+  const re = /"([^"]*)"?|(\S+)/g;
+  let m;
+  while ((m = re.exec(q)) !== null) {
+    const w = m[1] !== undefined ? m[1] : m[2];
+    if (w && !/^(from|to):/.test(w) && !w.startsWith('#')) out.push(w);
+  }
+  return out;
+}
+
+function showResults(on) {
+  $('transcript').hidden = on;
+  $('results').hidden = !on;
+  if (!on) $('count').textContent = `${$('transcript').childElementCount} shown`;
+}
+
+async function search() {
+  const q = $('search').value.trim();
+  const turn = ++searchTurn;
+  if (!q) { showResults(false); return; }
+  let answer;
+  try {
+    const r = await fetch(`/search?q=${encodeURIComponent(q)}&limit=200`, { headers: authHeaders() });
+    answer = await r.json();
+    if (!r.ok) {
+      if (turn === searchTurn) $('count').textContent = `search: ${answer.detail || r.status}`;
+      return;
+    }
+  } catch (e) {
+    if (turn === searchTurn) $('count').textContent = 'search: the hub is unreachable';
+    return;
+  }
+  if (turn !== searchTurn) return; // a newer query is on its way
+  const terms = words(q);
+  const items = answer.messages.map((m) => {
+    const li = node(m);
+    highlight(li.querySelector('.body'), terms);
+    highlight(li.querySelector('header'), terms);
+    return li;
+  });
+  $('results').replaceChildren(...(items.length ? items : [el('li', { class: 'muted empty' }, 'Nothing found.')]));
+  $('results').scrollTop = 0;
+  showResults(true);
+  const n = answer.messages.length;
+  $('count').textContent = `${n} found${answer.more ? ' (the newest; more are older)' : ''}`;
+}
+
+// ---- export ---------------------------------------------------------------
+
+async function download(format) {
+  try {
+    const r = await fetch(`/export?format=${format}`, { headers: authHeaders() });
+    if (!r.ok) {
+      const a = await r.json().catch(() => ({}));
+      toast(`export: ${a.detail || r.status}`);
+      return;
+    }
+    const name = (/filename="?([^";]+)"?/.exec(r.headers.get('Content-Disposition') || '') || [])[1]
+      || `caucus-chat.${format}`;
+    const url = URL.createObjectURL(await r.blob());
+    const a = el('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    toast('export: the hub is unreachable');
+  }
+}
+
 export function initFlow() {
   $('filter').addEventListener('change', applyFilter);
-  const form = $('composer');
-  const send = async () => {
-    const to = $('to').value.trim() || 'all';
-    const content = $('content').value;
-    if (!content.trim()) return;
-    const ok = await control({ action: 'say', to, content });
-    if (ok) $('content').value = '';
-  };
-  form.addEventListener('submit', (e) => { e.preventDefault(); send(); });
-  $('content').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); }
+  $('search').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(search, 200);
   });
+  $('search').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { $('search').value = ''; search(); }
+    if (e.key === 'Enter') { clearTimeout(searchTimer); search(); }
+  });
+  for (const b of document.querySelectorAll('[data-export]')) {
+    b.addEventListener('click', () => download(b.dataset.export));
+  }
+  initComposer();
 }

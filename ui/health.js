@@ -3,6 +3,7 @@
 import { state, el, ago } from './state.js';
 import { control } from './app.js';
 import { interrupt } from './chair.js';
+import { doing } from './glance.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -56,6 +57,7 @@ export function renderHealth() {
         flags ? el('span', { class: 'muted' }, ` (${flags})`) : null),
       p.status ? el('div', { class: 'status' }, p.status) : null,
       el('div', { class: 'meta' }, `seen ${ago(p.last_seen_age)} ago · ${p.msg_count} msg · up ${ago(p.uptime)}`),
+      el('div', { class: 'meta doing' }, doing(p)),
       el('div', { class: 'meta' }, hearing(p)),
       alarm,
       peerActions(p));

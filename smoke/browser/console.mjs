@@ -6,6 +6,9 @@
 // Usage: node console.mjs CAUCUS_BINARY [DOCS_DIR]
 
 import { spawn } from 'node:child_process';
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
@@ -61,6 +64,7 @@ async function main() {
   try {
     await operatorStory(browser);
     await chairStory(browser);
+    await deskStory(browser);
     await authStory(browser);
     await bigTranscript(browser);
   } finally {
@@ -232,6 +236,135 @@ async function chairStory(browser) {
     check(titles.some((t) => t.includes(want)), `a notification for "${want}": ${titles.join(' | ')}`);
   }
   console.log(`browser notifications: ${titles.length} (approvals, a question, the loop guard)`);
+  check(errors.length === 0, `no page errors: ${errors.join('; ')}`);
+  await context.close();
+}
+
+// The console as the chair's desk: Markdown rendered safely, long messages
+// folded, search over a history longer than the log, export in each
+// format, the composer's Enter and completion, shortcuts, the room at a
+// glance, axe-core, and the light and dark screenshots of a busy room.
+async function deskStory(browser) {
+  const data = mkdtempSync(join(tmpdir(), 'caucus-desk-'));
+  const hub = await startHub('--no-rate-limit', '--data-dir', data);
+  const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((n) => hub.join(n)));
+  const say = (token, to, content) => hub.call('POST', '/send', { token, to, content });
+  await say(bob, 'alice', 'the quokka protocol is settled: v2 ships');
+  for (let i = 0; i < 3000; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, k) =>
+      say([alice, bob, carol][k % 3], k % 2 ? 'all' : 'bob', `status line ${i + k}`)));
+  }
+  await hub.call('POST', '/channels/join', { token: carol, channel: '#api' });
+  await hub.call('POST', '/channels/join', { token: bob, channel: '#api' });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(hub.url + '/');
+  await page.locator('#conn[data-state="live"]').waitFor();
+  await page.locator('#roster li[data-peer="carol"]').waitFor();
+
+  // Markdown, rendered to safe nodes; hostile HTML shown as text, never run.
+  await say(alice, '#api', '**Plan** for `v2`, in _three_ steps:\n\n1. freeze the schema\n2. migrate\n3. ship\n\n'
+    + '```\nfn main() { println!("hi"); }\n```\n> quoted words\n\nSee [the spec](https://example.com/spec) and ~~v1~~.');
+  await say(bob, '#api', '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> [x](javascript:alert(1))');
+  await say(carol, 'all', `A long report:\n${Array.from({ length: 60 }, (_, i) => `- finding ${i}`).join('\n')}`);
+  const plan = page.locator('.msg', { hasText: 'freeze the schema' });
+  await plan.waitFor();
+  check(await plan.locator('strong', { hasText: 'Plan' }).count() === 1, 'bold renders');
+  check(await plan.locator('code', { hasText: 'v2' }).count() === 1, 'inline code renders');
+  check(await plan.locator('em', { hasText: 'three' }).count() === 1, 'emphasis renders');
+  check(await plan.locator('ol > li').count() === 3, 'a numbered list renders');
+  check((await plan.locator('pre code').textContent()).includes('println!("hi")'), 'a code block renders');
+  check(await plan.locator('blockquote').count() === 1 && await plan.locator('del').count() === 1, 'quote and strike');
+  const a = plan.locator('a', { hasText: 'the spec' });
+  check(await a.getAttribute('href') === 'https://example.com/spec' && await a.getAttribute('target') === '_blank'
+    && (await a.getAttribute('rel')).includes('noopener'), 'links open in a new tab with rel=noopener');
+  const hostile = page.locator('.msg', { hasText: 'onerror' });
+  await hostile.waitFor();
+  check((await hostile.locator('.body').textContent()).includes('<script>window.__pwned=2</script>'), 'hostile HTML shows as text');
+  check(await page.locator('#transcript img, #transcript script').count() === 0, 'no element came from a message');
+  check(await hostile.locator('a').count() === 0, 'a javascript: link is not a link');
+  check(await page.evaluate(() => window.__pwned) === undefined, 'nothing from a message ran');
+  const long = page.locator('.msg', { hasText: 'A long report' });
+  check(await long.evaluate((n) => n.classList.contains('folded')), 'a long message is folded');
+  await long.locator('button.fold').click();
+  check(await long.evaluate((n) => !n.classList.contains('folded')), 'Show more unfolds it');
+  console.log('Markdown rendered (bold, code, lists, code block, links); hostile HTML stayed text; a long message folded');
+
+  // Search: one message among thousands, older than the in-memory log.
+  await page.click('#search');
+  await page.keyboard.type('quokka');
+  await page.locator('#results li.msg').first().waitFor();
+  check(await page.locator('#results li.msg').count() === 1, 'search finds exactly one message');
+  check(await page.locator('#results mark', { hasText: 'quokka' }).count() === 1, 'the match is highlighted');
+  check(await page.locator('#transcript').isHidden(), 'the rest is hidden');
+  await page.screenshot({ path: `${docs}/console-search.png` });
+  await page.keyboard.press('Escape');
+  await page.locator('#transcript').waitFor();
+  console.log('search found one message among 3,000 and hid the rest');
+
+  // Export, each format, from the page.
+  for (const [format, ext] of [['markdown', 'md'], ['json', 'json'], ['text', 'txt']]) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-export="${format}"]`)]);
+    check(download.suggestedFilename() === `caucus-chat.${ext}`, `export ${format}: ${download.suggestedFilename()}`);
+    const text = readFileSync(await download.path(), 'utf8');
+    check(text.includes('freeze the schema'), `the ${format} export holds the transcript`);
+  }
+  console.log('export downloaded Markdown, JSON and text');
+
+  // The composer: @ completes, Tab takes it and addresses the message,
+  // Enter sends, Shift+Enter breaks the line.
+  await hub.receive(alice, 0);
+  await page.click('#content');
+  await page.keyboard.type('@al');
+  await page.locator('#complete li', { hasText: '@alice' }).waitFor();
+  await page.keyboard.press('Tab');
+  check(await page.inputValue('#to') === 'alice', 'the completion addressed the message');
+  await page.keyboard.type('first line');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('second line');
+  await page.keyboard.press('Enter');
+  const got = await hub.receive(alice, 5);
+  check(got.body.messages.some((m) => m.sender === 'human' && m.content === '@alice first line\nsecond line'),
+    `alice got the composed message: ${JSON.stringify(got.body.messages.map((m) => m.content))}`);
+  await page.fill('#to', 'all');
+  console.log('the composer completed @alice, broke a line with Shift+Enter and sent with Enter');
+
+  // Shortcuts, from the page itself.
+  await page.locator('#flow-title').click();
+  await page.keyboard.press('p');
+  await page.waitForFunction(() => document.querySelector('#mode').textContent === 'paused');
+  await page.keyboard.press('r');
+  await page.waitForFunction(() => document.querySelector('#mode').textContent === 'running');
+  await page.keyboard.press('?');
+  await page.locator('#help[open]').waitFor();
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#help').open);
+  console.log('p paused, r resumed, ? showed the shortcuts');
+
+  // The room at a glance, with something waiting for the operator.
+  await hub.call('POST', '/ask', { token: carol, title: 'Ship v2 today?', fields: [{ key: 'ok', label: 'ok', type: 'text' }] });
+  await hub.call('POST', '/approvals', { token: bob, tool: 'Bash', input: { command: 'cargo publish' } });
+  await page.locator('#glance-needs', { hasText: '1 question, 1 approval' }).waitFor();
+  const cell = page.locator('#glance-matrix td[data-from="alice"][data-to="#api"]');
+  await cell.waitFor();
+  check(await cell.textContent() === '1', 'the matrix counts alice -> #api');
+  console.log('the glance panel shows what waits and who talks to whom');
+
+  // axe-core, in the light and the dark scheme: no serious or critical
+  // violation. Then the screenshots of this busy room.
+  await page.evaluate(readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8'));
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const found = await page.evaluate(async () => (await window.axe.run(document)).violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.nodes.length} (${v.nodes[0].target.join(' ')})`));
+    check(found.length === 0, `axe-core (${scheme}): ${found.join('; ')}`);
+    await page.screenshot({ path: `${docs}/console-${scheme}.png` });
+  }
+  console.log('axe-core: no serious or critical violation, light or dark');
   check(errors.length === 0, `no page errors: ${errors.join('; ')}`);
   await context.close();
 }

@@ -33,6 +33,8 @@ pub struct HubConfig {
     pub data_dir: Option<PathBuf>,
     pub fsync: super::journal::Fsync,
     pub journal_limit: u64,
+    /// `--history-mib`: the searchable history's size before it rotates.
+    pub history_bytes: u64,
     pub max_peers: usize,
     pub send_bucket: (f64, f64),
     pub register_bucket: (f64, f64),
@@ -90,6 +92,9 @@ Options:
                               [env: CAUCUS_FSYNC] [default: group]
   --journal-limit MIB         fold the journal into a snapshot past this size
                               [default: 16]
+  --history-mib MIB           with --data-dir, the searchable history of every
+                              message: past this size it starts a new file and
+                              keeps one older [default: 256]
   --read-deadline SECONDS     close a connection that sends no complete request
                               head, or body, for this long [default: 20]
   --max-peers N               peer records (live and reaped) before /register
@@ -162,6 +167,7 @@ impl HubConfig {
         let mut data_dir = None;
         let mut fsync = None;
         let mut journal_limit = None;
+        let mut history_bytes = None;
         let mut max_queued = None;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
@@ -202,6 +208,10 @@ impl HubConfig {
                 Long("journal-limit") => {
                     let bytes = mebibytes(&text(args.value())?, "--journal-limit")?;
                     journal_limit = Some(bytes as u64);
+                }
+                Long("history-mib") => {
+                    let bytes = mebibytes(&text(args.value())?, "--history-mib")?;
+                    history_bytes = Some(bytes as u64);
                 }
                 Long("max-queued-mib") => max_queued = Some(text(args.value())?),
                 Long("read-deadline") => {
@@ -284,6 +294,7 @@ impl HubConfig {
             data_dir: data_dir.or_else(|| env("CAUCUS_DATA_DIR").map(PathBuf::from)),
             fsync,
             journal_limit: journal_limit.unwrap_or(super::journal::COMPACT_AT),
+            history_bytes: history_bytes.unwrap_or(super::history::HISTORY_BYTES),
             max_peers: max_peers.unwrap_or(super::room::MAX_RECORDS),
             send_bucket,
             register_bucket,

@@ -403,6 +403,11 @@ impl Journal {
     }
 
     /// Adds a record to the operation in progress.
+    /// The data directory, links resolved.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn push(&mut self, record: &Value) {
         self.pending.extend_from_slice(&line(record));
     }

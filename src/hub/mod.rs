@@ -6,6 +6,7 @@
 //! behind one mutex. A long-poll holds its thread, not the lock: it sleeps on
 //! its peer's `Condvar`, which releases the mutex while it waits.
 
+pub mod assets;
 pub mod auth;
 pub mod chair;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod journal;
 pub mod logger;
@@ -22,6 +24,7 @@ pub mod notify;
 pub mod reply;
 pub mod room;
 pub mod routes;
+pub mod search;
 pub mod state;
 pub mod transcript;
 
@@ -144,13 +147,19 @@ pub fn run(config: HubConfig) -> Result<(), String> {
             .map_err(|e| format!("cannot open the transcript {}: {e}", path.display()))?;
         room.set_transcript(sink);
     }
+    let mut history_dir = None;
     if let Some(dir) = &config.data_dir {
         let (journal, loaded) = journal::Journal::open(dir, config.fsync, config.journal_limit)?;
+        let real = journal.dir().to_path_buf();
+        let sink = history::start(&real, config.history_bytes)
+            .map_err(|e| format!("--data-dir {}: cannot open its history: {e}", dir.display()))?;
+        room.set_history(sink);
+        history_dir = Some(real);
         room.restore(journal, loaded)
             .map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
         log::info!("room kept in {} (fsync {:?})", dir.display(), config.fsync);
     }
-    let hub = Arc::new(Hub::new(
+    let mut hub = Hub::new(
         room,
         Access {
             operator_token: config.operator_token.clone(),
@@ -159,7 +168,9 @@ pub fn run(config: HubConfig) -> Result<(), String> {
             host: config.host.clone(),
             port: addr.port(),
         },
-    ));
+    );
+    hub.history = history_dir;
+    let hub = Arc::new(hub);
 
     let url = format!("http://{addr}/");
     // Scripts and tests read this line to learn the port picked for `--port 0`.

@@ -91,6 +91,7 @@ const PATHS: &[&str] = &[
     "/approvals",
     "/approval",
     "/export",
+    "/search",
     "/mcp",
 ];
 
@@ -215,6 +216,12 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, "/approvals") => Ok(Reply::json(&chair::approvals(hub, call.bearer)?)),
         (Get, "/approval") => approval(hub, call, query),
         (Get, "/export") => export(hub, call, query),
+        (Get, "/search") => Ok(Reply::json(&super::search::handle(
+            hub,
+            call.bearer,
+            query_param(query, "q")?.as_deref(),
+            query_param(query, "limit")?.as_deref(),
+        )?)),
         (Post, "/mcp") => mcp_post(hub, call, query),
         (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(&hub.mcp, call.mcp_session)?),
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
@@ -265,60 +272,9 @@ fn index() -> Reply {
     }
 }
 
-/// The console's files, embedded in the binary.
-const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("../../ui/style.css"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/app.js"),
-    ),
-    (
-        "state.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/state.js"),
-    ),
-    (
-        "health.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/health.js"),
-    ),
-    (
-        "flow.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/flow.js"),
-    ),
-    (
-        "channels.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/channels.js"),
-    ),
-    (
-        "forms.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/forms.js"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_str!("../../ui/favicon.svg"),
-    ),
-    (
-        "chair.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../ui/chair.js"),
-    ),
-];
-
 fn asset(name: &str) -> Answer {
-    let (_, content_type, text) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| HubError::NotFound("Not Found".into()))?;
+    let (content_type, text) =
+        super::assets::find(name).ok_or_else(|| HubError::NotFound("Not Found".into()))?;
     Ok(Reply {
         status: 200,
         body: text.as_bytes().to_vec(),

@@ -23,6 +23,10 @@ pub struct Hub {
     pub mcp: McpSessions,
     /// `/export` answers being built or written now.
     pub exports: Arc<AtomicUsize>,
+    /// `/search` answers being built now.
+    pub searches: Arc<AtomicUsize>,
+    /// With `--data-dir`: the folder of the searchable history.
+    pub history: Option<std::path::PathBuf>,
     /// Names this run of the hub: a client whose token is refused can tell
     /// a hub that restarted and forgot it (another instance) from a kick.
     pub instance: String,
@@ -59,6 +63,8 @@ impl Hub {
             tickets: Tickets::default(),
             mcp: McpSessions::default(),
             exports: Arc::default(),
+            searches: Arc::default(),
+            history: None,
             instance: crate::secret::os_random(8)
                 .map(|b| crate::secret::hex(&b))
                 .unwrap_or_default(),

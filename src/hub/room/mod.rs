@@ -468,6 +468,9 @@ pub struct Room {
     recent_routes: RouteRate,
     transcript: Option<SyncSender<String>>,
     transcript_dropped: u64,
+    /// `--data-dir`'s searchable history: each message the log shows.
+    history: Option<SyncSender<String>>,
+    history_dropped: u64,
     feed: Feed,
     dirty: Dirty,
     started: Instant,
@@ -559,6 +562,8 @@ impl Room {
             recent_routes: RouteRate::default(),
             transcript: None,
             transcript_dropped: 0,
+            history: None,
+            history_dropped: 0,
             feed: Feed::default(),
             dirty: Dirty::default(),
             started: Instant::now(),
@@ -571,6 +576,11 @@ impl Room {
     /// Sends every routed message, as a JSONL transcript line, to `sink`.
     pub fn set_transcript(&mut self, sink: SyncSender<String>) {
         self.transcript = Some(sink);
+    }
+
+    /// Sends every message the log shows, as its JSON, to `sink`.
+    pub fn set_history(&mut self, sink: SyncSender<String>) {
+        self.history = Some(sink);
     }
 
     /// Runs `--notify-cmd` for what needs the operator.

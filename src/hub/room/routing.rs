@@ -31,6 +31,17 @@ impl Room {
 
     pub(super) fn remember(&mut self, routed: &Arc<Routed>) {
         self.log.push(&routed.json);
+        if let Some(h) = &self.history
+            && h.try_send(routed.json.clone()).is_err()
+        {
+            self.history_dropped += 1;
+            if self.history_dropped.is_power_of_two() {
+                log::warn!(
+                    "history writer is behind: {} message(s) not kept for search",
+                    self.history_dropped
+                );
+            }
+        }
         if self.feed.is_empty() {
             self.feed.touch();
         } else {
