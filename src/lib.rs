@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod codex_push;
 pub mod doctor;
 pub mod hook;
 pub mod hub;

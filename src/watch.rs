@@ -46,6 +46,12 @@ Options:
   --timeout SECONDS   one long-poll's length; the hub caps it at 25 [default: 25]
   --give-up SECONDS   exit 4 after the hub is unreachable this long [default: 600]
   --json              print each message as one JSON object per line
+  --push codex        run inside Codex: start a turn in this session for each
+                      batch (through Codex's app-server) and keep watching,
+                      instead of printing and exiting; a busy session's batch
+                      waits for its turn to end. Falls back to printing and
+                      exiting when there is no session or app-server
+                      [env: CAUCUS_CODEX_PUSH=1]
   -h, --help          print this help
 
 Output: one line per message,
@@ -74,6 +80,8 @@ struct Config {
     timeout: f64,
     give_up: Duration,
     json: bool,
+    /// `--push codex`, where Codex runs it.
+    push: Option<crate::codex_push::Target>,
 }
 
 fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
@@ -83,6 +91,7 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     let mut timeout = 25.0;
     let mut give_up = 600.0;
     let mut json = false;
+    let mut push = crate::client::env_flag("CAUCUS_CODEX_PUSH");
     while let Some(arg) = args.next().map_err(|e| e.to_string())? {
         match arg {
             Long("hub") => hub = Some(text(args.value())?),
@@ -91,6 +100,10 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
             Long("timeout") => timeout = seconds(&text(args.value())?, "--timeout", true)?,
             Long("give-up") => give_up = seconds(&text(args.value())?, "--give-up", true)?,
             Long("json") => json = true,
+            Long("push") => match text(args.value())?.as_str() {
+                "codex" => push = true,
+                other => return Err(format!("--push: {other:?} is not a host (codex)")),
+            },
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return Ok(None);
@@ -109,12 +122,24 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     if token.is_empty() {
         return Err("no token: give --token, --token-file or CAUCUS_TOKEN".into());
     }
+    let push = if push {
+        let target = crate::codex_push::Target::from_env();
+        if target.is_none() {
+            eprintln!(
+                "caucus watch: --push codex outside a Codex session (no CODEX_THREAD_ID): printing and exiting as usual"
+            );
+        }
+        target
+    } else {
+        None
+    };
     Ok(Some(Config {
         hub,
         token,
         timeout,
         give_up: Duration::from_secs_f64(give_up),
         json,
+        push,
     }))
 }
 
@@ -248,9 +273,28 @@ pub fn read_batch(answer: &Value, json: bool) -> Option<Batch> {
 }
 
 /// Prints a batch, acknowledges it, and says how to exit (`None`: poll again).
+/// In push mode a batch of messages becomes a turn of the Codex session and
+/// the watcher goes on; the stop, and a batch it cannot push, are printed.
 fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
-    for line in &batch.lines {
-        emit(line);
+    let pushed = match &config.push {
+        Some(target) if batch.messages && !batch.stop => {
+            let text = format!("{}\n{}", crate::codex_push::TRIGGER, batch.lines.join("\n"));
+            match crate::codex_push::push(target, &text, crate::codex_push::HOLD) {
+                Ok(()) => true,
+                Err(why) => {
+                    eprintln!(
+                        "caucus watch: cannot push into the Codex session ({why}); printing instead"
+                    );
+                    false
+                }
+            }
+        }
+        _ => false,
+    };
+    if !pushed {
+        for line in &batch.lines {
+            emit(line);
+        }
     }
     if batch.max_seq > 0 {
         let ack = client.post(
@@ -265,7 +309,7 @@ fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
     if batch.stop {
         return Some(EXIT_STOP);
     }
-    batch.messages.then_some(EXIT_MESSAGE)
+    (batch.messages && !pushed).then_some(EXIT_MESSAGE)
 }
 
 #[cfg(test)]

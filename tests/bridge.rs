@@ -1003,3 +1003,27 @@ fn channel_mode_relays_the_hosts_permission_prompt_to_the_operator() {
             .is_empty()
     );
 }
+
+#[test]
+fn in_codex_the_watch_command_asks_for_push_mode() {
+    let hub = Hub::start(&[]);
+    let mut b = Bridge::start(&hub.url(), "coder");
+    let r = b.request(
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "codex-mcp-client", "version": "0.169.0"}}),
+    );
+    assert!(r["result"].is_object(), "{r}");
+    b.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert_eq!(b.call("setup", json!({}))["ready"], true);
+    assert_eq!(b.call("join", json!({}))["joined"], true);
+    let wc = b.call("watch_command", json!({}));
+    let command = wc["command"].as_str().unwrap();
+    assert!(command.ends_with(" --push codex"), "{command}");
+    assert!(wc["note"].as_str().unwrap().contains("new turn"), "{wc}");
+    // Other hosts get the classic command.
+    let mut other = Bridge::start(&hub.url(), "plain");
+    other.join();
+    let wc = other.call("watch_command", json!({}));
+    assert!(!wc["command"].as_str().unwrap().contains("--push"), "{wc}");
+}

@@ -190,3 +190,173 @@ fn a_watcher_killed_mid_poll_loses_nothing() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), "[caucus] msg alpha -> beta: do not lose me\n");
 }
+
+/// A stand-in for Codex's app-server on its control socket, playing the
+/// documented contract: WebSocket over a Unix socket, one JSON-RPC object
+/// per text frame (no `jsonrpc` member), `initialize` then `initialized`,
+/// `thread/read` with the thread's status, `turn/start`.
+#[cfg(unix)]
+struct FakeCodex {
+    status: std::sync::Arc<std::sync::Mutex<&'static str>>,
+    /// Each turn/start's text, and each "active" status answered.
+    events: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+#[cfg(unix)]
+impl FakeCodex {
+    fn start(home: &std::path::Path, thread: &'static str) -> FakeCodex {
+        use std::os::unix::net::UnixListener;
+        let dir = home.join("app-server-control");
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = UnixListener::bind(dir.join("app-server-control.sock")).unwrap();
+        let status = std::sync::Arc::new(std::sync::Mutex::new("idle"));
+        let (tx, events) = std::sync::mpsc::channel();
+        let shared = std::sync::Arc::clone(&status);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(50) {
+                let Ok(stream) = stream else { return };
+                let Ok(mut ws) = tungstenite::accept(stream) else {
+                    continue;
+                };
+                let mut initialized = false;
+                while let Ok(frame) = ws.read() {
+                    let tungstenite::Message::Text(text) = frame else {
+                        continue;
+                    };
+                    let m: Value = serde_json::from_str(text.as_str()).unwrap();
+                    assert!(
+                        m.get("jsonrpc").is_none(),
+                        "the app-server omits jsonrpc: {m}"
+                    );
+                    let result = match m["method"].as_str().unwrap_or_default() {
+                        "initialize" => {
+                            assert_eq!(m["params"]["clientInfo"]["name"], "caucus-watch");
+                            json!({"userAgent": "fake"})
+                        }
+                        "initialized" => {
+                            initialized = true;
+                            continue;
+                        }
+                        "thread/read" => {
+                            assert!(initialized, "initialized comes first");
+                            assert_eq!(m["params"]["threadId"], thread);
+                            let s = *shared.lock().unwrap();
+                            if s == "active" {
+                                let _ = tx.send(("busy".into(), String::new()));
+                            }
+                            json!({"thread": {"id": thread, "status": {"type": s}}})
+                        }
+                        "turn/start" => {
+                            assert_eq!(m["params"]["threadId"], thread);
+                            let text = m["params"]["input"][0]["text"].as_str().unwrap();
+                            let _ = tx.send(("turn".into(), text.to_string()));
+                            json!({"turn": {"id": "turn_1", "status": "inProgress"}})
+                        }
+                        other => panic!("unexpected method {other}"),
+                    };
+                    // A notification on the way, as a live server sends.
+                    let note = json!({"method": "thread/status/changed", "params": {}});
+                    ws.send(tungstenite::Message::text(note.to_string()))
+                        .unwrap();
+                    let answer = json!({"id": m["id"], "result": result});
+                    ws.send(tungstenite::Message::text(answer.to_string()))
+                        .unwrap();
+                }
+            }
+        });
+        FakeCodex { status, events }
+    }
+
+    fn next(&self) -> (String, String) {
+        self.events
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the fake app-server heard nothing")
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn in_codex_push_mode_messages_start_turns_and_the_watcher_keeps_watching() {
+    let hub = Hub::start(&[]);
+    let alpha = hub.join("alpha");
+    let bravo = hub.join("bravo");
+    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("codex-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let codex = FakeCodex::start(&home, "thr_1");
+    let home_str = home.to_str().unwrap();
+    let mut child = watch(
+        &[
+            "--hub",
+            &hub.url(),
+            "--token",
+            &alpha.token,
+            "--push",
+            "codex",
+        ],
+        &[("CODEX_HOME", home_str), ("CODEX_THREAD_ID", "thr_1")],
+    )
+    .spawn()
+    .unwrap();
+    hub.wait_for_peer("alpha", |p| p["listening"] == true);
+
+    // An idle session: the batch starts a turn, and the watcher goes on.
+    assert_eq!(bravo.say("alpha", "first").status, 200);
+    let (kind, text) = codex.next();
+    assert_eq!(kind, "turn");
+    assert!(text.starts_with("[caucus] New messages"), "{text}");
+    assert!(
+        text.contains("[caucus] msg bravo -> alpha: first"),
+        "{text}"
+    );
+    // Acknowledged once the turn was accepted; the watcher listens again.
+    hub.wait_for_peer("alpha", |p| p["listening"] == true && p["waiting"] == 0);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the watcher keeps running"
+    );
+
+    // A busy session: the batch waits for the turn to end.
+    *codex.status.lock().unwrap() = "active";
+    assert_eq!(bravo.say("alpha", "second").status, 200);
+    assert_eq!(codex.next().0, "busy");
+    *codex.status.lock().unwrap() = "idle";
+    let (kind, text) = loop {
+        let e = codex.next();
+        if e.0 != "busy" {
+            break e;
+        }
+    };
+    assert_eq!(kind, "turn");
+    assert!(text.contains("bravo -> alpha: second"), "{text}");
+
+    // A thread the app-server cannot take input for: printed, exit 0.
+    *codex.status.lock().unwrap() = "notLoaded";
+    hub.wait_for_peer("alpha", |p| p["listening"] == true && p["waiting"] == 0);
+    assert_eq!(bravo.say("alpha", "third").status, 200);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "[caucus] msg bravo -> alpha: third\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("thread is notLoaded"), "{err}");
+}
+
+#[test]
+fn push_mode_outside_codex_prints_and_exits_as_usual() {
+    let hub = Hub::start(&[]);
+    let alpha = hub.join("alpha");
+    let bravo = hub.join("bravo");
+    let mut cmd = watch(&["--hub", &hub.url(), "--token", &alpha.token], &[]);
+    cmd.env("CAUCUS_CODEX_PUSH", "1")
+        .env_remove("CODEX_THREAD_ID");
+    let out = run_while(&hub, "alpha", cmd, || {
+        assert_eq!(bravo.say("alpha", "hello").status, 200);
+    });
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "[caucus] msg bravo -> alpha: hello\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside a Codex session"));
+    let bad = watch(&["--token", "x", "--push", "gemini"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -500,6 +500,9 @@ impl Server {
             LEGACY_VERSIONS[LEGACY_VERSIONS.len() - 1]
         };
         self.legacy = Some(chosen.to_string());
+        if let Some(name) = params["clientInfo"]["name"].as_str() {
+            session::lock(&self.session).host = name.chars().take(64).collect();
+        }
         log::info!("legacy session on MCP {chosen}");
         json!({
             "protocolVersion": chosen,

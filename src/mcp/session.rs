@@ -38,6 +38,8 @@ pub struct Session {
     pub(super) lost: Option<String>,
     /// Channel mode (`caucus bridge --channel`), if on.
     pub(super) channel: Option<std::sync::Arc<super::channel::Channel>>,
+    /// The host's name from `initialize` (`clientInfo.name`).
+    pub(super) host: String,
 }
 
 #[derive(Clone)]
@@ -85,6 +87,7 @@ impl Session {
             instance: None,
             lost: None,
             channel: None,
+            host: String::new(),
         }
     }
 }

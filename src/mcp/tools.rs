@@ -689,17 +689,28 @@ fn watch_command(session: &Mutex<Session>, me: &Joined) -> Result<Value, Value> 
         .map(|p| plain_path(&p))
         .unwrap_or_else(|| "caucus".to_string());
     let hub = lock(session).hub.base().to_string();
+    // In Codex, messages start a turn of the session (see `codex_push`):
+    // the exit that wakes other hosts wakes no Codex session.
+    let codex = lock(session).host.to_ascii_lowercase().contains("codex");
     Ok(json!({
         "command": format!(
-            "{} watch --hub {} --token-file {}",
+            "{} watch --hub {} --token-file {}{}",
             shell_quote(&exe),
             shell_quote(&hub),
-            shell_quote(&plain_path(&path))
+            shell_quote(&plain_path(&path)),
+            if codex { " --push codex" } else { "" }
         ),
         "background": true,
-        "note": "Run it in the background now (a shell job, not a subagent). It exits when \
-                 messages arrive: read its output, act, then run it again. Exit 3 (STOP \
-                 printed) means the operator stopped the room: do not relaunch.",
+        "note": if codex {
+            "Run it in the background now (a shell job). It keeps running: messages reach \
+             you as a new turn of this session. If it exits, read its output, act, then run \
+             it again. Exit 3 (STOP printed) means the operator stopped the room: do not \
+             relaunch."
+        } else {
+            "Run it in the background now (a shell job, not a subagent). It exits when \
+             messages arrive: read its output, act, then run it again. Exit 3 (STOP \
+             printed) means the operator stopped the room: do not relaunch."
+        },
     }))
 }
 
