@@ -668,3 +668,69 @@ fn approvals_are_bounded_and_checked() {
     );
     assert_eq!(own.json()["state"], "pending");
 }
+
+#[test]
+fn interrupts_and_every_approval_request_and_verdict_reach_the_transcript() {
+    let dir = std::env::temp_dir().join(format!("caucus-chair-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("room.jsonl");
+    let hub = Hub::start(&["--log-file", path.to_str().unwrap()]);
+    let a = hub.join("alpha");
+    let r = hub.control(json!({"action": "interrupt", "peer": "alpha", "content": "hold on"}));
+    assert_eq!(r.status, 200);
+    let id = a
+        .post(
+            "/approvals",
+            json!({"tool": "Bash", "input": {"command": "ls"}}),
+        )
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        hub.control(json!({"action": "deny", "id": id, "reason": "no"}))
+            .status,
+        200
+    );
+    // The writer is a thread of its own: wait for the lines, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lines: Vec<Value> = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines
+            .iter()
+            .filter(|l| l["meta"]["approval"] == id.as_str())
+            .count()
+            == 2
+        {
+            break lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no transcript lines: {text}"
+        );
+        thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let interrupt = lines
+        .iter()
+        .find(|l| l["meta"]["interrupt"] == true)
+        .unwrap();
+    assert_eq!(interrupt["sender"], "human");
+    assert_eq!(interrupt["content"], "hold on");
+    assert_eq!(interrupt["meta"]["delivered_to"], json!(["alpha"]));
+    let verdict = lines
+        .iter()
+        .find(|l| l["meta"]["approval"] == id.as_str() && l["meta"]["state"] == "deny")
+        .unwrap();
+    assert!(
+        verdict["content"]
+            .as_str()
+            .unwrap()
+            .contains("denied alpha's Bash")
+    );
+    drop(hub);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -360,3 +360,23 @@ fn push_mode_outside_codex_prints_and_exits_as_usual() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn an_interrupt_reaches_a_watcher_through_a_pause_as_the_operators_word() {
+    let hub = Hub::start(&[]);
+    let b = hub.join("beta");
+    let a = hub.join("alpha");
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
+    assert_eq!(a.say("beta", "held by the pause").status, 200);
+    let cmd = watch(&["--hub", &hub.url(), "--token", &b.token], &[]);
+    let out = run_while(&hub, "beta", cmd, || {
+        let r = hub
+            .control(json!({"action": "interrupt", "peer": "beta", "content": "stop and report"}));
+        assert_eq!(r.status, 200);
+    });
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        "[caucus] msg human -> beta: stop and report\n"
+    );
+}

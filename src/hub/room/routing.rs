@@ -144,6 +144,14 @@ impl Room {
             return;
         };
         let m = &routed.msg;
+        // The message's own meta (an answer's answers, an interrupt, an
+        // approval) rides along; `id` and `delivered_to` are the spec's.
+        let mut meta = match &m.meta {
+            Some(Value::Object(o)) => o.clone(),
+            _ => serde_json::Map::new(),
+        };
+        meta.insert("id".into(), json!(m.id));
+        meta.insert("delivered_to".into(), json!(delivered));
         let line = json!({
             "ts": crate::clock::iso8601(m.ts),
             "seq": m.seq,
@@ -151,7 +159,7 @@ impl Room {
             "recipient": m.recipient,
             "kind": m.kind,
             "content": m.content,
-            "meta": {"id": m.id, "delivered_to": delivered},
+            "meta": meta,
         })
         .to_string();
         if sink.try_send(line).is_err() {
