@@ -77,3 +77,35 @@ fn open_append(path: &Path) -> std::io::Result<File> {
     }
     options.open(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_its_limit_the_history_rotates_and_keeps_one_older_file() {
+        let dir = std::env::temp_dir().join(format!("caucus-history-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let [old, path] = files(&dir);
+        // A history already past its 100-byte limit: the next batch goes
+        // to a new file, and the full one becomes history.1.
+        let full = "{\"n\":0}\n".repeat(20);
+        fs::write(&path, &full).unwrap();
+        let (tx, rx) = mpsc::sync_channel(BACKLOG);
+        tx.send("{\"n\":1}".into()).unwrap();
+        tx.send("{\"n\":2}".into()).unwrap();
+        drop(tx);
+        // The writer runs here, on this thread, until the channel closes.
+        write_lines(&path, &old, full.len() as u64, 100, &rx);
+        assert_eq!(fs::read_to_string(&old).unwrap(), full);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":1}\n{\"n\":2}\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
