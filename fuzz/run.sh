@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-660}
 export RUSTC_BOOTSTRAP=1
-for target in http_head hub_request mcp_line watch_answer; do
+for target in http_head hub_request mcp_line watch_answer search; do
   echo "== $target for $seconds s"
   mkdir -p "corpus/$target"
   cargo fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \

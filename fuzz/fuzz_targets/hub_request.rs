@@ -39,6 +39,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/ui/ticket"),
     ("GET", "/assets/app.js"),
     ("POST", "/mcp"),
+    ("GET", "/peek"),
+    ("POST", "/gate"),
+    ("POST", "/approvals"),
+    ("GET", "/approvals"),
+    ("GET", "/approval"),
+    ("GET", "/search"),
 ];
 
 /// The room, and the fuzzer's current token (a new one after a leave).
@@ -67,7 +73,17 @@ fuzz_target!(|data: &[u8]| {
     let body = String::from_utf8_lossy(body).replace("$TOKEN", &token).into_bytes();
     // A long-poll must not wait: our timeout comes first, and the first
     // value of a key is the one read.
-    let query = if path == "/receive" { format!("timeout=0&{query}") } else { query };
+    let query = if path == "/receive" || path == "/approval" {
+        format!("timeout=0&{query}")
+    } else {
+        query
+    };
+    // The gate's wait is a long-poll too: the fuzzer's key never reaches it.
+    let body = if path == "/gate" {
+        String::from_utf8_lossy(&body).replace("\"wait\"", "\"_\"").into_bytes()
+    } else {
+        body
+    };
     let method = if method == "GET" { Method::Get } else { Method::Post };
     let call = Call {
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -241,11 +241,7 @@ pub fn in_files(query: &Query, paths: &[PathBuf], limit: usize) -> std::io::Resu
         more: false,
         checked: 0,
     };
-    let anchor = query.anchor();
-    let finder = anchor
-        .as_ref()
-        .map(|(needle, _)| memmem::FinderRev::new(needle));
-    let lower = anchor.as_ref().is_some_and(|(_, l)| *l);
+    let mut finder = Finder::new(query);
     for path in paths.iter().rev() {
         let mut file = match File::open(path) {
             Ok(f) => f,
@@ -256,7 +252,6 @@ pub fn in_files(query: &Query, paths: &[PathBuf], limit: usize) -> std::io::Resu
         // The head of a line that began before the block read last.
         let mut carry: Vec<u8> = Vec::new();
         let mut block = Vec::new();
-        let mut folded = Vec::new();
         while end > 0 || !carry.is_empty() {
             let start = end.saturating_sub(BLOCK as u64);
             block.clear();
@@ -282,16 +277,7 @@ pub fn in_files(query: &Query, paths: &[PathBuf], limit: usize) -> std::io::Resu
             } else {
                 0
             };
-            let lines = &block[first..];
-            let hay: &[u8] = if lower {
-                folded.clear();
-                folded.extend_from_slice(lines);
-                folded.make_ascii_lowercase();
-                &folded
-            } else {
-                lines
-            };
-            if scan(query, lines, hay, finder.as_ref(), limit, &mut found) {
+            if finder.scan(query, &block[first..], limit, &mut found) {
                 return Ok(found);
             }
             if start == 0 {
@@ -300,6 +286,49 @@ pub fn in_files(query: &Query, paths: &[PathBuf], limit: usize) -> std::io::Resu
         }
     }
     Ok(found)
+}
+
+/// Searches whole lines of history held in memory, newest (last) first.
+pub fn in_block(query: &Query, lines: &[u8], limit: usize) -> Found {
+    let mut found = Found {
+        messages: Vec::new(),
+        more: false,
+        checked: 0,
+    };
+    Finder::new(query).scan(query, lines, limit, &mut found);
+    found
+}
+
+/// The byte search for a query's anchor, and the buffer for lowercasing.
+struct Finder {
+    rev: Option<memmem::FinderRev<'static>>,
+    lower: bool,
+    folded: Vec<u8>,
+}
+
+impl Finder {
+    fn new(query: &Query) -> Finder {
+        let anchor = query.anchor();
+        Finder {
+            lower: anchor.as_ref().is_some_and(|(_, l)| *l),
+            rev: anchor.map(|(needle, _)| memmem::FinderRev::new(&needle).into_owned()),
+            folded: Vec::new(),
+        }
+    }
+
+    /// Checks the lines of one block from the last; true once `limit` is
+    /// reached.
+    fn scan(&mut self, query: &Query, lines: &[u8], limit: usize, found: &mut Found) -> bool {
+        let hay: &[u8] = if self.lower {
+            self.folded.clear();
+            self.folded.extend_from_slice(lines);
+            self.folded.make_ascii_lowercase();
+            &self.folded
+        } else {
+            lines
+        };
+        scan(query, lines, hay, self.rev.as_ref(), limit, found)
+    }
 }
 
 /// Checks the lines of one block from the last; true once `limit` is
