@@ -18,10 +18,12 @@ Commands:
   agent     a peer that lives in the room, thinking with any agent CLI
   say       send one message into the room
   peers     list the agents in the room
-  control   pause, resume, stop or reset the room
+  control   the chair's commands: pause, resume, stop, reset, interrupt,
+            reset-peer, approvals, approve, deny
   service   run the hub as a service of your session (install, status, uninstall)
-  setup     wire a repository for an agent host (claude)
-  hook      what a host runs at its hook points (stop, prompt, session-start)
+  setup     wire a repository for an agent host (claude, codex, gemini)
+  hook      what a host runs at its hook points (stop, prompt, session-start,
+            pre-tool, permission)
   doctor    check that an agent in this repository can reach the room
 
 Options:

@@ -34,11 +34,18 @@ Usage: caucus peers [--hub URL] [--json]
 ";
 
 pub const CONTROL_HELP: &str = "\
-caucus control: pause, resume, stop or reset the room
+caucus control: the chair's commands from a shell
 
 Usage: caucus control pause|resume|stop|reset [OPTIONS]
+       caucus control interrupt PEER TEXT...    the words reach PEER at its next
+                                                step, through a pause
+       caucus control reset-peer PEER [TEXT...] PEER drops its context on the room
+       caucus control approvals                 the tool calls waiting for you
+       caucus control approve ID
+       caucus control deny ID [--reason TEXT]
 
 Options:
+  --reason TEXT       deny: why, shown to the agent
   --operator-token T  when the hub has auth on [env: CAUCUS_OPERATOR_TOKEN]
   --hub URL           [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   --json              print the hub's answer as JSON
@@ -250,7 +257,8 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
         hub: None,
         json: false,
     };
-    let mut action = None;
+    let mut words: Vec<String> = Vec::new();
+    let mut reason = None;
     let mut operator = std::env::var("CAUCUS_OPERATOR_TOKEN").ok();
     loop {
         let next = args.next();
@@ -258,6 +266,7 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
             Ok(None) => break,
             Ok(Some(Long("hub"))) => text(args.value()).map(|v| common.hub = Some(v)),
             Ok(Some(Long("operator-token"))) => text(args.value()).map(|v| operator = Some(v)),
+            Ok(Some(Long("reason"))) => text(args.value()).map(|v| reason = Some(v)),
             Ok(Some(Long("json"))) => {
                 common.json = true;
                 Ok(())
@@ -266,10 +275,13 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
                 print!("{CONTROL_HELP}");
                 return ExitCode::SUCCESS;
             }
-            Ok(Some(Value(v))) if action.is_none() => {
-                action = v.into_string().ok();
-                Ok(())
-            }
+            Ok(Some(Value(v))) => match v.into_string() {
+                Ok(w) => {
+                    words.push(w);
+                    Ok(())
+                }
+                Err(_) => Err("arguments must be text".into()),
+            },
             Ok(Some(other)) => Err(other.unexpected().to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -277,21 +289,78 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
             return usage(e);
         }
     }
-    let action = match action.as_deref() {
-        Some(a @ ("pause" | "resume" | "stop" | "reset")) => a.to_string(),
-        Some(other) => {
+    let (action, rest) = match words.split_first() {
+        Some((a, rest)) => (a.as_str(), rest),
+        None => {
+            return usage(
+                "which action? pause, resume, stop, reset, interrupt, reset-peer, approvals, approve or deny",
+            );
+        }
+    };
+    let body = match (action, rest) {
+        ("pause" | "resume" | "stop" | "reset", []) => json!({"action": action}),
+        ("interrupt", [peer, text @ ..]) if !text.is_empty() => {
+            json!({"action": "interrupt", "peer": peer, "content": text.join(" ")})
+        }
+        ("reset-peer", [peer, text @ ..]) => {
+            let mut b = json!({"action": "reset_peer", "peer": peer});
+            if !text.is_empty() {
+                b["content"] = json!(text.join(" "));
+            }
+            b
+        }
+        ("approve", [id]) => json!({"action": "approve", "id": id}),
+        ("deny", [id]) => json!({"action": "deny", "id": id, "reason": reason}),
+        ("approvals", []) => Value::Null,
+        ("interrupt", _) => return usage("interrupt needs a PEER and the words to say"),
+        ("reset-peer", _) => return usage("reset-peer needs a PEER"),
+        ("approve" | "deny", _) => return usage(format!("{action} needs one approval ID")),
+        ("pause" | "resume" | "stop" | "reset" | "approvals", _) => {
+            return usage(format!("{action} takes no arguments"));
+        }
+        (other, _) => {
             return usage(format!(
-                "unknown action {other:?}: pause, resume, stop or reset"
+                "unknown action {other:?}: pause, resume, stop, reset, interrupt, reset-peer, \
+                 approvals, approve or deny"
             ));
         }
-        None => return usage("which action? pause, resume, stop or reset"),
     };
     let client = match common.client() {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
-    let result = client.post_as("/control", &json!({"action": action}), operator.as_deref());
+    if body.is_null() {
+        let result = client.get("/approvals", operator.as_deref(), None);
+        return common.finish(result, |body| {
+            let list = body["approvals"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                return "no tool call waits for approval".into();
+            }
+            list.iter()
+                .map(|a| {
+                    crate::lines::one_line(&format!(
+                        "{}  {} asks to run {}: {} (asked {}s ago)",
+                        a["id"].as_str().unwrap_or("?"),
+                        a["peer"].as_str().unwrap_or("?"),
+                        a["tool"].as_str().unwrap_or("?"),
+                        a["preview"].as_str().unwrap_or(""),
+                        a["age"]
+                    ))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    }
+    let result = client.post_as("/control", &body, operator.as_deref());
     common.finish(result, |body| {
-        format!("the room is {}", body["mode"].as_str().unwrap_or("?"))
+        if let Some(mode) = body["mode"].as_str() {
+            format!("the room is {mode}")
+        } else if let Some(state) = body["state"].as_str() {
+            format!("approval {}: {state}", body["id"].as_str().unwrap_or("?"))
+        } else if body["reset"] == json!(true) {
+            format!("{} was reset", body["peer"].as_str().unwrap_or("?"))
+        } else {
+            format!("{} was interrupted", body["peer"].as_str().unwrap_or("?"))
+        }
     })
 }

@@ -100,3 +100,62 @@ fn usage_errors_and_an_unreachable_hub_have_their_codes() {
     let dead = common::dead_url();
     assert_eq!(run(&["peers", "--hub", &dead]).status.code(), Some(4));
 }
+
+#[test]
+fn control_carries_the_chairs_hand_interrupt_reset_and_approvals() {
+    let hub = Hub::start(&["--operator-token", "op-secret"]);
+    let url = hub.url();
+    let a = hub.join("alpha");
+    let op = ["--hub", url.as_str(), "--operator-token", "op-secret"];
+    let ctl = |words: &[&str]| run(&[&["control"], words, &op[..]].concat());
+
+    let out = ctl(&["interrupt", "alpha", "stop", "the", "build"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), "alpha was interrupted\n");
+    let got = a.receive(5.0);
+    assert_eq!(got[0]["content"], "stop the build");
+    assert_eq!(got[0]["meta"]["interrupt"], true);
+    assert_eq!(stdout(&ctl(&["reset-peer", "alpha"])), "alpha was reset\n");
+
+    assert_eq!(
+        stdout(&ctl(&["approvals"])),
+        "no tool call waits for approval\n"
+    );
+    let id = |r: common::Resp| r.json()["id"].as_str().unwrap().to_string();
+    let first = id(a.post(
+        "/approvals",
+        serde_json::json!({"tool": "Bash", "input": {"command": "make\nrelease"}}),
+    ));
+    let listed = stdout(&ctl(&["approvals"]));
+    assert!(
+        listed.starts_with(&format!("{first}  alpha asks to run Bash: ")),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 1, "one line per approval: {listed}");
+    assert_eq!(
+        stdout(&ctl(&["approve", &first])),
+        format!("approval {first}: allow\n")
+    );
+    assert_eq!(
+        ctl(&["approve", &first]).status.code(),
+        Some(1),
+        "settled already"
+    );
+    let second = id(a.post("/approvals", serde_json::json!({"tool": "Write"})));
+    let out = ctl(&["deny", &second, "--reason", "not today"]);
+    assert_eq!(stdout(&out), format!("approval {second}: deny\n"));
+
+    for words in [
+        &["interrupt", "alpha"][..],
+        &["reset-peer"],
+        &["approve"],
+        &["deny", "a", "b"],
+        &["approvals", "x"],
+        &["pause", "now"],
+    ] {
+        assert_eq!(ctl(words).status.code(), Some(2), "{words:?}");
+    }
+    // Without the operator token: refused, nothing changed.
+    let out = run(&["control", "interrupt", "alpha", "x", "--hub", &url]);
+    assert_eq!(out.status.code(), Some(1));
+}
