@@ -667,6 +667,19 @@ fn approvals_are_bounded_and_checked() {
         b"",
     );
     assert_eq!(own.json()["state"], "pending");
+    // An agent that leaves takes its requests with it: back to its host.
+    assert_eq!(
+        hub.control(json!({"action": "kick", "peer": "alpha"}))
+            .status,
+        200
+    );
+    assert_eq!(hub.get("/approvals").json(), json!({"approvals": []}));
+    assert!(hub.log().iter().any(|m| {
+        m["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alpha left the room; alpha's host decides Bash")
+    }));
 }
 
 #[test]

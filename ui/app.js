@@ -6,7 +6,7 @@ import { renderHealth } from './health.js';
 import { renderFlow, addMessage, initFlow } from './flow.js';
 import { renderChannels } from './channels.js';
 import { renderForms, initForms } from './forms.js';
-import { renderApprovals, initChair, notify } from './chair.js';
+import { renderApprovals, refreshAges, initChair, notify } from './chair.js';
 import { renderGlance } from './glance.js';
 
 let token = sessionStorage.getItem('caucus-token') || '';
@@ -62,6 +62,7 @@ function render(panels) {
     } else if (p === 'health') {
       renderHealth();
       renderFlow();
+      refreshAges();
     } else if (p === 'channels') {
       renderChannels();
       renderFlow();

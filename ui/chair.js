@@ -8,13 +8,27 @@ import { control, toast } from './app.js';
 const $ = (id) => document.getElementById(id);
 const seen = new Set(); // approval ids already notified
 
+function ages(age, left) {
+  return left > 0 ? `asked ${ago(age)} ago · the host decides in ${ago(left)}` : `asked ${ago(age)} ago · left to the host`;
+}
+
+// Moves the approvals' clocks on without rebuilding their cards (a button
+// being clicked is never replaced under the pointer).
+export function refreshAges() {
+  const now = Date.now() / 1000;
+  for (const n of document.querySelectorAll('#approval-list .age')) {
+    n.textContent = ages(now - Number(n.dataset.asked), Number(n.dataset.expires) - now);
+  }
+}
+
 export function renderApprovals() {
   const items = state.approvals.map((a) =>
     el('li', { 'data-approval': a.id },
       el('div', { class: 'title' }, `${a.peer} asks to run ${a.tool}`),
       a.description ? el('div', { class: 'muted' }, a.description) : null,
       el('pre', { class: 'preview' }, a.preview),
-      el('div', { class: 'muted' }, `asked ${ago(a.age)} ago · the host decides in ${ago(a.expires_in)}`),
+      el('div', { class: 'muted age', 'data-asked': String(Date.now() / 1000 - a.age),
+        'data-expires': String(Date.now() / 1000 + a.expires_in) }, ages(a.age, a.expires_in)),
       el('div', { class: 'row-actions' },
         el('button', { type: 'button', class: 'small', 'data-verdict': 'approve',
           onclick: () => control({ action: 'approve', id: a.id }) }, 'Allow'),

@@ -330,14 +330,16 @@ impl Room {
         Ok(json!({"id": id, "state": state, "peer": peer, "tool": tool}))
     }
 
-    /// Pending approvals past their window give the decision back to the
+    /// Pending approvals past their window, or of an agent no longer in
+    /// the room (left, kicked, forgotten), give the decision back to the
     /// host's own dialog; settled ones beyond `SETTLED_KEPT` are forgotten.
     pub(super) fn expire_approvals(&mut self, now: f64) {
         let mut expired = Vec::new();
         for a in &mut self.approvals {
-            if a.state == "pending" && now > a.expires {
+            let gone = !self.peers.contains_key(&a.peer);
+            if a.state == "pending" && (now > a.expires || gone) {
                 a.state = "expired";
-                expired.push((a.id.clone(), a.peer.clone(), a.tool.clone()));
+                expired.push((a.id.clone(), a.peer.clone(), a.tool.clone(), gone));
                 if let Some(p) = self.peers.get(&a.peer) {
                     p.wake.notify_all();
                 }
@@ -360,9 +362,14 @@ impl Room {
             return;
         }
         self.approvals_changed();
-        for (id, peer, tool) in expired {
+        for (id, peer, tool, gone) in expired {
+            let why = if gone {
+                format!("{peer} left the room")
+            } else {
+                "no answer in time".to_string()
+            };
             self.record(
-                format!("approval {id}: no answer in time; {peer}'s host decides {tool}"),
+                format!("approval {id}: {why}; {peer}'s host decides {tool}"),
                 json!({"approval": id, "peer": peer, "tool": tool, "state": "expired"}),
             );
         }

@@ -168,6 +168,8 @@ impl Room {
         if self.forget(name).is_some() {
             self.notice(format!("{name} {reason}"));
             self.relinquish_floors(name);
+            // Its tool calls waiting for the operator go back to its host.
+            self.expire_approvals(now_unix());
         }
     }
 
