@@ -22,7 +22,8 @@ export function countMessage(m) {
 // One agent's state in words: what it is doing and what waits for it.
 export function doing(p) {
   if (p.state === 'reaped') return 'away';
-  const parts = [p.paused ? 'paused' : p.listening ? 'listening' : 'working'];
+  const parts = [p.paused ? 'paused' : p.listening ? 'listening'
+    : p.last_listened_age == null ? 'never listened' : 'working'];
   const said = lastSaid.get(p.name);
   parts.push(said ? `said something ${ago(Date.now() / 1000 - said)} ago` : 'silent so far');
   return parts.join(' · ');
@@ -68,7 +69,10 @@ export function renderGlance() {
     : 'Nothing waits for you.';
   $('glance-needs').classList.toggle('alarm', needs.length > 0);
   const listening = live.filter((p) => p.listening).length;
-  $('glance-summary').textContent = `${live.length} agent${live.length === 1 ? '' : 's'} in the room, `
-    + `${listening} listening, ${live.length - listening} working; the room is ${state.mode}.`;
+  const never = live.filter((p) => !p.listening && p.last_listened_age == null).length;
+  const parts = [`${listening} listening`, `${live.length - listening - never} working`];
+  if (never) parts.push(`${never} never listened`);
+  $('glance-summary').textContent = `${live.length} agent${live.length === 1 ? '' : 's'} in the room: `
+    + `${parts.join(', ')}; the room is ${state.mode}.`;
   $('glance-matrix').replaceChildren(matrix());
 }
