@@ -59,6 +59,16 @@ class Hub:
         except urllib.error.HTTPError as e:
             return e.code, json.load(e)
 
+    def wait_listening(self, peer):
+        """Waits (at most 60 s) until `peer` has a poll in flight."""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            _, ping = self.call("GET", f"/ping?peer={peer}")
+            if ping.get("listening"):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{peer} never listened")
+
     def stop(self):
         self.proc.kill()
         self.proc.wait()
@@ -180,12 +190,7 @@ def watch_checks():
         result = {}
         t = threading.Thread(target=lambda: result.update(out=watcher(hub.url, "--token", b["token"])))
         t.start()
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            _, ping = hub.call("GET", "/ping?peer=watched")
-            if ping.get("listening"):
-                break
-            time.sleep(0.05)
+        hub.wait_listening("watched")
         hub.call("POST", "/control", {"action": "stop"})
         t.join(timeout=60)
         assert result["out"].returncode == 3, result["out"]
@@ -206,12 +211,7 @@ def agent_checks():
             stderr=subprocess.PIPE,
             env=ENV,
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            _, ping = hub.call("GET", "/ping?peer=winagent")
-            if ping.get("listening"):
-                break
-            time.sleep(0.05)
+        hub.wait_listening("winagent")
         _, me = hub.call("POST", "/register", {"project": "asker"})
         hub.call("POST", "/send", {"token": me["token"], "to": "winagent", "content": "ping?"})
         s, got = hub.call("GET", "/receive?timeout=20", token=me["token"])

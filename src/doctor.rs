@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::cli::text;
 use crate::client::{HubClient, hub_url};
 use crate::identity::{kept_token, private_dir, state_dir};
-use crate::setup::Host;
+use crate::setup::{Host, Repo};
 
 pub const HELP: &str = "\
 caucus doctor: check that an agent in this repository can reach the room
@@ -58,9 +58,7 @@ impl Report {
 }
 
 pub fn main(mut args: lexopt::Parser) -> ExitCode {
-    let mut hub = None;
-    let mut name = None;
-    let mut dir = None;
+    let mut repo = Repo::default();
     let mut host = None;
     loop {
         let arg = match args.next() {
@@ -69,13 +67,15 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             Err(e) => return usage(e),
         };
         let parsed: Result<(), String> = match arg {
-            Long("hub") => text(args.value()).map(|v| hub = Some(v)),
-            Long("name") => text(args.value()).map(|v| name = Some(v)),
-            Long("dir") => text(args.value()).map(|v| dir = Some(PathBuf::from(v))),
             Long("host") => text(args.value()).map(|v| host = Some(v)),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return ExitCode::SUCCESS;
+            }
+            Long(flag) => {
+                let flag = flag.to_string();
+                repo.take(&flag, &mut args)
+                    .unwrap_or_else(|| Err(format!("invalid option '--{flag}'")))
             }
             other => Err(other.unexpected().to_string()),
         };
@@ -83,9 +83,9 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             return usage(e);
         }
     }
-    let dir = match dir.map_or_else(std::env::current_dir, Ok) {
+    let dir = match repo.dir() {
         Ok(d) => d,
-        Err(e) => return usage(format!("no working directory: {e}")),
+        Err(e) => return usage(e),
     };
     let mut report = Report { lines: Vec::new() };
     let hosts = match host.as_deref() {
@@ -106,11 +106,13 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             .and_then(|s| s["env"][key].as_str())
             .map(str::to_string)
     };
-    let hub = match hub_url(hub.or_else(|| env("CAUCUS_HUB_URL"))) {
+    let hub = match hub_url(repo.hub.take().or_else(|| env("CAUCUS_HUB_URL"))) {
         Ok(h) => h,
         Err(e) => return usage(e),
     };
-    let name = name
+    let name = repo
+        .name
+        .take()
         .or_else(|| env("CAUCUS_PROJECT"))
         .or_else(|| Some(dir.file_name()?.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "unknown".into());

@@ -70,11 +70,42 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// The options `setup` and `doctor` share: the hub, the agent's name and
+/// the repository.
+#[derive(Default)]
+pub struct Repo {
+    pub hub: Option<String>,
+    pub name: Option<String>,
+    pub dir: Option<PathBuf>,
+}
+
+impl Repo {
+    /// Takes the value of `--hub`, `--name` or `--dir` (`flag`, without
+    /// dashes) from `args`; `None` for any other flag.
+    pub fn take(&mut self, flag: &str, args: &mut lexopt::Parser) -> Option<Result<(), String>> {
+        let slot = match flag {
+            "hub" => &mut self.hub,
+            "name" => &mut self.name,
+            "dir" => {
+                return Some(text(args.value()).map(|v| self.dir = Some(PathBuf::from(v))));
+            }
+            _ => return None,
+        };
+        Some(text(args.value()).map(|v| *slot = Some(v)))
+    }
+
+    /// The repository: `--dir`, else the working directory.
+    pub fn dir(&mut self) -> Result<PathBuf, String> {
+        self.dir
+            .take()
+            .map_or_else(std::env::current_dir, Ok)
+            .map_err(|e| format!("no working directory: {e}"))
+    }
+}
+
 pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let mut host = None;
-    let mut hub = None;
-    let mut name = None;
-    let mut dir = None;
+    let mut repo = Repo::default();
     let mut channel = false;
     loop {
         let arg = match args.next() {
@@ -87,9 +118,6 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
                 host = Some(v.to_string_lossy().into_owned());
                 Ok(())
             }
-            Long("hub") => text(args.value()).map(|v| hub = Some(v)),
-            Long("name") => text(args.value()).map(|v| name = Some(v)),
-            Long("dir") => text(args.value()).map(|v| dir = Some(PathBuf::from(v))),
             Long("channel") => {
                 channel = true;
                 Ok(())
@@ -97,6 +125,11 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return ExitCode::SUCCESS;
+            }
+            Long(flag) => {
+                let flag = flag.to_string();
+                repo.take(&flag, &mut args)
+                    .unwrap_or_else(|| Err(format!("invalid option '--{flag}'")))
             }
             other => Err(other.unexpected().to_string()),
         };
@@ -117,13 +150,13 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     if channel && host != Host::Claude {
         return usage("--channel is for claude (Claude Code channels)");
     }
-    let hub = match hub_url(hub) {
+    let hub = match hub_url(repo.hub.take()) {
         Ok(h) => h,
         Err(e) => return usage(e),
     };
-    let dir = match dir.map_or_else(std::env::current_dir, Ok) {
+    let dir = match repo.dir() {
         Ok(d) => d,
-        Err(e) => return fail(format!("no working directory: {e}")),
+        Err(e) => return fail(e),
     };
     let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
         Ok(p) => p.display().to_string(),
@@ -132,7 +165,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let wiring = Wiring {
         exe: &exe,
         hub: &hub,
-        name: name.as_deref(),
+        name: repo.name.as_deref(),
         channel,
     };
     match wire(host, &dir, &wiring) {
