@@ -5,9 +5,12 @@
 //! - `stop` (Claude Code's `Stop`): if messages wait for the agent, or
 //!   arrive within `--wait` seconds, the stop is blocked and they are handed
 //!   over as compact lines in `reason` (and acknowledged: only what was
-//!   handed over). With `stop_hook_active` (the session already continued
-//!   once for a hook) it waits for nothing new, so it never spins. After
-//!   the operator's stop, or when nothing came, the session may end.
+//!   handed over). Every stop waits the same window, so two hooked agents
+//!   keep a conversation going; it blocks only for a real message (the
+//!   hub's notices alone never cost a turn), and at most
+//!   `--max-continuations` times in a row. While the room or the agent is
+//!   paused, after the operator's stop, or when nothing came, the session
+//!   may end.
 //! - `prompt` (`UserPromptSubmit`) and `session-start` (`SessionStart`):
 //!   the room's state and what waits (excerpts; nothing is taken) as
 //!   additional context.
@@ -19,11 +22,15 @@
 //!   `--wait` leaves the decision to the host's own dialog.
 //!
 //! A hook finds its agent by itself: the hub (`--hub`, `CAUCUS_HUB_URL`),
-//! the name (`--name`, `CAUCUS_PROJECT`, or the name of the directory the
-//! host runs it in, as the bridge's default) and the token the bridge kept
-//! for that name on this machine (`identity`). With no joined agent, bad
-//! input, or no hub, it does nothing, at once, and says why on stderr: a
-//! hook never blocks a session by mistake.
+//! the name (`--name`, `CAUCUS_PROJECT`, else the name of the project's
+//! folder as the host names it to its hooks, `CLAUDE_PROJECT_DIR` or
+//! `GEMINI_PROJECT_DIR`, else the folder the host runs it in: the bridge's
+//! default), and the token the bridge kept for that name on this machine
+//! (`identity`). The event's `cwd` is not the project: it follows the
+//! agent's shell (`cd sub`). With no joined agent, bad input, or no hub, it
+//! does nothing, at once: it prints `{}` (an answer that changes nothing;
+//! Gemini CLI shows stderr to the user when stdout is empty) and says why
+//! on stderr. A hook never blocks a session by mistake.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -33,7 +40,7 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::cli::{seconds, text};
-use crate::client::{HubClient, hub_url};
+use crate::client::{HubClient, Received, hub_url};
 use crate::identity::kept_token;
 use crate::lines;
 
@@ -41,12 +48,13 @@ pub const HELP: &str = "\
 caucus hook: what a host runs at its hook points (installed by `caucus setup`)
 
 Usage: caucus hook <stop|prompt|session-start|pre-tool|permission> [--hub URL] [--name NAME]
-                   [--wait SECS]
+                   [--wait SECS] [--max-continuations N]
 
 Reads the host's event JSON on stdin; prints the host's answer on stdout.
   stop           blocks the stop and hands waiting messages over (decision/reason:
                  Claude Code's and Codex's Stop, Gemini CLI's AfterAgent),
-                 waiting up to --wait seconds for one
+                 waiting up to --wait seconds for one; the hub's notices
+                 alone never block; not while the room is paused
   prompt         adds the room's state and waiting messages as context
                  (UserPromptSubmit; Gemini CLI's BeforeAgent)
   session-start  the same, when a session starts
@@ -60,12 +68,17 @@ Reads the host's event JSON on stdin; prints the host's answer on stdout.
 Options:
   --hub URL      [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   --name NAME    the agent's name [env: CAUCUS_PROJECT] [default: the name of
-                 the directory the host runs the hook in]
+                 the project folder (CLAUDE_PROJECT_DIR, GEMINI_PROJECT_DIR),
+                 else of the directory the host runs the hook in]
   --wait SECS    how long `stop` waits for a message [default: 20], and
                  `permission` for the operator [default: 100]
+  --max-continuations N
+                 `stop` lets the session end after blocking N stops in a row
+                 [default: 50]
 
 It always exits 0: a hook that cannot reach the hub, finds no joined agent
-or reads bad input lets the session go on, and says why on stderr.
+or reads bad input lets the session go on: it prints {} and says why on
+stderr.
 ";
 
 /// The most of stdin a hook reads: the host's event is small.
@@ -76,6 +89,7 @@ struct Config {
     hub: String,
     name: Option<String>,
     wait: f64,
+    max_continuations: u32,
 }
 
 fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
@@ -83,12 +97,18 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     let mut hub = None;
     let mut name = None;
     let mut wait = None;
+    let mut max_continuations = 50;
     while let Some(arg) = args.next().map_err(|e| e.to_string())? {
         match arg {
             Value(v) if event.is_none() => event = Some(v.to_string_lossy().into_owned()),
             Long("hub") => hub = Some(text(args.value())?),
             Long("name") => name = Some(text(args.value())?),
             Long("wait") => wait = Some(seconds(&text(args.value())?, "--wait", false)?),
+            Long("max-continuations") => {
+                max_continuations = text(args.value())?
+                    .parse()
+                    .map_err(|_| "--max-continuations takes a whole number")?;
+            }
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return Ok(None);
@@ -107,13 +127,48 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
         hub: hub_url(hub)?,
         name,
         wait,
+        max_continuations,
     }))
 }
 
 /// Says why the hook does nothing, and lets the session go on.
 fn pass(why: &str) -> ExitCode {
     eprintln!("caucus hook: {why}");
+    quiet()
+}
+
+/// An answer that changes nothing. Every host reads `{}` as "go on";
+/// Gemini CLI shows stderr as a message when stdout is empty.
+fn quiet() -> ExitCode {
+    println!("{{}}");
     ExitCode::SUCCESS
+}
+
+/// The agent's name when no flag or `CAUCUS_PROJECT` gives it: the
+/// project folder the host names to its hooks (Claude Code and Gemini CLI
+/// set these for every hook), else the folder it runs the hook in. The
+/// event's `cwd` follows the agent's shell, so it is the last resort.
+fn default_name(event: &Value) -> Option<String> {
+    let dir = ["CLAUDE_PROJECT_DIR", "GEMINI_PROJECT_DIR"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| event["cwd"].as_str().map(std::path::PathBuf::from))
+        .or_else(|| std::env::current_dir().ok())?;
+    Some(dir.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Whether a tool call is one of the room's own tools, whatever the host
+/// calls them: Claude Code and Codex `mcp__caucus__listen`, Gemini CLI
+/// `mcp_caucus_listen` with `mcp_context.server_name`. A paused agent must
+/// still be able to listen for the resume.
+fn room_tool(event: &Value) -> bool {
+    let tool = event["tool_name"].as_str().unwrap_or_default();
+    event["mcp_context"]["server_name"] == "caucus"
+        || ["mcp__caucus__", "mcp_caucus_", "caucus__"]
+            .iter()
+            .any(|prefix| tool.starts_with(prefix))
 }
 
 pub fn main(args: lexopt::Parser) -> ExitCode {
@@ -138,13 +193,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
                 .ok()
                 .filter(|p| !p.trim().is_empty())
         })
-        .or_else(|| {
-            let cwd = event["cwd"]
-                .as_str()
-                .map(std::path::PathBuf::from)
-                .or_else(|| std::env::current_dir().ok())?;
-            Some(cwd.file_name()?.to_string_lossy().into_owned())
-        });
+        .or_else(|| default_name(&event));
     let Some(name) = name else {
         return pass("no agent name (give --name): nothing done");
     };
@@ -159,7 +208,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         return pass("the bridge pushes this agent's messages into the session: nothing to do");
     }
     match config.event.as_str() {
-        "stop" => stop(&hub, &token, &event, config.wait),
+        "stop" => stop(&hub, &token, &event, config.wait, config.max_continuations),
         "prompt" => context(&hub, &token, &name, host_event(&event, "UserPromptSubmit")),
         "session-start" => context(&hub, &token, &name, host_event(&event, "SessionStart")),
         "pre-tool" => pre_tool(&hub, &token, &event),
@@ -177,9 +226,8 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
 /// stay allowed, so the agent can listen for the resume. Fails open: with
 /// no answer from the hub, the tool runs.
 fn pre_tool(hub: &HubClient, token: &str, event: &Value) -> ExitCode {
-    let tool = event["tool_name"].as_str().unwrap_or_default();
-    if tool.starts_with("mcp__caucus__") {
-        return ExitCode::SUCCESS;
+    if room_tool(event) {
+        return quiet();
     }
     let gate = match hub.post_timeout("/gate", &json!({"token": token}), Duration::from_secs(5)) {
         Ok(a) if a.status == 200 => a.body,
@@ -192,7 +240,7 @@ fn pre_tool(hub: &HubClient, token: &str, event: &Value) -> ExitCode {
         Err(e) => return pass(&format!("the hub is unreachable ({e}): the tool runs")),
     };
     if gate["allow"] != json!(false) {
-        return ExitCode::SUCCESS;
+        return quiet();
     }
     let reason = gate["reason"]
         .as_str()
@@ -218,8 +266,8 @@ fn permission(hub: &HubClient, token: &str, event: &Value, wait: f64) -> ExitCod
     if tool.is_empty() {
         return pass("the event names no tool_name: the host's dialog decides");
     }
-    if tool.starts_with("mcp__caucus__") {
-        return ExitCode::SUCCESS;
+    if room_tool(event) {
+        return quiet();
     }
     let input = &event["tool_input"];
     let description = ["description", "command", "file_path", "url"]
@@ -330,59 +378,126 @@ fn message_lines(messages: &[Value]) -> String {
         .join("\n")
 }
 
-fn stop(hub: &HubClient, token: &str, event: &Value, wait: f64) -> ExitCode {
-    // Already continued once for a hook: hand over only what waits now.
-    let wait = if event["stop_hook_active"] == json!(true) {
-        0.0
-    } else {
-        wait
-    };
-    let path = format!("/receive?timeout={wait}&ack_seq=0");
-    let answer = match hub.get(
-        &path,
-        Some(token),
-        Some(Duration::from_secs_f64(wait + 10.0)),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            return pass(&format!(
-                "the hub is unreachable ({e}): the session may stop"
-            ));
-        }
-    };
-    match answer.status {
-        200 => {}
-        401 => return pass("the hub no longer knows this agent: the session may stop"),
-        409 => return pass("another listener holds this agent's slot: the session may stop"),
-        s => return pass(&format!("the hub answered HTTP {s}: the session may stop")),
+/// How many stops in a row this session's Stop hook blocked, kept in the
+/// state folder by session id (hosts say only `stop_hook_active`).
+fn continuations_file(event: &Value) -> Option<std::path::PathBuf> {
+    let session = event["session_id"].as_str().filter(|s| !s.is_empty())?;
+    Some(
+        crate::identity::state_dir()
+            .join("hooks")
+            .join(crate::identity::file_key(session)),
+    )
+}
+
+fn continuations(event: &Value) -> u32 {
+    if event["stop_hook_active"] != json!(true) {
+        return 0;
     }
-    let all = answer.body["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if all
-        .iter()
-        .any(|m| m["kind"] == "control" && m["content"] == "stop")
+    continuations_file(event)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn set_continuations(event: &Value, n: u32) {
+    let Some(path) = continuations_file(event) else {
+        return;
+    };
+    if n == 0 {
+        let _ = std::fs::remove_file(path);
+    } else if let Some(dir) = path.parent()
+        && crate::identity::private_dir(dir).is_ok()
     {
-        return pass("the operator stopped the room: the session may stop");
+        let _ = std::fs::write(path, n.to_string());
     }
-    let messages: Vec<Value> = all.into_iter().filter(|m| m["kind"] != "control").collect();
-    if messages.is_empty() {
-        return ExitCode::SUCCESS;
+}
+
+/// `Stop` (Gemini CLI's `AfterAgent`): waits up to `wait` seconds for a
+/// message, every time, and blocks the stop with what came. The hub's
+/// notices alone are acknowledged and waited past; a paused room or
+/// agent, the operator's stop, or `max` blocks in a row let it end.
+fn stop(hub: &HubClient, token: &str, event: &Value, wait: f64, max: u32) -> ExitCode {
+    let continued = continuations(event);
+    if continued >= max {
+        set_continuations(event, 0);
+        return pass(&format!(
+            "the session continued {continued} times in a row for the room \
+             (--max-continuations): it may stop now"
+        ));
     }
-    let reason = format!(
-        "New messages in the caucus room:\n{}\nAnswer with the caucus tools (say), or \
-         finish if nothing needs you.",
-        message_lines(&messages)
-    );
-    println!("{}", json!({"decision": "block", "reason": reason}));
-    // Acknowledged only now that they are handed over.
-    if let Some(seq) = messages.iter().filter_map(|m| m["seq"].as_u64()).max()
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(wait);
+    // The first look does not wait: a paused room lets the session end now.
+    let mut first = true;
+    // Bounded by the deadline; each round either waits on the hub or
+    // acknowledges notices, and the count stops a hub that answers at once.
+    for _ in 0..1000 {
+        let left = if first {
+            0.0
+        } else {
+            deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64()
+        };
+        let path = format!("/receive?timeout={left:.1}&ack_seq=0");
+        let answer = match hub.get(
+            &path,
+            Some(token),
+            Some(Duration::from_secs_f64(left + 10.0)),
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                return pass(&format!(
+                    "the hub is unreachable ({e}): the session may stop"
+                ));
+            }
+        };
+        match answer.status {
+            200 => {}
+            401 => return pass("the hub no longer knows this agent: the session may stop"),
+            409 => return pass("another listener holds this agent's slot: the session may stop"),
+            s => return pass(&format!("the hub answered HTTP {s}: the session may stop")),
+        }
+        let Some(got) = Received::read(&answer.body) else {
+            return pass("the hub's answer has no message list: the session may stop");
+        };
+        if got.stop {
+            return pass("the operator stopped the room: the session may stop");
+        }
+        if !got.messages.is_empty() {
+            let reason = format!(
+                "New messages in the caucus room:\n{}\nAnswer with the caucus tools (say), or \
+                 finish if nothing needs you.",
+                message_lines(&got.all())
+            );
+            println!("{}", json!({"decision": "block", "reason": reason}));
+            set_continuations(event, continued + 1);
+            // Acknowledged only now that they are handed over.
+            acknowledge(hub, token, got.max_seq);
+            return ExitCode::SUCCESS;
+        }
+        if !got.notices.is_empty() {
+            acknowledge(hub, token, got.max_seq);
+            continue;
+        }
+        if answer.body["mode"] == "paused" || answer.body["paused"] == json!(true) {
+            set_continuations(event, 0);
+            return pass("the operator holds the room: the session may stop");
+        }
+        if !first && left < 0.05 {
+            break;
+        }
+        first = false;
+    }
+    set_continuations(event, 0);
+    quiet()
+}
+
+fn acknowledge(hub: &HubClient, token: &str, seq: u64) {
+    if seq > 0
         && let Err(e) = hub.post("/ack", &json!({"token": token, "seq": seq}))
     {
         eprintln!("caucus hook: could not acknowledge ({e}); the messages may come again");
     }
-    ExitCode::SUCCESS
 }
 
 fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
@@ -424,6 +539,7 @@ fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
         .as_array()
         .map(|list| {
             list.iter()
+                .filter(|m| m["kind"] != "system")
                 .map(|m| {
                     let mut m = m.clone();
                     m["content"] = m["excerpt"].clone();

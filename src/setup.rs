@@ -29,13 +29,15 @@ use crate::platform::shell_quote;
 pub const HELP: &str = "\
 caucus setup: wire a repository for an agent host
 
-Usage: caucus setup <claude|codex|gemini> [--hub URL] [--name NAME] [--dir DIR] [--channel]
+Usage: caucus setup <claude|codex|gemini> [--hub URL] [--name NAME] [--dir DIR]
+                    [--channel] [--trust]
 
-claude  .mcp.json (the caucus server: this binary's bridge) and Stop,
-        UserPromptSubmit, SessionStart and PreToolUse hooks in
-        .claude/settings.json
-codex   [mcp_servers.caucus] in .codex/config.toml and the same hooks in
-        .codex/hooks.json
+claude  .mcp.json (the caucus server: this binary's bridge); Stop,
+        UserPromptSubmit, SessionStart, PreToolUse and PermissionRequest
+        hooks and `mcp__caucus` in permissions.allow (the room's own tools
+        run without a prompt) in .claude/settings.json
+codex   [mcp_servers.caucus] with default_tools_approval_mode = \"approve\" in
+        .codex/config.toml and the same hooks in .codex/hooks.json
 gemini  the caucus server and AfterAgent, BeforeAgent, SessionStart and
         BeforeTool hooks in .gemini/settings.json
 Each hook is a `caucus hook` command; entries it did not write stay.
@@ -48,6 +50,10 @@ Options:
                session (Claude Code channels, a research preview: start
                Claude Code with --dangerously-load-development-channels
                server:caucus)
+  --trust      gemini only: mark the caucus server trusted (\"trust\": true),
+               so Gemini CLI calls every caucus tool without asking, and
+               `gemini -p` (which cannot ask) can use them at all. It trusts
+               only this server's tools, not the shell or other servers.
 
 Exit codes: 0 done (or nothing to change), 1 refused (the reason on stderr), 2 usage.
 ";
@@ -107,6 +113,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let mut host = None;
     let mut repo = Repo::default();
     let mut channel = false;
+    let mut trust = false;
     loop {
         let arg = match args.next() {
             Ok(Some(a)) => a,
@@ -120,6 +127,10 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             }
             Long("channel") => {
                 channel = true;
+                Ok(())
+            }
+            Long("trust") => {
+                trust = true;
                 Ok(())
             }
             Short('h') | Long("help") => {
@@ -150,6 +161,11 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     if channel && host != Host::Claude {
         return usage("--channel is for claude (Claude Code channels)");
     }
+    if trust && host != Host::Gemini {
+        return usage(
+            "--trust is for gemini (Claude Code and Codex get the room's tools allowed anyway)",
+        );
+    }
     let hub = match hub_url(repo.hub.take()) {
         Ok(h) => h,
         Err(e) => return usage(e),
@@ -158,20 +174,60 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
+    let exe = match invoked_path() {
         Ok(p) => p.display().to_string(),
         Err(e) => return fail(format!("cannot find this program's path: {e}")),
+    };
+    // The name is written down, so the hooks find the agent the bridge
+    // joined as whatever folder the agent's shell is in.
+    let name = match repo.name.take() {
+        Some(n) => n,
+        None => match dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|f| f.to_string_lossy().into_owned()))
+        {
+            Some(n) => n,
+            None => return fail(format!("{} has no folder name: give --name", dir.display())),
+        },
     };
     let wiring = Wiring {
         exe: &exe,
         hub: &hub,
-        name: repo.name.as_deref(),
+        name: &name,
         channel,
+        trust,
     };
     match wire(host, &dir, &wiring) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// This program as the user ran it: a package manager's link (a versioned
+/// path behind it) stays a link, so an upgrade does not break the wiring.
+/// `argv[0]` made absolute, or found on `PATH`; else the running binary.
+fn invoked_path() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let Some(arg0) = std::env::args_os().next().map(PathBuf::from) else {
+        return Ok(exe);
+    };
+    let same = |p: &Path| {
+        p.canonicalize()
+            .ok()
+            .zip(exe.canonicalize().ok())
+            .is_some_and(|(a, b)| a == b)
+    };
+    let found = if arg0.components().count() > 1 {
+        std::env::current_dir().ok().map(|cwd| cwd.join(&arg0))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(&arg0))
+                .find(|p| p.is_file())
+        })
+    };
+    Ok(found.filter(|p| same(p)).unwrap_or(exe))
 }
 
 /// Reads a JSON object file, or `{}` if there is none; refuses a link, or
@@ -278,17 +334,14 @@ impl Host {
 struct Wiring<'a> {
     exe: &'a str,
     hub: &'a str,
-    name: Option<&'a str>,
+    name: &'a str,
     channel: bool,
+    trust: bool,
 }
 
 impl Wiring<'_> {
     fn env(&self) -> Value {
-        let mut env = json!({"CAUCUS_HUB_URL": self.hub});
-        if let Some(n) = self.name {
-            env["CAUCUS_PROJECT"] = json!(n);
-        }
-        env
+        json!({"CAUCUS_HUB_URL": self.hub, "CAUCUS_PROJECT": self.name})
     }
 
     fn args(&self) -> Vec<&'static str> {
@@ -306,9 +359,7 @@ impl Wiring<'_> {
             shell_quote(self.exe),
             shell_quote(self.hub)
         );
-        if let Some(n) = self.name {
-            command.push_str(&format!(" --name {}", shell_quote(n)));
-        }
+        command.push_str(&format!(" --name {}", shell_quote(self.name)));
         match event {
             "stop" => command.push_str(&format!(" --wait {STOP_WAIT}")),
             "permission" => command.push_str(&format!(" --wait {PERMISSION_WAIT}")),
@@ -353,6 +404,29 @@ fn merge_server(config: &mut Map<String, Value>, path: &Path, w: &Wiring) -> Res
         return Err(format!("{}: mcpServers is not an object", path.display()));
     }
     servers["caucus"] = json!({"command": w.exe, "args": w.args(), "env": w.env()});
+    if w.trust {
+        servers["caucus"]["trust"] = json!(true);
+    }
+    Ok(())
+}
+
+/// The room's own tools run without a prompt in Claude Code: `mcp__caucus`
+/// (every tool of the caucus server) in `permissions.allow`.
+fn allow_room_tools(settings: &mut Map<String, Value>, path: &Path) -> Result<(), String> {
+    let permissions = settings.entry("permissions").or_insert_with(|| json!({}));
+    let Value::Object(permissions) = permissions else {
+        return Err(format!("{}: permissions is not an object", path.display()));
+    };
+    let allow = permissions.entry("allow").or_insert_with(|| json!([]));
+    let Value::Array(allow) = allow else {
+        return Err(format!(
+            "{}: permissions.allow is not a list",
+            path.display()
+        ));
+    };
+    if !allow.iter().any(|r| r == "mcp__caucus") {
+        allow.push(json!("mcp__caucus"));
+    }
     Ok(())
 }
 
@@ -461,7 +535,8 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
             .map(|(k, v)| format!("{k} = {}", toml_str(v.as_str().unwrap_or_default())))
             .collect();
         let table = format!(
-            "[mcp_servers.caucus]\ncommand = {}\nargs = [{}]\nenv = {{ {} }}\n",
+            "[mcp_servers.caucus]\ncommand = {}\nargs = [{}]\nenv = {{ {} }}\n\
+             default_tools_approval_mode = \"approve\"\n",
             toml_str(w.exe),
             args.join(", "),
             env.join(", ")
@@ -473,6 +548,9 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
         files.push((server_path, pretty(&mcp)?));
     }
     merge_hooks(&mut settings, &hooks_path, &wanted)?;
+    if host == Host::Claude {
+        allow_room_tools(&mut settings, &hooks_path)?;
+    }
     files.push((hooks_path, pretty(&settings)?));
     for (path, text) in &files {
         let wrote = write_text(path, text)?;
@@ -482,11 +560,7 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
             path.display()
         );
     }
-    println!(
-        "the agent joins {} as {}",
-        w.hub,
-        w.name.unwrap_or("the directory's name")
-    );
+    println!("the agent joins {} as {}", w.hub, w.name);
     match host {
         Host::Claude if w.channel => {
             println!(

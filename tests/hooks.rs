@@ -180,7 +180,11 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
     assert_eq!(server["env"]["CAUCUS_HUB_URL"], url);
     assert!(Path::new(server["command"].as_str().unwrap()).is_absolute());
     let settings = read_json(&repo.join(".claude/settings.json"));
-    assert_eq!(settings["permissions"]["allow"], json!(["Bash(ls)"]));
+    assert_eq!(
+        settings["permissions"]["allow"],
+        json!(["Bash(ls)", "mcp__caucus"]),
+        "the user's rule stays; the room's own tools are allowed"
+    );
     assert_eq!(
         settings["hooks"]["Stop"][0]["hooks"][0]["command"], "echo mine",
         "the user's own hook stays"
@@ -220,7 +224,7 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
         &stop,
         &event(&repo, "Stop", json!({"stop_hook_active": false})),
     );
-    assert_eq!(none.stdout, "");
+    assert_eq!(none.stdout.trim(), "{}");
     assert!(none.stderr.contains("no agent joined"), "{}", none.stderr);
 
     // The host starts the bridge; the model joins under the directory's name.
@@ -270,7 +274,11 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
         "PreToolUse",
         json!({"tool_name": "mcp__caucus__listen", "tool_input": {}, "tool_use_id": "toolu_2"}),
     );
-    assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "running: allowed");
+    assert_eq!(
+        run_hook(&repo, &pre, &bash).stdout.trim(),
+        "{}",
+        "running: allowed"
+    );
     for (pause, resume) in [
         (json!({"action": "pause"}), json!({"action": "resume"})),
         (
@@ -290,12 +298,16 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
                 .contains("paused")
         );
         assert_eq!(
-            run_hook(&repo, &pre, &listen).stdout,
-            "",
+            run_hook(&repo, &pre, &listen).stdout.trim(),
+            "{}",
             "caucus tools still run"
         );
         assert_eq!(hub.control(resume).status, 200);
-        assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "resumed: allowed");
+        assert_eq!(
+            run_hook(&repo, &pre, &bash).stdout.trim(),
+            "{}",
+            "resumed: allowed"
+        );
     }
 
     // Stop: the waiting message blocks the stop and is handed over...
@@ -307,10 +319,42 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
     assert!(reason.contains("bravo"), "{reason}");
     assert!(reason.contains("hello from bravo"), "{reason}");
 
-    // ...and acknowledged: with nothing new it lets the session stop.
+    // ...and acknowledged: with nothing new within its window it lets the
+    // session stop (a short window here).
     let active = event(&repo, "Stop", json!({"stop_hook_active": true}));
-    let ran = run_hook(&repo, &stop, &active);
-    assert_eq!(ran.stdout, "", "already handed over: {}", ran.stdout);
+    let short_stop = format!("{stop} --wait 1");
+    let ran = run_hook(&repo, &short_stop, &active);
+    assert_eq!(
+        ran.stdout.trim(),
+        "{}",
+        "already handed over: {}",
+        ran.stdout
+    );
+
+    // The hub's notices alone never cost a turn: "charlie took the
+    // talking stick" waits for the agent, and the stop is not blocked for it.
+    let charlie = hub.join("charlie");
+    assert_eq!(charlie.floor("take", "all")["ok"], true);
+    hub.wait_for_peer("alpha-repo", |p| p["waiting"] == 1);
+    let ran = run_hook(&repo, &short_stop, &stop_event);
+    assert_eq!(ran.stdout.trim(), "{}", "a notice alone: {}", ran.stdout);
+    hub.wait_for_peer("alpha-repo", |p| p["waiting"] == 0);
+    assert_eq!(charlie.floor("drop", "all")["ok"], true);
+
+    // After a continuation the stop still waits its window, so two hooked
+    // agents keep talking: a message arriving during the wait is handed over.
+    let waiting = {
+        let repo = repo.clone();
+        let stop = stop.clone();
+        let active = active.clone();
+        std::thread::spawn(move || run_hook(&repo, &stop, &active))
+    };
+    hub.wait_for_peer("alpha-repo", |p| p["listening"] == true);
+    assert_eq!(bravo.say("alpha-repo", "still there?").status, 200);
+    let ran = waiting.join().unwrap();
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(out["decision"], "block", "{}", ran.stderr);
+    assert!(out["reason"].as_str().unwrap().contains("still there?"));
 
     // A message that arrives while the hook waits is handed over.
     let waiting = {
@@ -329,14 +373,21 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
         "{out}"
     );
 
-    // With the session already continued once, nothing new: it lets go.
+    // With the session already continued, nothing new: it lets go.
+    let ran = run_hook(&repo, &short_stop, &active);
+    assert_eq!(ran.stdout.trim(), "{}");
+
+    // Paused: the session may stop at once, without waiting the window.
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
     let ran = run_hook(&repo, &stop, &active);
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
+    assert!(ran.stderr.contains("holds the room"), "{}", ran.stderr);
+    assert_eq!(hub.control(json!({"action": "resume"})).status, 200);
 
     // After the operator's stop the hook lets the session end, at once.
     assert_eq!(hub.control(json!({"action": "stop"})).status, 200);
     let ran = run_hook(&repo, &stop, &stop_event);
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("operator stopped"), "{}", ran.stderr);
     let ran = run_hook(
         &repo,
@@ -362,18 +413,18 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
             .env("CAUCUS_STATE_DIR", state_dir());
         run(cmd, "{not json")
     };
-    assert_eq!((ran.code, ran.stdout.as_str()), (0, ""));
+    assert_eq!((ran.code, ran.stdout.trim()), (0, "{}"));
     assert!(ran.stderr.contains("not a JSON object"), "{}", ran.stderr);
     let mut cmd = caucus();
     cmd.args(["hook", "teatime", "--hub", &url])
         .current_dir(&repo);
     let ran = run(cmd, &stop_event.to_string());
-    assert_eq!((ran.code, ran.stdout.as_str()), (0, ""));
+    assert_eq!((ran.code, ran.stdout.trim()), (0, "{}"));
     assert!(ran.stderr.contains("unknown event"), "{}", ran.stderr);
     let mut cmd = caucus();
     cmd.args(["hook", "stop", "--hub", &url, "--name", "nobody"]);
     let ran = run(cmd, &stop_event.to_string());
-    assert_eq!((ran.code, ran.stdout.as_str()), (0, ""));
+    assert_eq!((ran.code, ran.stdout.trim()), (0, "{}"));
     assert!(ran.stderr.contains("no agent joined"), "{}", ran.stderr);
 
     // No hub: the hook lets the session go on.
@@ -381,17 +432,17 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
     drop(bravo);
     drop(hub);
     let ran = run_hook(&repo, &stop, &stop_event);
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("unreachable"), "{}", ran.stderr);
     let ran = run_hook(
         &repo,
         &prompt,
         &event(&repo, "UserPromptSubmit", json!({"prompt": "x"})),
     );
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("unreachable"), "{}", ran.stderr);
     let ran = run_hook(&repo, &pre, &bash);
-    assert_eq!(ran.stdout, "", "no hub: the tool runs");
+    assert_eq!(ran.stdout.trim(), "{}", "no hub: the tool runs");
     assert!(ran.stderr.contains("the tool runs"), "{}", ran.stderr);
 }
 
@@ -521,7 +572,7 @@ fn with_channel_mode_confirmed_the_stop_hook_leaves_delivery_to_the_pushes() {
     assert_eq!(who["channel"], "confirmed");
     hub.wait_for_peer("pushed-repo", |p| p["listening"] == true);
     let ran = run_hook(&repo, &stop, &stop_event);
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("pushes"), "{}", ran.stderr);
     bravo.say("pushed-repo", "via the channel");
     let push = common::next_push(&mut bridge);
@@ -598,7 +649,7 @@ fn setup_codex_merges_config_toml_and_its_hooks_work_as_codex_runs_them() {
     assert_eq!(server["args"], json!(["bridge"]));
     assert_eq!(
         server["env"],
-        json!({"CAUCUS_HUB_URL": url}),
+        json!({"CAUCUS_HUB_URL": url, "CAUCUS_PROJECT": "codex-repo"}),
         "the old sub-table went"
     );
     let mut cmd = caucus();
@@ -737,7 +788,7 @@ fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
     let input = json!({"session_id": "s", "transcript_path": "/tmp/t.json", "cwd": repo,
         "hook_event_name": "BeforeTool", "timestamp": "2026-11-26T03:00:02Z",
         "tool_name": "run_shell_command", "tool_input": {"command": "ls"}});
-    assert_eq!(run_hook(&repo, &before_tool, &input).stdout, "");
+    assert_eq!(run_hook(&repo, &before_tool, &input).stdout.trim(), "{}");
     assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
     let out: Value = serde_json::from_str(&run_hook(&repo, &before_tool, &input).stdout).unwrap();
     assert_eq!(out["decision"], "deny", "{out}");
@@ -780,7 +831,11 @@ fn the_chair_reaches_a_hooked_agent_mid_turn_interrupt_and_approval() {
     assert_eq!(nobody.status, 404);
     let wordless = hub.control(json!({"action": "interrupt", "peer": "delta-repo"}));
     assert_eq!(wordless.status, 422);
-    assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "nothing pending");
+    assert_eq!(
+        run_hook(&repo, &pre, &bash).stdout.trim(),
+        "{}",
+        "nothing pending"
+    );
 
     // Paused, then interrupted: the next tool call is denied with the
     // operator's text, once; the one after it for the pause.
@@ -801,7 +856,11 @@ fn the_chair_reaches_a_hooked_agent_mid_turn_interrupt_and_approval() {
     assert!(text.contains("human -> delta-repo (interrupt)"), "{text}");
     assert!(text.contains("stop the migration now"), "{text}");
     assert_eq!(hub.control(json!({"action": "resume"})).status, 200);
-    assert_eq!(run_hook(&repo, &pre, &bash).stdout, "", "resumed: runs");
+    assert_eq!(
+        run_hook(&repo, &pre, &bash).stdout.trim(),
+        "{}",
+        "resumed: runs"
+    );
     let (_, again) = bridge.call_with_text("listen", json!({"timeout": 0}));
     assert!(!again.contains("stop the migration"), "once: {again}");
 
@@ -866,7 +925,7 @@ fn the_chair_reaches_a_hooked_agent_mid_turn_interrupt_and_approval() {
     let quick = permission.replace("--wait 100", "--wait 5");
     assert_ne!(quick, permission);
     let ran = run_hook(&repo, &quick, &ask);
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(
         ran.stderr.contains("the host's dialog decides"),
         "{}",
@@ -878,7 +937,7 @@ fn the_chair_reaches_a_hooked_agent_mid_turn_interrupt_and_approval() {
         "PermissionRequest",
         json!({"tool_name": "mcp__caucus__send"}),
     );
-    assert_eq!(run_hook(&repo, &permission, &own).stdout, "");
+    assert_eq!(run_hook(&repo, &permission, &own).stdout.trim(), "{}");
 
     // Every request and verdict is in the log (and so the transcript).
     let log: Vec<String> = hub
@@ -913,9 +972,9 @@ fn a_permission_hook_without_a_hub_or_with_bad_input_leaves_the_host_to_decide()
     let permission = hook_command(&repo, "PermissionRequest");
     let ask = event(&repo, "PermissionRequest", json!({"tool_name": "Bash"}));
     let ran = run_hook(&repo, &permission, &ask);
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("no agent joined"), "{}", ran.stderr);
     let ran = run_hook(&repo, &permission, &json!("not an object"));
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("not a JSON object"), "{}", ran.stderr);
 }

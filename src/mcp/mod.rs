@@ -431,7 +431,11 @@ impl Server {
         };
         let result = match method {
             "initialize" => Ok(self.initialize(&params)),
-            "server/discover" if era == Era::Modern => Ok(json!({
+            // In channel mode the host is led to the handshake: Claude Code
+            // pushes channel notifications only on a connection that
+            // negotiated a handshake revision, and falls back to
+            // `initialize` when discovery is not found.
+            "server/discover" if era == Era::Modern && !self.channel_mode() => Ok(json!({
                 "supportedVersions": supported_versions(),
                 "capabilities": capabilities(self.channel_mode()),
                 "serverInfo": server_info(),
