@@ -47,6 +47,10 @@ fi
 mkdir -p target/screenshots
 (cd smoke/browser && node console.mjs "../../$bin" ../../target/screenshots)
 
+step "the real hosts (Claude Code, Codex, Gemini CLI from npm, versions in smoke/hosts/package.json) against a scripted model API"
+(cd smoke/hosts && npm ci --no-audit --no-fund --silent)
+python3 smoke/hosts/run.py "$bin"
+
 step "soak: 100 peers, 6,000 messages, with faults (about a minute)"
 smoke/soak --short
 

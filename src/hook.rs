@@ -163,9 +163,14 @@ fn default_name(event: &Value) -> Option<String> {
 /// calls them: Claude Code and Codex `mcp__caucus__listen`, Gemini CLI
 /// `mcp_caucus_listen` with `mcp_context.server_name`. A paused agent must
 /// still be able to listen for the resume.
+///
+/// Claude Code's `ToolSearch` counts too: it runs nothing, it loads the
+/// schemas of deferred tools (MCP tools are deferred), and without it a
+/// paused agent could not load `listen` at all.
 fn room_tool(event: &Value) -> bool {
     let tool = event["tool_name"].as_str().unwrap_or_default();
-    event["mcp_context"]["server_name"] == "caucus"
+    tool == "ToolSearch"
+        || event["mcp_context"]["server_name"] == "caucus"
         || ["mcp__caucus__", "mcp_caucus_", "caucus__"]
             .iter()
             .any(|prefix| tool.starts_with(prefix))

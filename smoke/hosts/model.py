@@ -52,8 +52,8 @@ class Model:
         self.server.server_close()
 
     def script(self, steps):
-        """Replaces the plan: each step is {"tool": [names...], "args": {...}}
-        or {"text": "..."}."""
+        """Replaces the plan: each step is {"tool": [names...], "args": {...}},
+        {"text": "..."}, or {"call": fn}, run before the next step is taken."""
         with self.lock:
             self.plan = list(steps)
             self.turns = []
@@ -82,6 +82,15 @@ class Model:
             self.lock.notify_all()
             while self.plan:
                 step = self.plan.pop(0)
+                if "call" in step:
+                    # A test's action between two turns (pause the room,
+                    # send a message): it runs before the model answers.
+                    self.lock.release()
+                    try:
+                        step["call"]()
+                    finally:
+                        self.lock.acquire()
+                    continue
                 if "text" in step:
                     return None, None, step["text"]
                 names = step["tool"]
@@ -227,7 +236,7 @@ class Model:
                     elif t.get("type") == "namespace":
                         # Codex groups an MCP server's tools in a namespace.
                         for inner in t.get("tools") or []:
-                            tools.append(f"{t.get('name')}{inner.get('name')}")
+                            tools.append(f"{t.get('name')}__{inner.get('name')}")
                     elif t.get("type"):
                         tools.append(t.get("type"))
                 if not tools:
@@ -240,6 +249,11 @@ class Model:
                     item = {"type": "function_call", "name": name, "arguments": json.dumps(args),
                             "call_id": f"call_{len(model.turns)}", "id": f"fc_{len(model.turns)}",
                             "status": "completed"}
+                    # A namespaced tool (an MCP server's) is called by its
+                    # own name within the namespace.
+                    if name.startswith("mcp__") and name.count("__") >= 2:
+                        namespace, inner = name.rsplit("__", 1)
+                        item.update(name=inner, namespace=namespace)
                 else:
                     item = {"type": "message", "role": "assistant", "id": f"msg_{len(model.turns)}",
                             "status": "completed",

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""The real hosts in the loop: Claude Code, Codex and Gemini CLI, installed
+from npm at the versions in package.json, each run headless against the
+scripted model API (model.py) in a temporary HOME, through the files
+`caucus setup` writes, with a live hub.
+
+Usage: run.py CAUCUS_BINARY [SCENARIO...]   (default: every scenario)
+
+Each scenario drives one host through a plan of tool calls and asserts
+what the room, the files and the model saw. The hosts' own debug logs
+are printed when a scenario fails.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from hubproc import start_ours  # noqa: E402
+from model import Model  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
+HOSTS = os.path.join(HERE, "node_modules", ".bin")
+# The longest one host run may take; every wait below is bounded by it.
+RUN_LIMIT = 240
+
+
+class World:
+    """One scenario's hub, model, HOME and repository."""
+
+    def __init__(self, name, repo_name):
+        self.name = name
+        self.home = tempfile.mkdtemp(prefix=f"caucus-{name}-")
+        self.repo = os.path.join(self.home, repo_name)
+        os.makedirs(self.repo)
+        subprocess.run(["git", "init", "-q", self.repo], check=True)
+        self.hub = start_ours(BIN)
+        self.model = Model()
+        self.proc = None
+        self.out = ""
+        self.err = ""
+
+    def env(self, **extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("CAUCUS_", "XDG_", "ANTHROPIC_", "OPENAI_", "GEMINI_",
+                                    "GOOGLE_", "CLAUDE", "CODEX_"))}
+        env.update(HOME=self.home, CAUCUS_HUB_URL=self.hub.url, **extra)
+        return env
+
+    def setup(self, host, *flags):
+        r = subprocess.run([BIN, "setup", host, "--hub", self.hub.url, *flags], cwd=self.repo,
+                           env=self.env(), capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def start(self, argv, env):
+        self.proc = subprocess.Popen(argv, cwd=self.repo, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        out, err = self.proc.communicate()
+        self.out, self.err = out, err
+
+    def finish(self):
+        self._reader.join(RUN_LIMIT)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self._reader.join(10)
+            raise AssertionError("the host did not finish in time")
+        return self.proc.returncode
+
+    def wait(self, what, pred, seconds=RUN_LIMIT):
+        deadline = time.monotonic() + seconds
+        while not pred():
+            if self.proc is not None and self.proc.poll() is not None and not pred():
+                raise AssertionError(f"the host exited while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def listening(self, peer):
+        return self.hub.get(f"/ping?peer={peer}")[1].get("listening") is True
+
+    def control(self, body):
+        status, answer = self.hub.post("/control", body)
+        assert status == 200, (status, answer)
+        return answer
+
+    def receive(self, token):
+        status, body = self.hub.call("GET", "/receive?timeout=0",
+                                     headers={"Authorization": f"Bearer {token}"})
+        assert status == 200, body
+        return body["messages"]
+
+    def report(self):
+        print(f"--- {self.name}: host stdout\n{self.out[-4000:]}\n--- stderr\n{self.err[-4000:]}")
+        print(f"--- what the model saw\n{self.model.transcript()[-6000:]}")
+        for log in glob.glob(os.path.join(self.home, ".claude", "debug", "*.txt")):
+            lines = [ln for ln in open(log, errors="replace")
+                     if "caucus" in ln or "MCP" in ln or "Hook" in ln or "hook" in ln]
+            print(f"--- {log}\n{''.join(lines[-80:])}")
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self.hub.stop()
+        self.model.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def claude_env(w):
+    return w.env(ANTHROPIC_BASE_URL=w.model.url, ANTHROPIC_API_KEY="sk-stand-in",
+                 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1",
+                 DISABLE_TELEMETRY="1")
+
+
+def claude_user(w, allow_bash):
+    """What the user did once by hand: accepted Claude Code's trust dialog
+    for the repository (without it the project's permissions.allow is
+    ignored), and, for some scenarios, allowed Bash everywhere."""
+    with open(os.path.join(w.home, ".claude.json"), "w") as f:
+        json.dump({"projects": {w.repo: {"hasTrustDialogAccepted": True}}}, f)
+    if allow_bash:
+        os.makedirs(os.path.join(w.home, ".claude"), exist_ok=True)
+        with open(os.path.join(w.home, ".claude", "settings.json"), "w") as f:
+            json.dump({"permissions": {"allow": ["Bash"]}}, f)
+
+
+def codex_user(w):
+    """What the user did once by hand: a model provider (here the stand-in),
+    the project trusted, and the caucus hooks reviewed and trusted in
+    /hooks, which writes each hook's hash under [hooks.state] (taken here
+    from Codex's own app-server, as its /hooks screen does)."""
+    config = os.path.join(w.home, ".codex", "config.toml")
+    os.makedirs(os.path.dirname(config), exist_ok=True)
+    base = (f'model = "gpt-5.1-codex"\nmodel_provider = "standin"\n'
+            f'[model_providers.standin]\nname = "stand-in"\nbase_url = "{w.model.url}/v1"\n'
+            f'wire_api = "responses"\nenv_key = "STANDIN_KEY"\n'
+            f'[projects."{w.repo}"]\ntrust_level = "trusted"\n')
+    with open(config, "w") as f:
+        f.write(base)
+    hooks = codex_hooks(w)
+    with open(config, "a") as f:
+        for h in hooks:
+            f.write(f'[hooks.state."{h["key"]}"]\ntrusted_hash = "{h["currentHash"]}"\n')
+    assert all(h["trustStatus"] == "trusted" for h in codex_hooks(w)), "the hooks are still untrusted"
+
+
+def codex_hooks(w):
+    """The hooks Codex sees for the repository (app-server `hooks/list`)."""
+    proc = subprocess.Popen([os.path.join(HOSTS, "codex"), "app-server"], cwd=w.repo,
+                            env=codex_env(w), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        def rpc(i, method, params):
+            proc.stdin.write(json.dumps({"id": i, "method": method, "params": params}) + "\n")
+            proc.stdin.flush()
+            for _ in range(1000):
+                msg = json.loads(proc.stdout.readline())
+                if msg.get("id") == i:
+                    return msg["result"]
+            raise AssertionError(f"no answer to {method}")
+        rpc(1, "initialize", {"clientInfo": {"name": "caucus-tests", "version": "1"}})
+        return rpc(2, "hooks/list", {"cwds": [w.repo]})["data"][0]["hooks"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def codex_env(w):
+    return w.env(STANDIN_KEY="stand-in")
+
+
+def codex(w, prompt):
+    w.start([os.path.join(HOSTS, "codex"), "exec", "--json", prompt], codex_env(w))
+
+
+def gemini_user(w):
+    """What the user did once by hand: an API key login (here the
+    stand-in's), the folder trusted, and the shell allowed."""
+    home = os.path.join(w.home, ".gemini")
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, "settings.json"), "w") as f:
+        json.dump({"security": {"auth": {"selectedType": "gemini-api-key"}},
+                   "general": {"disableAutoUpdate": True},
+                   "privacy": {"usageStatisticsEnabled": False},
+                   "tools": {"allowed": ["run_shell_command"]}}, f)
+    with open(os.path.join(home, "trustedFolders.json"), "w") as f:
+        json.dump({w.repo: "TRUST_FOLDER"}, f)
+
+
+def gemini(w, prompt):
+    env = w.env(GEMINI_API_KEY="stand-in", GOOGLE_GEMINI_BASE_URL=w.model.url)
+    w.start([os.path.join(HOSTS, "gemini"), "-p", prompt, "--output-format", "json"], env)
+
+
+def claude(w, prompt, *flags):
+    w.start([os.path.join(HOSTS, "claude"), "-p", prompt, "--output-format", "json",
+             "--debug", *flags], claude_env(w))
+
+
+def tool(*names, **args):
+    return {"tool": list(names), "args": args}
+
+
+def room(name):
+    """A room tool, by every host's name for it."""
+    return tool(f"mcp__caucus__{name}", f"mcp_caucus_{name}")
+
+
+# --- scenarios ---------------------------------------------------------
+
+def claude_room(w):
+    """Claude Code: join, say, a paused room denies Bash but not the room's
+    tools, even after `cd sub`; Stop continues the turn with a message that
+    arrives during its wait, and waits again after the continuation."""
+    w.setup("claude")
+    claude_user(w, allow_bash=True)
+    bob = w.hub.register("bob")
+    steps = [
+        room("setup"),
+        room("join"),
+        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
+        tool("Bash", command="mkdir -p sub && cd sub && pwd", description="go to sub"),
+        {"call": lambda: w.control({"action": "pause"})},
+        tool("Bash", command="touch paused.txt", description="make a file"),
+        room("whoami"),
+        {"call": lambda: w.control({"action": "resume"})},
+        {"text": "first turn done"},
+        {"text": "second turn done"},
+        {"text": "third turn done"},
+    ]
+    w.model.script(steps)
+    claude(w, "join the caucus room")
+    # The Stop hook waits; a message arriving during the wait continues it.
+    w.wait("the Stop hook to listen", lambda: w.listening("alpha"))
+    w.hub.post("/send", {"token": bob, "to": "alpha", "content": "are you there?"})
+    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
+    # After the continuation the Stop hook waits again (stop_hook_active).
+    w.wait("the second Stop to listen", lambda: w.model.seen("are you there?") and w.listening("alpha"))
+    w.hub.post("/send", {"token": bob, "to": "alpha", "content": "still there?"})
+    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
+    w.wait("the third Stop to listen", lambda: w.listening("alpha"))
+    said = [m["content"] for m in w.receive(bob) if m["sender"] == "alpha"]
+    w.control({"action": "stop"})
+    assert w.finish() == 0, w.err
+    result = json.loads(w.out)
+    denied = [(d["tool_name"], d["tool_input"].get("command")) for d in result["permission_denials"]]
+    assert denied == [("Bash", "touch paused.txt")], denied
+    assert said == ["hello bob"], said
+    assert os.path.isdir(os.path.join(w.repo, "sub"))
+    assert not os.path.exists(os.path.join(w.repo, "sub", "paused.txt")), "the pause let Bash run"
+    assert w.model.seen("paused"), "the model was told why Bash was denied"
+    assert w.model.seen('"joined": true') or w.model.seen('"joined":true'), "whoami ran while paused"
+
+
+def claude_approval_and_interrupt(w):
+    """Claude Code: a Bash call the host would ask about is put before the
+    chair and runs once allowed from the console; the chair's interrupt
+    denies the next tool call with the chair's words."""
+    w.setup("claude")
+    claude_user(w, allow_bash=False)
+    steps = [
+        room("setup"),
+        room("join"),
+        tool("Bash", command="echo yes > approved.txt", description="write a file"),
+        {"call": lambda: w.control({"action": "interrupt", "peer": "beta",
+                                    "content": "stop the migration now"})},
+        tool("Bash", command="echo no > interrupted.txt", description="another file"),
+        {"call": lambda: w.control({"action": "stop"})},
+        {"text": "done"},
+    ]
+    w.model.script(steps)
+    claude(w, "join the caucus room")
+    w.wait("an approval request", lambda: w.hub.get("/approvals")[1].get("approvals"))
+    pending = w.hub.get("/approvals")[1]["approvals"]
+    assert pending[0]["peer"] == "beta" and pending[0]["tool"] == "Bash", pending
+    w.control({"action": "approve", "id": pending[0]["id"]})
+    assert w.finish() == 0, w.err
+    assert open(os.path.join(w.repo, "approved.txt")).read().strip() == "yes"
+    assert not os.path.exists(os.path.join(w.repo, "interrupted.txt")), "the interrupt let Bash run"
+    assert w.model.seen("stop the migration now")
+
+
+def claude_debug_log(w):
+    logs = glob.glob(os.path.join(w.home, ".claude", "debug", "*.txt"))
+    return "".join(open(p, errors="replace").read() for p in logs)
+
+
+def claude_channel(w):
+    """Claude Code with `setup claude --channel`: the bridge leads it to a
+    handshake revision, so channels are not skipped for a modern
+    connection. The next gate is Anthropic's own feature flag."""
+    w.setup("claude", "--channel")
+    claude_user(w, allow_bash=False)
+    w.model.script([room("setup"), room("join"), {"call": lambda: w.control({"action": "stop"})},
+                    {"text": "done"}])
+    claude(w, "join the caucus room", "--dangerously-load-development-channels", "server:caucus")
+    assert w.finish() == 0, w.err
+    log = claude_debug_log(w)
+    assert '"negotiatedProtocolVersion":"2025-11-25"' in log, "no handshake revision negotiated"
+    assert "modern protocol revision" not in log, "channels skipped for a modern connection"
+    print("    " + "\n    ".join(ln[:200] for ln in log.splitlines() if "hannel" in ln and "caucus" in ln or "egotiated" in ln))
+
+
+def codex_room(w):
+    """Codex: join, say (the room's tools approved by setup), a paused room
+    denies the shell but not the room's tools; the Stop hook continues the
+    turn with a message that arrives during its wait, and again after."""
+    w.setup("codex")
+    codex_user(w)
+    bob = w.hub.register("bob")
+    w.model.script([
+        room("setup"),
+        room("join"),
+        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
+        {"call": lambda: w.control({"action": "pause"})},
+        tool("shell", command="touch paused.txt"),
+        room("whoami"),
+        {"call": lambda: w.control({"action": "resume"})},
+        {"text": "first turn done"},
+        {"text": "second turn done"},
+        {"text": "third turn done"},
+    ])
+    codex(w, "join the caucus room")
+    w.wait("the Stop hook to listen", lambda: w.listening("delta"))
+    w.hub.post("/send", {"token": bob, "to": "delta", "content": "are you there?"})
+    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
+    w.wait("the second Stop to listen", lambda: w.listening("delta"))
+    w.hub.post("/send", {"token": bob, "to": "delta", "content": "still there?"})
+    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
+    w.wait("the third Stop to listen", lambda: w.listening("delta"))
+    said = [m["content"] for m in w.receive(bob) if m["sender"] == "delta"]
+    w.control({"action": "stop"})
+    assert w.finish() == 0, w.err
+    assert said == ["hello bob"], said
+    assert not os.path.exists(os.path.join(w.repo, "paused.txt")), "the pause let the shell run"
+    assert w.model.seen("paused"), "the model was told why the shell was denied"
+    assert w.model.seen('"joined_as":"delta"'), "whoami ran while paused"
+
+
+def gemini_room(w):
+    """Gemini CLI: join and say (the server trusted by `setup --trust`), a
+    paused room denies the shell but not the room's own mcp_caucus_* tools;
+    AfterAgent continues with a message that arrives during its wait, and
+    again after; no hook's stderr reaches the user."""
+    w.setup("gemini", "--trust")
+    gemini_user(w)
+    bob = w.hub.register("bob")
+    w.model.script([
+        room("setup"),
+        room("join"),
+        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
+        {"call": lambda: w.control({"action": "pause"})},
+        tool("shell", command="touch paused.txt"),
+        room("whoami"),
+        {"call": lambda: w.control({"action": "resume"})},
+        tool("shell", command="touch resumed.txt"),
+        {"text": "first turn done"},
+        {"text": "second turn done"},
+        {"text": "third turn done"},
+    ])
+    gemini(w, "join the caucus room")
+    w.wait("the AfterAgent hook to listen", lambda: w.listening("epsilon"))
+    w.hub.post("/send", {"token": bob, "to": "epsilon", "content": "are you there?"})
+    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
+    w.wait("the second AfterAgent to listen", lambda: w.listening("epsilon"))
+    w.hub.post("/send", {"token": bob, "to": "epsilon", "content": "still there?"})
+    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
+    w.wait("the third AfterAgent to listen", lambda: w.listening("epsilon"))
+    said = [m["content"] for m in w.receive(bob) if m["sender"] == "epsilon"]
+    w.control({"action": "stop"})
+    assert w.finish() == 0, w.err
+    assert said == ["hello bob"], said
+    assert not os.path.exists(os.path.join(w.repo, "paused.txt")), "the pause let the shell run"
+    assert os.path.exists(os.path.join(w.repo, "resumed.txt")), "the shell runs once resumed"
+    assert w.model.seen("paused"), "the model was told why the shell was denied"
+    assert w.model.seen('"joined_as":"epsilon"'), "whoami ran while paused"
+    shown = [ln for ln in (w.out + w.err).splitlines() if "caucus hook:" in ln]
+    assert not shown, ("a hook's stderr reached the user", shown)
+
+
+SCENARIOS = {
+    "claude-room": ("alpha", claude_room),
+    "claude-approval": ("beta", claude_approval_and_interrupt),
+    "claude-channel": ("gamma", claude_channel),
+    "codex-room": ("delta", codex_room),
+    "gemini-room": ("epsilon", gemini_room),
+}
+
+
+def main():
+    if BIN is None:
+        sys.exit("usage: run.py CAUCUS_BINARY [SCENARIO...]")
+    wanted = sys.argv[2:] or list(SCENARIOS)
+    passed = failed = 0
+    for name in wanted:
+        repo, scenario = SCENARIOS[name]
+        w = World(name, repo)
+        started = time.monotonic()
+        try:
+            scenario(w)
+            passed += 1
+            print(f"ok   {name} ({time.monotonic() - started:.1f} s)", flush=True)
+        except Exception:  # noqa: BLE001 - every failure is reported the same way
+            failed += 1
+            print(f"FAIL {name}", flush=True)
+            traceback.print_exc()
+            w.report()
+        finally:
+            w.close()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
