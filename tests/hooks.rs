@@ -71,13 +71,53 @@ fn run(mut cmd: Command, stdin: &str) -> Ran {
     }
 }
 
+/// The HOME a repository's user has in these tests (the hosts' own
+/// records of trust live there).
+fn user_home(dir: &Path) -> std::path::PathBuf {
+    let home = dir.with_file_name(format!(
+        "{}-home",
+        dir.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
 fn doctor(dir: &Path, extra: &[&str]) -> Ran {
     let mut cmd = caucus();
     cmd.arg("doctor")
         .args(extra)
         .current_dir(dir)
+        .env("HOME", user_home(dir))
+        .env_remove("CODEX_HOME")
+        .env_remove("CLAUDE_CONFIG_DIR")
         .env_remove("CAUCUS_HUB_URL");
     run(cmd, "")
+}
+
+/// What the user does once by hand in each host, written as the host
+/// writes it: Claude Code's trust dialog and server approval, Codex's
+/// project trust and hook review, Gemini CLI's folder trust.
+fn user_trusts(dir: &Path) {
+    let home = user_home(dir);
+    let key = dir.canonicalize().unwrap().display().to_string();
+    let claude = json!({"projects": {&key: {"hasTrustDialogAccepted": true,
+                                           "enabledMcpjsonServers": ["caucus"]}}});
+    std::fs::write(home.join(".claude.json"), claude.to_string()).unwrap();
+    std::fs::create_dir_all(home.join(".codex")).unwrap();
+    std::fs::write(
+        home.join(".codex/config.toml"),
+        format!(
+            "[projects.\"{key}\"]\ntrust_level = \"trusted\"\n\n\
+             [hooks.state.\"{key}/.codex/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:00\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(home.join(".gemini")).unwrap();
+    std::fs::write(
+        home.join(".gemini/trustedFolders.json"),
+        json!({&key: "TRUST_FOLDER"}).to_string(),
+    )
+    .unwrap();
 }
 
 fn setup(dir: &Path, extra: &[&str]) -> Ran {
@@ -205,6 +245,7 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
     );
 
     // The doctor finds all in place; nobody joined yet is not a problem.
+    user_trusts(&repo);
     let checked = doctor(&repo, &[]);
     assert_eq!(checked.code, 0, "{}", checked.stdout);
     assert!(!checked.stdout.contains("fix "), "{}", checked.stdout);
@@ -495,10 +536,12 @@ fn the_doctor_names_each_problem_with_its_fix() {
         .lines()
         .filter(|l| l.starts_with("fix "))
         .collect();
-    assert_eq!(fixes.len(), 3, "{}", checked.stdout);
+    assert_eq!(fixes.len(), 5, "{}", checked.stdout);
     assert!(fixes[0].contains(".mcp.json") && fixes[0].contains("caucus setup claude"));
     assert!(fixes[1].contains("does not answer") && fixes[1].contains("caucus hub"));
     assert!(fixes[2].contains("settings.json") && fixes[2].contains("caucus setup claude"));
+    assert!(fixes[3].contains("has not trusted") && fixes[3].contains("trust dialog"));
+    assert!(fixes[4].contains("not approved") && fixes[4].contains("\"caucus\""));
 
     // Wired, but to another program, with the hub up.
     let hub = Hub::start(&[]);
@@ -516,8 +559,83 @@ fn the_doctor_names_each_problem_with_its_fix() {
     );
     assert!(checked.stdout.contains("the hub at"), "{}", checked.stdout);
 
+    // A corrupt .mcp.json names no hub: the doctor says so, and does not
+    // report a second, guessed hub.
+    std::fs::write(repo.join(".mcp.json"), "{ not json").unwrap();
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    assert!(
+        checked.stdout.contains("not valid JSON"),
+        "{}",
+        checked.stdout
+    );
+    assert!(!checked.stdout.contains("the hub at"), "{}", checked.stdout);
+
     // Usage errors: exit 2.
     assert_eq!(doctor(&repo, &["--bogus"]).code, 2);
+}
+
+#[test]
+fn the_doctor_finds_each_host_ignoring_an_untrusted_repository() {
+    let hub = Hub::start(&[]);
+    let url = format!("http://{}", hub.addr);
+    let repo = fresh_dir("untrusted-repo");
+    for host in ["claude", "codex", "gemini"] {
+        let mut cmd = caucus();
+        cmd.args(["setup", host, "--hub", &url]).current_dir(&repo);
+        assert_eq!(run(cmd, "").code, 0);
+    }
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    let fixes: Vec<&str> = checked
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("fix "))
+        .collect();
+    let expect = [
+        "Claude Code has not trusted",
+        "Claude Code has not approved",
+        "Codex does not trust",
+        "Codex has not trusted the caucus hooks",
+        "Gemini CLI has not trusted",
+    ];
+    assert_eq!(fixes.len(), expect.len(), "{}", checked.stdout);
+    for (fix, want) in fixes.iter().zip(expect) {
+        assert!(fix.contains(want), "{want}: {}", checked.stdout);
+    }
+    assert!(
+        checked.stdout.contains("codex app-server daemon start"),
+        "push needs the daemon: {}",
+        checked.stdout
+    );
+
+    // Each host told no: still a finding, with its own step.
+    let home = user_home(&repo);
+    let key = repo.canonicalize().unwrap().display().to_string();
+    user_trusts(&repo);
+    std::fs::write(
+        home.join(".gemini/trustedFolders.json"),
+        json!({&key: "DO_NOT_TRUST"}).to_string(),
+    )
+    .unwrap();
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 1, "{}", checked.stdout);
+    assert_eq!(
+        checked.stdout.matches("fix ").count(),
+        1,
+        "{}",
+        checked.stdout
+    );
+    assert!(
+        checked.stdout.contains("told not to trust"),
+        "{}",
+        checked.stdout
+    );
+
+    // All trusted: all well.
+    user_trusts(&repo);
+    let checked = doctor(&repo, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stdout);
 }
 
 #[test]
@@ -663,6 +781,7 @@ fn setup_codex_merges_config_toml_and_its_hooks_work_as_codex_runs_them() {
         again.stdout
     );
 
+    user_trusts(&repo);
     let checked = doctor(&repo, &[]);
     assert_eq!(checked.code, 0, "{}", checked.stdout);
     assert!(
@@ -741,6 +860,7 @@ fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
         .current_dir(&repo);
     assert_eq!(run(cmd, "").code, 2, "--channel is Claude Code's");
 
+    user_trusts(&repo);
     let checked = doctor(&repo, &[]);
     assert_eq!(checked.code, 0, "{}", checked.stdout);
     assert!(

@@ -391,12 +391,43 @@ def gemini_room(w):
     assert not shown, ("a hook's stderr reached the user", shown)
 
 
+def doctor(w):
+    r = subprocess.run([BIN, "doctor"], cwd=w.repo, env=w.env(), capture_output=True,
+                       text=True, timeout=30)
+    return r.returncode, r.stdout
+
+
+def doctor_trust(w):
+    """`caucus doctor` reads each host's own record of the user's trust as
+    the real host writes it: untrusted before, trusted after (Codex's hook
+    hashes come from its own app-server, as its /hooks screen writes them)."""
+    for host in ("claude", "codex", "gemini"):
+        w.setup(host)
+    code, out = doctor(w)
+    assert code == 1, out
+    for finding in ("Claude Code has not trusted", "Codex does not trust",
+                    "Codex has not trusted the caucus hooks", "Gemini CLI has not trusted"):
+        assert finding in out, (finding, out)
+    assert all(h["trustStatus"] != "trusted" for h in codex_hooks(w)), "Codex agrees: untrusted"
+    claude_user(w, allow_bash=False)
+    codex_user(w)
+    gemini_user(w)
+    code, out = doctor(w)
+    for ok in ("Claude Code trusts", "Codex trusts " + w.repo, "Codex trusts the caucus hooks",
+               "Gemini CLI trusts"):
+        assert f"ok  {ok}" in out, (ok, out)
+    # Claude Code records the server's approval only in an interactive
+    # start: the one finding left, with its step.
+    assert out.count("fix ") == 1 and "has not approved" in out, out
+
+
 SCENARIOS = {
     "claude-room": ("alpha", claude_room),
     "claude-approval": ("beta", claude_approval_and_interrupt),
     "claude-channel": ("gamma", claude_channel),
     "codex-room": ("delta", codex_room),
     "gemini-room": ("epsilon", gemini_room),
+    "doctor": ("zeta", doctor_trust),
 }
 
 

@@ -3,7 +3,12 @@
 //! server entry and hooks (Claude Code, Codex, Gemini CLI, as `caucus
 //! setup` writes them) are in place and run this binary; the name the
 //! bridge joins under resolves to a token the hub knows; the clients' state
-//! folder (where the bridge and the watcher keep tokens) is writable.
+//! folder (where the bridge and the watcher keep tokens) is writable; and
+//! that each host will use what setup wrote: Claude Code's workspace trust
+//! and MCP server approval (`~/.claude.json`), Codex's project trust and
+//! hook trust (`~/.codex/config.toml`), Gemini CLI's folder trust
+//! (`~/.gemini/trustedFolders.json`). A host ignores an untrusted
+//! project's files without a word, so each is a finding with its step.
 //!
 //! It only reads, and asks the hub only `/version` and, with a kept token,
 //! `/peek` (which takes nothing). Exit 0 when nothing needs fixing, 1 when
@@ -20,6 +25,8 @@ use crate::cli::text;
 use crate::client::{HubClient, hub_url};
 use crate::identity::{kept_token, private_dir, state_dir};
 use crate::setup::{Host, Repo};
+
+mod trust;
 
 pub const HELP: &str = "\
 caucus doctor: check that an agent in this repository can reach the room
@@ -44,15 +51,15 @@ Exit codes: 0 all well, 1 something to fix, 2 usage.
 
 /// What the checks found: `(true, what)` is fine, `(false, what)` needs
 /// the fix written in `what`.
-struct Report {
+pub(crate) struct Report {
     lines: Vec<(bool, String)>,
 }
 
 impl Report {
-    fn ok(&mut self, what: impl Into<String>) {
+    pub(crate) fn ok(&mut self, what: impl Into<String>) {
         self.lines.push((true, what.into()));
     }
-    fn fix(&mut self, what: impl Into<String>) {
+    pub(crate) fn fix(&mut self, what: impl Into<String>) {
         self.lines.push((false, what.into()));
     }
 }
@@ -99,6 +106,12 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         .iter()
         .map(|h| server_entry(*h, &dir, &mut report))
         .collect();
+    // A server file that exists but cannot be read names no hub: checking
+    // the default one instead would report a second, wrong hub.
+    let unreadable = hosts
+        .iter()
+        .zip(&servers)
+        .any(|(h, s)| s.is_none() && h.server_file(&dir).exists());
     let server = servers.into_iter().flatten().next();
     let env = |key: &str| {
         server
@@ -106,6 +119,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             .and_then(|s| s["env"][key].as_str())
             .map(str::to_string)
     };
+    let guessed = repo.hub.is_none() && env("CAUCUS_HUB_URL").is_none() && unreadable;
     let hub = match hub_url(repo.hub.take().or_else(|| env("CAUCUS_HUB_URL"))) {
         Ok(h) => h,
         Err(e) => return usage(e),
@@ -117,9 +131,10 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         .or_else(|| Some(dir.file_name()?.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "unknown".into());
     let client = HubClient::new(&hub);
-    let up = hub_answers(&client, &mut report);
+    let up = !guessed && hub_answers(&client, &mut report);
     for h in &hosts {
         hooks(*h, &dir, &mut report);
+        trust::check(*h, &dir, &mut report);
     }
     if up {
         identity(&client, &name, &mut report);
