@@ -107,8 +107,13 @@ impl Daemon {
     #[cfg(unix)]
     fn connect(socket: &Path) -> Result<Daemon, String> {
         use tungstenite::client::IntoClientRequest;
-        let stream = Stream::connect(socket)
-            .map_err(|e| format!("no Codex app-server at {}: {e}", socket.display()))?;
+        let stream = Stream::connect(socket).map_err(|e| {
+            format!(
+                "no Codex app-server daemon at {} ({e}): push needs `codex app-server \
+                     daemon start` and a session that lives on it",
+                socket.display()
+            )
+        })?;
         stream
             .set_read_timeout(Some(ANSWER))
             .and_then(|()| stream.set_write_timeout(Some(ANSWER)))

@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from hubproc import start_ours  # noqa: E402
+from appserver import AppServer  # noqa: E402
 from model import Model  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
@@ -421,6 +422,69 @@ def doctor_trust(w):
     assert out.count("fix ") == 1 and "has not approved" in out, out
 
 
+def codex_push(w):
+    """Codex push through the app-server daemon: a session lives on the
+    daemon, `caucus watch --push codex` runs as a command inside it would
+    (CODEX_THREAD_ID), a message starts a turn in the idle session, and a
+    message that arrives while a turn runs waits for the turn to end and
+    starts a turn of its own (never a second user message inside one)."""
+    w.setup("codex")
+    codex_user(w)
+    env = codex_env(w)
+    codex = os.path.join(HOSTS, "codex")
+    started = subprocess.run([codex, "app-server", "daemon", "start"], env=env, cwd=w.repo,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    watcher = None
+    try:
+        daemon = AppServer(os.path.join(w.home, ".codex", "app-server-control",
+                                        "app-server-control.sock"))
+        thread = daemon.call("thread/start", {"cwd": w.repo})["thread"]["id"]
+        token = w.hub.register("eta")
+        bob = w.hub.register("bob")
+        # The first turn runs a command that lasts until the test lets it
+        # end: the session is busy in a tool, not waiting on the model.
+        started, released = (os.path.join(w.repo, f) for f in ("started", "released"))
+        w.model.script([
+            tool("shell", command="touch started; for i in $(seq 2400); do "
+                                  "[ -e released ] && break; sleep 0.05; done"),
+            {"text": "turn one"},
+            {"text": "turn two"},
+        ])
+        watcher = subprocess.Popen(
+            [BIN, "watch", "--push", "codex", "--token", token],
+            env=dict(env, CODEX_THREAD_ID=thread, CODEX_HOME=os.path.join(w.home, ".codex")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        w.wait("the watcher to listen", lambda: w.listening("eta"))
+        w.hub.post("/send", {"token": bob, "to": "eta", "content": "first news"})
+        w.wait("a turn with the first message", lambda: w.model.seen("first news"))
+        w.wait("the turn's command to run", lambda: os.path.exists(started))
+        assert daemon.call("thread/read", {"threadId": thread})["thread"]["status"]["type"] == "active"
+        w.wait("the watcher to listen again", lambda: w.listening("eta"))
+        w.hub.post("/send", {"token": bob, "to": "eta", "content": "second news"})
+        # The watcher took it and holds it while the turn runs.
+        w.wait("the watcher to take the second message", lambda: not w.listening("eta"))
+        assert not w.model.seen("second news"), "pushed into a running turn"
+        open(released, "w").close()
+        w.wait("a turn with the second message", lambda: w.model.seen("second news"))
+        w.wait("the second turn to end", lambda: daemon.call(
+            "thread/read", {"threadId": thread})["thread"]["status"]["type"] == "idle")
+        turns = daemon.call("thread/read", {"threadId": thread, "includeTurns": True})["thread"]["turns"]
+        inputs = [json.dumps([i for i in t.get("items", []) if i.get("type") == "userMessage"])
+                  for t in turns]
+        assert len(turns) == 2, inputs
+        assert "first news" in inputs[0] and "second news" not in inputs[0], inputs
+        assert "second news" in inputs[1], inputs
+        assert watcher.poll() is None, "the watcher keeps watching in push mode"
+        daemon.close()
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait()
+        subprocess.run([codex, "app-server", "daemon", "stop"], env=env, cwd=w.repo,
+                       capture_output=True, timeout=120)
+
+
 SCENARIOS = {
     "claude-room": ("alpha", claude_room),
     "claude-approval": ("beta", claude_approval_and_interrupt),
@@ -428,6 +492,7 @@ SCENARIOS = {
     "codex-room": ("delta", codex_room),
     "gemini-room": ("epsilon", gemini_room),
     "doctor": ("zeta", doctor_trust),
+    "codex-push": ("eta", codex_push),
 }
 
 
