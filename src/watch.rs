@@ -244,7 +244,8 @@ pub struct Batch {
     pub lines: Vec<String>,
     pub stop: bool,
     pub max_seq: u64,
-    /// Whether any line is a message (not only the stop).
+    /// Whether any line is a message from an agent or the operator (not
+    /// only the stop or the hub's notices).
     pub messages: bool,
 }
 
@@ -263,7 +264,9 @@ pub fn read_batch(answer: &Value, json: bool) -> Option<Batch> {
         batch
             .lines
             .push(if json { msg.to_string() } else { render(msg) });
-        batch.messages = true;
+        // The hub's notices ride along with a real message; alone they are
+        // acknowledged and waited past, never a wake (a model turn).
+        batch.messages |= msg["kind"] != "system";
         batch.max_seq = batch.max_seq.max(msg["seq"].as_u64().unwrap_or(0));
     }
     if batch.stop && !json {
@@ -291,7 +294,7 @@ fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
         }
         _ => false,
     };
-    if !pushed {
+    if !pushed && (batch.messages || batch.stop) {
         for line in &batch.lines {
             emit(line);
         }

@@ -380,3 +380,27 @@ fn an_interrupt_reaches_a_watcher_through_a_pause_as_the_operators_word() {
         "[caucus] msg human -> beta: stop and report\n"
     );
 }
+
+#[test]
+fn a_hub_notice_alone_never_wakes_the_agent_it_rides_along_with_a_message() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let cmd = watch(&["--hub", &hub.url(), "--token", &b.token], &[]);
+    let out = run_while(&hub, "beta", cmd, || {
+        // "alpha took the talking stick": a notice queued for beta. The
+        // watcher takes it, acknowledges it and listens on.
+        assert_eq!(a.floor("take", "all")["ok"], true);
+        hub.wait_for_peer("beta", |p| p["listening"] == true && p["waiting"] == 0);
+        assert_eq!(a.floor("drop", "all")["ok"], true);
+        hub.wait_for_peer("beta", |p| p["listening"] == true && p["waiting"] == 0);
+        a.say("beta", "a real message");
+    });
+    assert_eq!(out.status.code(), Some(0));
+    let printed = stdout(&out);
+    assert_eq!(
+        printed.lines().last(),
+        Some("[caucus] msg alpha -> beta: a real message"),
+        "{printed}"
+    );
+}
