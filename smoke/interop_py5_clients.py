@@ -49,7 +49,10 @@ async def check_connector(hub):
         assert "raise_hand" in floor["text"], floor
         unknown = await hc.fetch_protocol_section("dance")
         assert unknown["error"] == "unknown_section", unknown
-        assert unknown["sections"] == ["channels", "floor", "operator"], unknown
+        assert unknown["sections"][:3] == ["channels", "floor", "operator"], unknown
+        assert "talking-stick" in unknown["sections"], unknown
+        alias = await hc.fetch_protocol_section("talking-stick")
+        assert "raise_hand" in alias["text"], alias
 
         a = await hc.register("five-a", proto.version)
         b = await hc.register("five-b", proto.version)

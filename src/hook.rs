@@ -506,7 +506,7 @@ fn acknowledge(hub: &HubClient, token: &str, seq: u64) {
 }
 
 fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
-    let peek = match hub.get("/peek", Some(token), None) {
+    let peek = match hub.get("/peek?detail=1", Some(token), None) {
         Ok(a) if a.status == 200 => a.body,
         Ok(a) => return pass(&format!("the hub answered HTTP {} to peek", a.status)),
         Err(e) => return pass(&format!("the hub is unreachable ({e})")),

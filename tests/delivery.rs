@@ -61,20 +61,24 @@ fn peek_counts_and_previews_without_taking() {
     let b = hub.join("beta");
     let empty = b.receive_raw("timeout=0");
     assert_eq!(empty.status, 200);
-    let peek = |agent: &common::Agent| {
+    let peek = |agent: &common::Agent, path: &str| {
         hub.request(
             "GET",
-            "/peek",
+            path,
             &[("Authorization", &format!("Bearer {}", agent.token))],
             b"",
         )
     };
-    let nothing = peek(&b).json();
-    assert_eq!(nothing["pending"], 0);
-    assert_eq!(nothing["last"], json!(null));
+    // caucus-mcp 5.x's shape, exactly; ours behind detail=1.
+    let nothing = peek(&b, "/peek").json();
+    assert_eq!(nothing, json!({"pending": 0, "last": null}));
     a.say("beta", "short one");
     a.say("beta", &"long ".repeat(100));
-    let p = peek(&b).json();
+    let plain = peek(&b, "/peek").json();
+    assert_eq!(plain.as_object().unwrap().len(), 2, "{plain}");
+    assert_eq!(plain["pending"], 2);
+    let p = peek(&b, "/peek?detail=1").json();
+    assert_eq!(p["mode"], "running");
     assert_eq!(p["pending"], 2);
     assert_eq!(p["messages"][0]["excerpt"], "short one");
     assert_eq!(p["messages"][0]["excerpt_cut"], false);
@@ -166,4 +170,43 @@ fn the_protocol_is_a_short_core_with_sections_on_demand() {
     );
     assert_eq!(r.json()["protocol_stale"], false);
     assert_eq!(r.json()["protocol_text"], json!(null));
+}
+
+#[test]
+fn a_taken_name_says_truly_whether_its_owner_listens_and_5x_section_names_are_aliases() {
+    let hub = Hub::start(&[]);
+    let owner = hub.join("owned");
+    // Between polls: nobody listens, and the note does not say one does.
+    let gap = hub.post("/register", json!({"project": "owned"}));
+    assert_eq!(gap.status, 409);
+    let note = gap.json()["note"].as_str().unwrap().to_string();
+    assert!(note.contains("existing identity"), "{note}");
+    assert!(!note.contains("listening now"), "{note}");
+    // With a poll open, it says so.
+    let polling = std::thread::scope(|s| {
+        let poll = s.spawn(|| owner.receive_raw("timeout=5&ack_seq=0"));
+        hub.wait_for_peer("owned", |p| p["listening"] == true);
+        let taken = hub.post("/register", json!({"project": "owned"}));
+        assert_eq!(owner.say("owned", "wake").status, 200);
+        assert_eq!(poll.join().unwrap().status, 200);
+        taken
+    });
+    assert_eq!(polling.status, 409);
+    let note = polling.json()["note"].as_str().unwrap().to_string();
+    assert!(note.contains("listening now"), "{note}");
+
+    // caucus-mcp 5.1's section names reach ours.
+    let alias = hub.get("/protocol?section=talking-stick").json();
+    assert_eq!(alias["section"], "talking-stick");
+    assert_eq!(
+        alias["text"],
+        hub.get("/protocol?section=floor").json()["text"]
+    );
+    let unknown = hub.get("/protocol?section=nope");
+    assert_eq!(unknown.status, 404);
+    let names = unknown.json()["sections"].clone();
+    assert!(
+        names.as_array().unwrap().contains(&json!("operator-forms")),
+        "{names}"
+    );
 }

@@ -28,7 +28,8 @@ pub enum HubError {
     /// 409: the operator stopped the room.
     Stopped,
     /// 409: a name held by a live listener, registered without its token.
-    NameInUse { project: String },
+    /// `listening`: whether the name's owner has a poll open right now.
+    NameInUse { project: String, listening: bool },
     /// 409: another `/receive` took this token's listening slot.
     AlreadyListening,
     /// 409: a resource cap of the room (records, channels, forms, hands).
@@ -94,12 +95,17 @@ impl HubError {
             }
             HubError::NotMember => json!({ "detail": "not a channel member" }),
             HubError::Stopped => json!({ "detail": "room stopped" }),
-            HubError::NameInUse { project } => json!({
+            HubError::NameInUse { project, listening } => json!({
                 "error": "name_in_use",
                 "project": project,
-                "note": "a live listener already holds this name; you look like a \
-                         duplicate session. Join under another name, or rejoin with \
-                         the token you were given.",
+                "note": if *listening {
+                    "an existing identity already owns this name and is listening now; \
+                     you look like a duplicate session. Join under another name, or \
+                     rejoin with the token you were given."
+                } else {
+                    "an existing identity already owns this name (between its polls, or \
+                     away within its grace); present its token or join under another name."
+                },
             }),
             HubError::Limit(detail) => json!({ "detail": detail }),
             HubError::AlreadyListening => json!({

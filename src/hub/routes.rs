@@ -333,9 +333,10 @@ fn protocol_text(query: &str) -> Answer {
                 ..Reply::json(&json!({
                     "error": "unknown_section",
                     "section": name,
-                    "sections": sections,
+                    "sections": protocol::accepted_names(),
                     "detail": format!(
-                        "no protocol section {name:?}; the sections are: {}",
+                        "no protocol section {name:?}; the sections are: {} (caucus-mcp \
+                         5.x's names are accepted too)",
                         sections.join(", ")
                     ),
                 }))
@@ -489,9 +490,17 @@ fn token_of(call: &Call, query: &str) -> Result<String, HubError> {
     }
 }
 
+/// `GET /peek`: caucus-mcp 5.x's `{pending, last}`; with `detail=1` also
+/// ours: each waiting message's excerpt, the room's mode and the agent's
+/// pause (as `/peers?detail=1` keeps its extras behind the same switch).
 fn peek(hub: &Hub, call: &Call, query: &str) -> Answer {
     let token = token_of(call, query)?;
-    Ok(Reply::json(&hub.room().peek(&token)?))
+    let detail = query_param(query, "detail")?.is_some_and(|d| d != "0" && d != "false");
+    let mut answer = hub.room().peek(&token)?;
+    if !detail && let Value::Object(map) = &mut answer {
+        map.retain(|k, _| k == "pending" || k == "last");
+    }
+    Ok(Reply::json(&answer))
 }
 
 fn ack(hub: &Hub, call: &Call) -> Answer {

@@ -515,7 +515,7 @@ fn member_tool_once(
         })(),
         "watch_command" => watch_command(session, &me),
         "peek" => hub
-            .get("/peek", Some(&me.token), None)
+            .get("/peek?detail=1", Some(&me.token), None)
             .map(ok_or)
             .map_err(|e| unreachable(&hub, e)),
         "listen" => return listen(session, &hub, &me, args, cancel),

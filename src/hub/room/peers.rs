@@ -77,7 +77,8 @@ impl Room {
         let now = Instant::now();
         if let Some(peer) = self.peers.get_mut(project) {
             if !token.is_some_and(|t| same_secret(t, &peer.token)) {
-                if peer.polls > 0 {
+                let listening = peer.polls > 0;
+                if listening {
                     self.notice(format!(
                         "{project} tried to join again while its listener is live: refused"
                     ));
@@ -86,6 +87,7 @@ impl Room {
                 }
                 return Err(HubError::NameInUse {
                     project: project.to_string(),
+                    listening,
                 });
             }
             peer.touch(now);
