@@ -213,10 +213,17 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         return pass("the bridge pushes this agent's messages into the session: nothing to do");
     }
     match config.event.as_str() {
-        "stop" => stop(&hub, &token, &event, config.wait, config.max_continuations),
+        "stop" => stop(
+            &hub,
+            &token,
+            &name,
+            &event,
+            config.wait,
+            config.max_continuations,
+        ),
         "prompt" => context(&hub, &token, &name, host_event(&event, "UserPromptSubmit")),
         "session-start" => context(&hub, &token, &name, host_event(&event, "SessionStart")),
-        "pre-tool" => pre_tool(&hub, &token, &event),
+        "pre-tool" => pre_tool(&hub, &token, &name, &event),
         "permission" => permission(&hub, &token, &event, config.wait),
         other => pass(&format!(
             "unknown event {other:?}: stop, prompt, session-start, pre-tool or permission"
@@ -230,12 +237,16 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
 /// interrupt denies one call with the operator's text. The caucus tools
 /// stay allowed, so the agent can listen for the resume. Fails open: with
 /// no answer from the hub, the tool runs.
-fn pre_tool(hub: &HubClient, token: &str, event: &Value) -> ExitCode {
+fn pre_tool(hub: &HubClient, token: &str, name: &str, event: &Value) -> ExitCode {
     if room_tool(event) {
         return quiet();
     }
     let gate = match hub.post_timeout("/gate", &json!({"token": token}), Duration::from_secs(5)) {
         Ok(a) if a.status == 200 => a.body,
+        Ok(a) if a.status == 401 => match rejoin(hub, name) {
+            Some(fresh) => return pre_tool(hub, &fresh, name, event),
+            None => return pass("the hub no longer knows this agent: the tool runs"),
+        },
         Ok(a) => {
             return pass(&format!(
                 "the hub answered HTTP {} at the tool gate: the tool runs",
@@ -364,6 +375,38 @@ pub fn ask_operator(
     }
 }
 
+/// The hub refused the kept token. If it is another run of the hub than
+/// the one that issued it (it restarted without `--data-dir` and forgot
+/// every agent), join again under the same name and keep the new token,
+/// which the bridge takes up at its next call; after a kick or a leave
+/// (the same run) nothing. Bounded: the kept run is then the current one.
+fn rejoin(hub: &HubClient, name: &str) -> Option<String> {
+    let kept = crate::identity::kept_instance(hub.base(), name)?;
+    let now = hub
+        .get("/version", None, Some(Duration::from_secs(3)))
+        .ok()?;
+    let current = now.body["instance"].as_str()?.to_string();
+    if current == kept {
+        return None;
+    }
+    let joined = hub.post("/register", &json!({"project": name})).ok()?;
+    if joined.status != 200 {
+        eprintln!(
+            "caucus hook: the hub restarted; joining again as {name} was refused (HTTP {})",
+            joined.status
+        );
+        return None;
+    }
+    let token = joined.body["token"].as_str().filter(|t| !t.is_empty())?;
+    let instance = joined.body["instance"].as_str().unwrap_or(&current);
+    if let Err(e) = crate::identity::rekeep(hub.base(), name, token, instance) {
+        eprintln!("caucus hook: joined again as {name} but cannot keep the token: {e}");
+        return None;
+    }
+    eprintln!("caucus hook: the hub restarted and had forgotten {name}: joined again");
+    Some(token.to_string())
+}
+
 /// The event's own name as the host sent it (Gemini CLI's `BeforeAgent`,
 /// Codex's and Claude Code's `UserPromptSubmit`…), which the answer must
 /// repeat; `default` when it sent none.
@@ -421,7 +464,7 @@ fn set_continuations(event: &Value, n: u32) {
 /// message, every time, and blocks the stop with what came. The hub's
 /// notices alone are acknowledged and waited past; a paused room or
 /// agent, the operator's stop, or `max` blocks in a row let it end.
-fn stop(hub: &HubClient, token: &str, event: &Value, wait: f64, max: u32) -> ExitCode {
+fn stop(hub: &HubClient, token: &str, name: &str, event: &Value, wait: f64, max: u32) -> ExitCode {
     let continued = continuations(event);
     if continued >= max {
         set_continuations(event, 0);
@@ -458,7 +501,12 @@ fn stop(hub: &HubClient, token: &str, event: &Value, wait: f64, max: u32) -> Exi
         };
         match answer.status {
             200 => {}
-            401 => return pass("the hub no longer knows this agent: the session may stop"),
+            401 => {
+                return match rejoin(hub, name) {
+                    Some(fresh) => stop(hub, &fresh, name, event, wait, max),
+                    None => pass("the hub no longer knows this agent: the session may stop"),
+                };
+            }
             409 => return pass("another listener holds this agent's slot: the session may stop"),
             s => return pass(&format!("the hub answered HTTP {s}: the session may stop")),
         }
@@ -508,6 +556,10 @@ fn acknowledge(hub: &HubClient, token: &str, seq: u64) {
 fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
     let peek = match hub.get("/peek?detail=1", Some(token), None) {
         Ok(a) if a.status == 200 => a.body,
+        Ok(a) if a.status == 401 => match rejoin(hub, name) {
+            Some(fresh) => return context(hub, &fresh, name, event),
+            None => return pass("the hub no longer knows this agent"),
+        },
         Ok(a) => return pass(&format!("the hub answered HTTP {} to peek", a.status)),
         Err(e) => return pass(&format!("the hub is unreachable ({e})")),
     };

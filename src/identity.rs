@@ -98,16 +98,45 @@ fn private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
+fn kept_path(hub: &str, name: &str, ext: &str) -> PathBuf {
+    state_dir()
+        .join("tokens")
+        .join(file_key(hub))
+        .join(format!("{}.{ext}", file_key(name)))
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// Writes `text` whole: a private temporary file renamed over `path`.
+fn keep(path: &Path, text: &str) -> std::io::Result<()> {
+    let temp = path.with_extension("new");
+    let _ = std::fs::remove_file(&temp);
+    let mut f = private_file(&temp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&temp, path)
+}
+
 /// The token kept for `name` on `hub`, read without claiming the name:
 /// for the host's hooks, which act for the agent a bridge joined as.
 pub fn kept_token(hub: &str, name: &str) -> Option<String> {
-    let path = state_dir()
-        .join("tokens")
-        .join(file_key(hub))
-        .join(format!("{}.token", file_key(name)));
-    let text = std::fs::read_to_string(path).ok()?;
-    let token = text.trim();
-    (!token.is_empty()).then(|| token.to_string())
+    read_trimmed(&kept_path(hub, name, "token"))
+}
+
+/// The run of the hub (its `instance`) the kept token was issued by.
+pub fn kept_instance(hub: &str, name: &str) -> Option<String> {
+    read_trimmed(&kept_path(hub, name, "instance"))
+}
+
+/// Keeps a token a hook got by joining again for the bridge's agent after
+/// the hub restarted and forgot it; the bridge reads it at its next join.
+pub fn rekeep(hub: &str, name: &str, token: &str, instance: &str) -> std::io::Result<()> {
+    keep(&kept_path(hub, name, "instance"), instance)?;
+    keep(&kept_path(hub, name, "token"), token)
 }
 
 /// Why a name could not be claimed.
@@ -182,12 +211,13 @@ impl Slot {
     /// Keeps `token`: written to a private temporary file, then renamed
     /// over the token file, so a reader never sees half a token.
     pub fn save(&self, token: &str) -> std::io::Result<()> {
-        let temp = self.token_path.with_extension("token.new");
-        let _ = std::fs::remove_file(&temp);
-        let mut f = private_file(&temp)?;
-        f.write_all(token.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, &self.token_path)
+        keep(&self.token_path, token)
+    }
+
+    /// Keeps the run of the hub that issued the token, so a hook can tell
+    /// a restarted hub (join again) from a kick (stay out).
+    pub fn save_instance(&self, instance: &str) -> std::io::Result<()> {
+        keep(&self.token_path.with_extension("instance"), instance)
     }
 
     /// The token file, for `caucus watch --token-file`.
@@ -199,6 +229,7 @@ impl Slot {
     /// goes, and the lock with the slot.
     pub fn release(self) {
         let _ = std::fs::remove_file(&self.token_path);
+        let _ = std::fs::remove_file(self.token_path.with_extension("instance"));
         let _ = std::fs::remove_file(self.channel_path());
     }
 

@@ -569,7 +569,9 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
             println!(
                 "Channels are a Claude Code research preview (v2.1.80 or later, claude.ai \
                  login). After join the agent is asked to confirm it sees pushes; until it \
-                 does, the hooks and the watcher deliver."
+                 does, the hooks and the watcher deliver. If Claude Code says \"channels \
+                 feature is not currently available\", Anthropic has not enabled the preview \
+                 for your account: nothing to fix here, the hooks deliver."
             );
         }
         Host::Claude => println!("start it here with: claude"),
@@ -580,16 +582,26 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
         "{}",
         match host {
             Host::Claude =>
-                "On its first start Claude Code asks whether to use the project's MCP server \
-                 \"caucus\" from .mcp.json: approve it, or the caucus tools do not appear. Then \
-                 ask the agent to join the room.",
+                "On its first start here Claude Code asks you to trust this folder (accept: \
+                 until then it ignores the project's permissions.allow and asks before every \
+                 caucus tool) and whether to use the project's MCP server \"caucus\" from \
+                 .mcp.json (approve it, or the caucus tools do not appear). `caucus doctor` \
+                 checks both. Then ask the agent to join the room.",
             Host::Codex =>
                 "Codex reads .codex/ only in a project you trust, and runs hooks only once \
                  reviewed and trusted: accept the project, then review the caucus hooks with \
-                 /hooks, or they are skipped without a word. Then ask the agent to join the room.",
+                 /hooks, or they are skipped without a word (`caucus doctor` checks both). The \
+                 caucus tools are approved in the config (default_tools_approval_mode), so \
+                 `codex exec` can use them. Then ask the agent to join the room.",
+            Host::Gemini if w.trust =>
+                "Gemini CLI reads .gemini/settings.json in a trusted folder: trust this one \
+                 when asked. The caucus server is marked trusted: its tools run without a \
+                 prompt (the shell and other tools still ask). Then ask the agent to join.",
             Host::Gemini =>
                 "Gemini CLI reads .gemini/settings.json in a trusted folder: trust this one \
-                 when asked. Then ask the agent to join the room.",
+                 when asked. It asks before each caucus tool, and `gemini -p` cannot ask: \
+                 run setup again with --trust to let the room's tools run. Then ask the agent \
+                 to join the room.",
         }
     );
     Ok(())

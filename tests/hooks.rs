@@ -1098,3 +1098,55 @@ fn a_permission_hook_without_a_hub_or_with_bad_input_leaves_the_host_to_decide()
     assert_eq!(ran.stdout.trim(), "{}");
     assert!(ran.stderr.contains("not a JSON object"), "{}", ran.stderr);
 }
+
+#[test]
+fn after_a_hub_restart_the_hooks_join_again_and_the_bridge_follows_but_not_after_a_kick() {
+    let first = Hub::start(&[]);
+    let port = first.addr.rsplit(':').next().unwrap().to_string();
+    let url = format!("http://{}", first.addr);
+    let repo = fresh_dir("phoenix-repo");
+    assert_eq!(setup(&repo, &["--hub", &url]).code, 0);
+    let mut bridge = bridge_from_config(&repo);
+    assert_eq!(bridge.join()["project"], "phoenix-repo");
+    drop(first); // SIGKILL, no --data-dir: the new hub knows no agent
+    let hub = Hub::start(&["--port", &port]);
+    let pre = hook_command(&repo, "PreToolUse");
+    let bash = event(
+        &repo,
+        "PreToolUse",
+        json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}),
+    );
+
+    // The chair pauses the new hub's room: the hook joins again for the
+    // agent, and the pause holds at once (it failed open before).
+    assert_eq!(hub.control(json!({"action": "pause"})).status, 200);
+    let ran = run_hook(&repo, &pre, &bash);
+    let out: Value = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|_| panic!("{} {}", ran.stdout, ran.stderr));
+    assert_eq!(
+        out["hookSpecificOutput"]["permissionDecision"], "deny",
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("joined again"), "{}", ran.stderr);
+    assert_eq!(hub.peers(), ["phoenix-repo"]);
+    assert_eq!(hub.control(json!({"action": "resume"})).status, 200);
+
+    // The bridge takes up the kept token: its next call works, no new name.
+    let witness = hub.join("witness");
+    let said = bridge.call("say", json!({"to": "witness", "content": "still here"}));
+    assert_eq!(said["delivered_to"], json!(["witness"]), "{said}");
+    assert_eq!(hub.peers(), ["phoenix-repo", "witness"]);
+    drop(witness);
+
+    // A kick is the same run of the hub: the hook does not join again.
+    assert_eq!(
+        hub.control(json!({"action": "kick", "peer": "phoenix-repo"}))
+            .status,
+        200
+    );
+    let ran = run_hook(&repo, &pre, &bash);
+    assert_eq!(ran.stdout.trim(), "{}");
+    assert!(!ran.stderr.contains("joined again"), "{}", ran.stderr);
+    assert!(!hub.peers().contains(&"phoenix-repo".to_string()));
+}

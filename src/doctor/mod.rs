@@ -328,6 +328,16 @@ fn server_entry(host: Host, dir: &Path, report: &mut Report) -> Option<Value> {
             "{}: the caucus server runs this binary's bridge",
             path.display()
         ));
+        if server["args"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "--channel"))
+        {
+            report.ok(
+                "channel mode: start Claude Code with --dangerously-load-development-channels \
+                 server:caucus; if it says \"channels feature is not currently available\", \
+                 Anthropic has not enabled the preview for this account and the hooks deliver",
+            );
+        }
     }
     Some(server)
 }

@@ -247,12 +247,20 @@ pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<
     } else {
         None
     };
+    // The kept file first: after a hub restart a hook may have joined
+    // again for this agent and kept the new token there.
     let cached = {
         let s = lock(session);
-        s.tokens.get(&project).cloned().or_else(|| {
-            let kept = s.slot.as_ref().map(|(_, slot)| slot);
-            new_slot.as_ref().or(kept).and_then(Slot::token)
-        })
+        let kept = s
+            .slot
+            .as_ref()
+            .filter(|(name, _)| *name == project)
+            .map(|(_, slot)| slot);
+        new_slot
+            .as_ref()
+            .or(kept)
+            .and_then(Slot::token)
+            .or_else(|| s.tokens.get(&project).cloned())
     };
     let mut body = json!({"project": project, "protocol_version": version});
     if let Some(t) = &cached {
@@ -281,11 +289,15 @@ pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<
     if let Some(slot) = new_slot {
         s.slot = Some((project.clone(), slot));
     }
-    if let Some((_, slot)) = &s.slot
-        && slot.token().as_deref() != Some(token.as_str())
-        && let Err(e) = slot.save(&token)
-    {
-        log::warn!("cannot keep the token for {project} on this machine: {e}");
+    if let Some((_, slot)) = &s.slot {
+        if slot.token().as_deref() != Some(token.as_str())
+            && let Err(e) = slot.save(&token)
+        {
+            log::warn!("cannot keep the token for {project} on this machine: {e}");
+        }
+        if let Some(instance) = a.body["instance"].as_str() {
+            let _ = slot.save_instance(instance);
+        }
     }
     let same = cached.as_deref() == Some(token.as_str());
     let last_seq = match &s.joined {
