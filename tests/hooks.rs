@@ -1150,3 +1150,34 @@ fn after_a_hub_restart_the_hooks_join_again_and_the_bridge_follows_but_not_after
     assert!(!ran.stderr.contains("joined again"), "{}", ran.stderr);
     assert!(!hub.peers().contains(&"phoenix-repo".to_string()));
 }
+
+/// A package manager installs the binary behind a link to a versioned
+/// path: setup writes the link, so an upgrade does not break the wiring.
+#[cfg(unix)]
+#[test]
+fn setup_writes_the_path_the_user_ran_not_a_links_target() {
+    let repo = fresh_dir("linked-repo");
+    let bin = fresh_dir("linked-bin");
+    let link = bin.join("caucus");
+    std::os::unix::fs::symlink(common::BIN, &link).unwrap();
+    // Run through the link, by path and by name on PATH.
+    let mut cmd = Command::new(&link);
+    cmd.env("CAUCUS_STATE_DIR", state_dir())
+        .args(["setup", "claude", "--hub", "http://127.0.0.1:9"])
+        .current_dir(&repo);
+    assert_eq!(run(cmd, "").code, 0);
+    let mcp = read_json(&repo.join(".mcp.json"));
+    assert_eq!(mcp["mcpServers"]["caucus"]["command"], json!(link), "{mcp}");
+    let mut cmd = Command::new("caucus");
+    cmd.env("PATH", &bin)
+        .env("CAUCUS_STATE_DIR", state_dir())
+        .args(["setup", "gemini", "--hub", "http://127.0.0.1:9"])
+        .current_dir(&repo);
+    assert_eq!(run(cmd, "").code, 0);
+    let gemini = read_json(&repo.join(".gemini/settings.json"));
+    assert_eq!(gemini["mcpServers"]["caucus"]["command"], json!(link));
+    let hook = gemini["hooks"]["BeforeTool"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap();
+    assert!(hook.starts_with(&*link.to_string_lossy()), "{hook}");
+}
