@@ -10,7 +10,11 @@ Loopback only, bounded in time. Prints the hub's resident memory (VmRSS):
 3. with 40 consoles that upgraded /ui and never read a byte, over that log;
 4. after 2,000 more messages pushed at those stalled consoles;
 5. with the queue budget (--max-queued-mib, default 256) full: 8,000-
-   character direct messages to peers that never read, until /send says 409.
+   character direct messages to peers that never read, until /send says 409;
+6. with 160 clients that ask for a long unacknowledged backlog
+   (`/receive?ack_seq=0`) and never read the answer: each answer is one
+   batch of at most 1 MiB, and large answers together hold at most
+   --max-answer-mib (64); past it the hub answers 503 at once.
 
 A measurement, not a test: it asserts only that the hub kept serving and
 that the budget refused with 409 rather than trimming.
@@ -130,6 +134,47 @@ def budget(binary):
         hub.stop()
 
 
+def unread_answers(binary):
+    hub = Hub(binary, "--no-rate-limit")
+    try:
+        sender = hub.register("sender")
+        victim = hub.register("victim")
+        text = "z" * 8000
+        for _ in range(6000):  # as much as the victim's queue takes
+            assert hub.post("/send", {"token": sender, "to": "victim", "content": text})[0] == 200
+        # One poll hands the backlog out (it stays unacknowledged).
+        with urllib.request.urlopen(
+            urllib.request.Request(hub.url + "/receive?timeout=0&ack_seq=0",
+                                   headers={"Authorization": f"Bearer {victim}"}), timeout=60
+        ) as r:
+            first = r.read()
+        with urllib.request.urlopen(
+            urllib.request.Request(hub.url + "/peek",
+                                   headers={"Authorization": f"Bearer {victim}"}), timeout=60
+        ) as r:
+            pending = json.load(r)["pending"]
+        print(f"one /receive answer over a backlog of {pending:,} messages of 8,000 "
+              f"characters: {len(first) / 1048576:.2f} MiB")
+        report("the backlog waiting, before the readers", hub)
+        held = []
+        for _ in range(160):
+            s = socket.create_connection((hub.host, hub.port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(
+                (f"GET /receive?timeout=0&ack_seq=0 HTTP/1.1\r\nHost: {hub.host}:{hub.port}\r\n"
+                 f"Authorization: Bearer {victim}\r\n\r\n").encode())
+            held.append(s)
+        time.sleep(3)
+        report("+ 160 clients that never read their /receive answer", hub)
+        with urllib.request.urlopen(hub.url + "/version", timeout=30) as r:
+            assert r.status == 200
+        for s in held:
+            s.close()
+    finally:
+        hub.stop()
+
+
 if __name__ == "__main__":
     consoles(sys.argv[1])
     budget(sys.argv[1])
+    unread_answers(sys.argv[1])

@@ -286,3 +286,45 @@ fn past_the_connection_cap_requests_get_503_and_the_hub_recovers() {
     });
     assert_eq!(hub.get("/version").status, 200, "the hub recovers");
 }
+
+/// A backlog comes in batches of at most about 1 MiB, in order, and
+/// nothing is lost between them; a hub whose answer budget is spent
+/// refuses a poll with 503 before taking anything.
+#[test]
+fn a_long_backlog_comes_in_bounded_batches_and_nothing_is_lost() {
+    let hub = Hub::start(&["--no-rate-limit", "--max-answer-mib", "2"]);
+    let a = hub.join("alpha");
+    let b = hub.join("beta");
+    let big = "x".repeat(8000);
+    for i in 0..400 {
+        assert_eq!(a.say("beta", &format!("{i} {big}")).status, 200);
+    }
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let r = b.receive_raw("timeout=0&ack_seq=0");
+        assert_eq!(r.status, 200);
+        assert!(r.text.len() <= (1 << 20) + 16_384, "{} bytes", r.text.len());
+        let got = r.json()["messages"].as_array().unwrap().clone();
+        if got.is_empty() {
+            break;
+        }
+        for m in &got {
+            let n: usize = m["content"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            seen.push(n);
+        }
+        let last = got.last().unwrap()["seq"].as_u64().unwrap();
+        assert_eq!(b.ack(last).status, 200);
+    }
+    assert_eq!(
+        seen,
+        (0..400).collect::<Vec<_>>(),
+        "every message, in order, once"
+    );
+}

@@ -40,6 +40,8 @@ pub struct HubConfig {
     pub register_bucket: (f64, f64),
     /// Bytes all waiting messages may take, together.
     pub max_queued_bytes: usize,
+    /// Bytes large answers being written may hold together.
+    pub max_answer_bytes: usize,
 }
 
 pub const HELP: &str = "\
@@ -84,6 +86,9 @@ Options:
   --max-queued-mib MIB        memory all waiting messages may take together;
                               past it /send answers 409 [env: CAUCUS_MAX_QUEUED_MIB]
                               [default: 256]
+  --max-answer-mib MIB        memory large answers not yet read by their client
+                              may hold together; past it they get 503 at once
+                              (at least 2) [default: 64]
   --data-dir DIR              keep the room in DIR (journal and snapshot) so a
                               restart loses nothing [env: CAUCUS_DATA_DIR]
                               [default: none, memory only]
@@ -169,6 +174,7 @@ impl HubConfig {
         let mut journal_limit = None;
         let mut history_bytes = None;
         let mut max_queued = None;
+        let mut max_answer = None;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
@@ -214,6 +220,7 @@ impl HubConfig {
                     history_bytes = Some(bytes as u64);
                 }
                 Long("max-queued-mib") => max_queued = Some(text(args.value())?),
+                Long("max-answer-mib") => max_answer = Some(text(args.value())?),
                 Long("read-deadline") => {
                     read_deadline = Some(seconds(&text(args.value())?, "--read-deadline")?)
                 }
@@ -263,6 +270,13 @@ impl HubConfig {
             Some(v) => mebibytes(&v, "--max-queued-mib")?,
             None => super::room::MAX_QUEUED_BYTES,
         };
+        let max_answer_bytes = match max_answer {
+            Some(v) => mebibytes(&v, "--max-answer-mib")?,
+            None => super::answers::DEFAULT_BYTES,
+        };
+        if max_answer_bytes < 2 << 20 {
+            return Err("--max-answer-mib: at least 2 (one /receive batch is 1 MiB)".into());
+        }
         let loop_guard = match loop_guard.or_else(|| env("CAUCUS_LOOP_GUARD")) {
             None => 0,
             Some(v) => v.trim().parse::<u32>().map_err(|_| {
@@ -299,6 +313,7 @@ impl HubConfig {
             send_bucket,
             register_bucket,
             max_queued_bytes,
+            max_answer_bytes,
         }))
     }
 }

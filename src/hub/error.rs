@@ -52,6 +52,8 @@ pub enum HubError {
     MethodNotAllowed,
     /// 503: the connection cap is reached.
     Busy,
+    /// 503: large answers not yet read hold the whole `--max-answer-mib`.
+    AnswersFull,
 }
 
 impl HubError {
@@ -76,7 +78,7 @@ impl HubError {
             HubError::UnknownAction(_) => 400,
             HubError::NotFound(_) => 404,
             HubError::MethodNotAllowed => 405,
-            HubError::Busy => 503,
+            HubError::Busy | HubError::AnswersFull => 503,
         }
     }
 
@@ -137,6 +139,10 @@ impl HubError {
             }
             HubError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
             HubError::Busy => json!({ "detail": "too many connections, retry shortly" }),
+            HubError::AnswersFull => json!({
+                "detail": "the hub holds too many large answers that are not read yet \
+                           (--max-answer-mib): retry shortly"
+            }),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! behind one mutex. A long-poll holds its thread, not the lock: it sleeps on
 //! its peer's `Condvar`, which releases the mutex while it waits.
 
+pub mod answers;
 pub mod assets;
 pub mod auth;
 pub mod chair;
@@ -170,6 +171,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         },
     );
     hub.history = history_dir;
+    hub.answers = answers::Budget::new(config.max_answer_bytes);
     let hub = Arc::new(hub);
 
     let url = format!("http://{addr}/");

@@ -9,12 +9,12 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::answers;
 use super::auth::Role;
 use super::chair;
 use super::error::HubError;
@@ -29,6 +29,10 @@ use crate::wire::{
     RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
 };
 
+/// The most bytes of messages one `/receive` answer carries (always at
+/// least one message): the rest comes with the next poll.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// The longest a `/receive` may wait, whatever the client asks.
 pub const MAX_POLL: Duration = Duration::from_secs(25);
 
@@ -42,6 +46,8 @@ pub struct Reply {
     mcp_session: Option<String>,
     /// Dropped once the answer is written.
     until_written: Option<Box<dyn Send>>,
+    /// Whether its bytes were already taken from the answer budget.
+    counted: bool,
 }
 
 impl Reply {
@@ -57,6 +63,7 @@ impl Reply {
             attachment: None,
             mcp_session: None,
             until_written: None,
+            counted: false,
         }
     }
 }
@@ -126,6 +133,19 @@ pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
         Err(e) => Err(e.clone()),
         Ok(_) => dispatch(hub, &call, &method, path, query),
     };
+    // A large answer takes its size from the hub-wide budget until it is
+    // written; past the budget it is dropped now, and the client told to
+    // retry (`/receive` took its share before taking any message).
+    let answer = answer.and_then(|mut reply| {
+        if reply.body.len() > answers::FREE_BYTES && !reply.counted {
+            let permit = hub
+                .answers
+                .try_take(reply.body.len())
+                .ok_or(HubError::AnswersFull)?;
+            reply.until_written = Some(Box::new((reply.until_written.take(), permit)));
+        }
+        Ok(reply)
+    });
     let response = match answer {
         Ok(reply) => {
             let mut r = Response::new(reply.status, reply.body);
@@ -216,12 +236,17 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, "/approvals") => Ok(Reply::json(&chair::approvals(hub, call.bearer)?)),
         (Get, "/approval") => approval(hub, call, query),
         (Get, "/export") => export(hub, call, query),
-        (Get, "/search") => Ok(Reply::json(&super::search::handle(
-            hub,
-            call.bearer,
-            query_param(query, "q")?.as_deref(),
-            query_param(query, "limit")?.as_deref(),
-        )?)),
+        (Get, "/search") => {
+            let (found, slot) = super::search::handle(
+                hub,
+                call.bearer,
+                query_param(query, "q")?.as_deref(),
+                query_param(query, "limit")?.as_deref(),
+            )?;
+            let mut reply = Reply::json(&found);
+            reply.until_written = Some(Box::new(slot));
+            Ok(reply)
+        }
         (Post, "/mcp") => mcp_post(hub, call, query),
         (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(&hub.mcp, call.mcp_session)?),
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
@@ -269,6 +294,7 @@ fn index() -> Reply {
         attachment: None,
         mcp_session: None,
         until_written: None,
+        counted: false,
     }
 }
 
@@ -282,6 +308,7 @@ fn asset(name: &str) -> Answer {
         attachment: None,
         mcp_session: None,
         until_written: None,
+        counted: false,
     })
 }
 
@@ -439,16 +466,27 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     room.flush_events();
     let poll = poll?;
     let outcome = loop {
-        match room.take(&poll) {
-            Ok(Some(batch)) => break Ok(batch),
+        // The answer's share of the budget is taken before any message is,
+        // so a refusal loses nothing.
+        let Some(permit) = hub.answers.try_take(BATCH_BYTES + 64) else {
+            break Err(HubError::AnswersFull);
+        };
+        match room.take(&poll, BATCH_BYTES) {
+            Ok(Some(batch)) => break Ok((batch, permit)),
             Err(e) => break Err(e),
-            Ok(None) => {}
+            Ok(None) => drop(permit),
         }
         let now = Instant::now();
         if now >= deadline {
-            break Ok(Batch {
-                messages: Vec::new(),
-                mode: room.mode(),
+            let permit = hub.answers.try_take(0).ok_or(HubError::AnswersFull);
+            break permit.map(|p| {
+                (
+                    Batch {
+                        messages: Vec::new(),
+                        mode: room.mode(),
+                    },
+                    p,
+                )
             });
         }
         room = match poll.wake.wait_timeout(room, deadline - now) {
@@ -459,7 +497,7 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     room.end_receive(&poll);
     room.flush_events();
     drop(room);
-    let batch = outcome?;
+    let (batch, mut permit) = outcome?;
     // The messages were encoded once when routed; this only joins them.
     let mut text = String::with_capacity(
         40 + batch
@@ -478,7 +516,13 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     text.push_str("],\"mode\":\"");
     text.push_str(batch.mode.as_str());
     text.push_str("\"}");
-    Ok(Reply::raw_json(text))
+    let mut reply = Reply::raw_json(text);
+    if reply.body.len() > answers::FREE_BYTES {
+        permit.shrink_to(reply.body.len());
+        reply.until_written = Some(Box::new(permit));
+    }
+    reply.counted = true;
+    Ok(reply)
 }
 
 /// The token of a read that takes it in a header (or, deprecated, the
@@ -593,6 +637,7 @@ fn mcp_reply(r: super::mcp::McpReply) -> Answer {
         attachment: None,
         mcp_session: r.session,
         until_written: None,
+        counted: false,
     })
 }
 
@@ -715,22 +760,12 @@ fn approval(hub: &Hub, call: &Call, query: &str) -> Answer {
 const MAX_EXPORTS: usize = 2;
 
 /// Counts an export from when it is built until its answer is written.
-struct ExportPermit(Arc<AtomicUsize>);
-
-impl Drop for ExportPermit {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
     if hub.access.enabled() && hub.access.role_for(call.bearer).is_none() {
         return Err(HubError::Unauthorized("operator/observer token required"));
     }
-    let permit = ExportPermit(Arc::clone(&hub.exports));
-    if hub.exports.fetch_add(1, Ordering::Relaxed) >= MAX_EXPORTS {
-        return Err(HubError::Limit("too many exports at once: retry shortly"));
-    }
+    let permit = answers::Slot::take(&hub.exports, MAX_EXPORTS)
+        .ok_or(HubError::Limit("too many exports at once: retry shortly"))?;
     let format = query_param(query, "format")?.unwrap_or_else(|| "json".into());
     let log = hub.room().log();
     let messages: Vec<_> = log.iter().collect();
@@ -742,6 +777,7 @@ fn export(hub: &Hub, call: &Call, query: &str) -> Answer {
         attachment: Some(e.filename),
         mcp_session: None,
         until_written: Some(Box::new(permit)),
+        counted: false,
     })
 }
 

@@ -20,8 +20,6 @@ use std::path::PathBuf;
 use memchr::memmem;
 use serde_json::Value;
 
-use std::sync::atomic::Ordering;
-
 use super::error::HubError;
 use super::state::Hub;
 
@@ -29,12 +27,14 @@ use super::state::Hub;
 const MAX_SEARCHES: usize = 4;
 
 /// `GET /search`: operator or observer (as `/export`), `q` and `limit`.
+/// The answer comes with its slot among the searches allowed at once, for
+/// the caller to hold until the answer is written.
 pub fn handle(
     hub: &Hub,
     bearer: Option<&str>,
     q: Option<&str>,
     limit: Option<&str>,
-) -> Result<Value, HubError> {
+) -> Result<(Value, super::answers::Slot), HubError> {
     if hub.access.enabled() && hub.access.role_for(bearer).is_none() {
         return Err(HubError::Unauthorized("operator/observer token required"));
     }
@@ -48,16 +48,10 @@ pub fn handle(
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| HubError::invalid(format!("limit: 1..{MAX_LIMIT}")))?,
     };
-    struct Permit<'a>(&'a std::sync::atomic::AtomicUsize);
-    impl Drop for Permit<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    let _permit = Permit(&hub.searches);
-    if hub.searches.fetch_add(1, Ordering::Relaxed) >= MAX_SEARCHES {
-        return Err(HubError::Limit("too many searches at once: retry shortly"));
-    }
+    // Held until the answer is written, not only while it is built: a
+    // client that never reads cannot stack searches past the cap.
+    let slot = super::answers::Slot::take(&hub.searches, MAX_SEARCHES)
+        .ok_or(HubError::Limit("too many searches at once: retry shortly"))?;
     // The log (the last 500, in memory) first: what the history writer
     // has not written yet is there. Then the history, past what the log
     // already gave.
@@ -89,10 +83,11 @@ pub fn handle(
         older.truncate(room_left);
         found.messages.extend(older);
     }
-    Ok(
+    Ok((
         serde_json::json!({"messages": found.messages, "more": found.more,
                           "checked": found.checked, "source": source}),
-    )
+        slot,
+    ))
 }
 
 /// The longest query, and the most words in one.

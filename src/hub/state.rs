@@ -25,6 +25,8 @@ pub struct Hub {
     pub exports: Arc<AtomicUsize>,
     /// `/search` answers being built now.
     pub searches: Arc<AtomicUsize>,
+    /// The bytes of large answers being written (`--max-answer-mib`).
+    pub answers: Arc<super::answers::Budget>,
     /// With `--data-dir`: the folder of the searchable history.
     pub history: Option<std::path::PathBuf>,
     /// Names this run of the hub: a client whose token is refused can tell
@@ -64,6 +66,7 @@ impl Hub {
             mcp: McpSessions::default(),
             exports: Arc::default(),
             searches: Arc::default(),
+            answers: super::answers::Budget::new(super::answers::DEFAULT_BYTES),
             history: None,
             instance: crate::secret::os_random(8)
                 .map(|b| crate::secret::hex(&b))

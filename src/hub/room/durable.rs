@@ -265,7 +265,12 @@ impl Room {
             }
             Some("take") => {
                 if let Some(p) = self.peers.get_mut(&name(&r)) {
-                    let drained: Vec<_> = p.queue.drain(..).collect();
+                    // `n` messages from the front (a batch is capped in
+                    // bytes); an older record without it took them all.
+                    let n = r["n"]
+                        .as_u64()
+                        .map_or(p.queue.len(), |n| (n as usize).min(p.queue.len()));
+                    let drained: Vec<_> = p.queue.drain(..n).collect();
                     p.unacked.extend(drained);
                 }
             }

@@ -341,8 +341,11 @@ impl Room {
         Ok(poll)
     }
 
-    /// What the poll returns now, or `None` to keep waiting.
-    pub fn take(&mut self, poll: &Poll) -> Result<Option<Batch>, HubError> {
+    /// What the poll returns now, or `None` to keep waiting. A batch holds
+    /// at most `max_bytes` of encoded messages (always at least one): the
+    /// rest stays in order for the next poll, so no answer grows with a
+    /// backlog.
+    pub fn take(&mut self, poll: &Poll, max_bytes: usize) -> Result<Option<Batch>, HubError> {
         let mode = self.mode;
         if let (Mode::Stopped, Some(stop)) = (mode, &self.stop) {
             return Ok(Some(Batch {
@@ -372,17 +375,34 @@ impl Room {
             return Err(HubError::UnknownToken);
         };
         let mut messages: Vec<Arc<Routed>> = urgent.into_iter().collect();
+        let mut size: usize = messages.iter().map(|m| m.json.len()).sum();
+        let fits = |size: usize, m: &Routed, any: bool| !any || size + m.json.len() <= max_bytes;
+        let mut full = false;
         if peer.acks {
-            messages.extend(peer.unacked.iter().cloned());
+            for m in &peer.unacked {
+                if !fits(size, m, !messages.is_empty()) {
+                    full = true;
+                    break;
+                }
+                size += m.json.len();
+                messages.push(Arc::clone(m));
+            }
         }
-        messages.reserve(peer.queue.len());
-        let took = !peer.queue.is_empty();
-        for m in peer.queue.drain(..) {
+        let mut took = 0usize;
+        while !full && let Some(m) = peer.queue.front() {
+            if !fits(size, m, !messages.is_empty()) {
+                break;
+            }
+            size += m.json.len();
+            let Some(m) = peer.queue.pop_front() else {
+                break;
+            };
             messages.push(Arc::clone(&m));
             peer.unacked.push_back(m);
+            took += 1;
         }
-        if took {
-            self.jot(|| json!({"t": "take", "p": poll.name}));
+        if took > 0 {
+            self.jot(|| json!({"t": "take", "p": poll.name, "n": took}));
         }
         Ok(Some(Batch { messages, mode }))
     }
