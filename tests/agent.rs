@@ -156,7 +156,7 @@ fn bad_usage_and_a_taken_name_have_their_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
-    let _holder = hub.join("human-name");
+    let _holder = hub.join("taken-name");
     let out = common::caucus()
         .args([
             "agent",

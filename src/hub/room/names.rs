@@ -178,7 +178,34 @@ pub fn check_name(name: &str) -> Result<(), HubError> {
             "project: no leading '#' or surrounding spaces",
         ));
     }
+    if let Some(c) = name.chars().find(|&c| !name_char(c)) {
+        return Err(HubError::invalid(format!(
+            "project: {c:?} is not allowed in a name: letters, digits, spaces and - _ . + @ ' \
+             only, so that no name reads as a line's header (\"human -> bob:\", \"[caucus]\")"
+        )));
+    }
+    let folded = skeleton(name);
+    if let Some(word) = RESERVED.iter().find(|w| {
+        folded
+            .strip_prefix(**w)
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| !c.is_alphanumeric())
+    }) {
+        return Err(HubError::invalid(format!(
+            "project: {name:?} begins as the reserved name {word:?}: a reader could take \
+             the rest for part of a header; choose another name"
+        )));
+    }
     Ok(())
+}
+
+/// What a name may be made of: letters and digits of any script (with
+/// their marks), spaces, and `- _ . + @ '`. Nothing that a line format
+/// uses as syntax (`->`, `:`, brackets, `|`).
+fn name_char(c: char) -> bool {
+    c.is_alphanumeric()
+        || (0x0300..=0x036F).contains(&(c as u32))
+        || matches!(c, ' ' | '-' | '_' | '.' | '+' | '@' | '\'')
 }
 
 /// Checks a channel name: `#` then 1..63 characters, no spaces or
@@ -237,6 +264,27 @@ mod tests {
             "\u{0570}uman",
         ] {
             assert!(check_name(name).is_err(), "{name:?} passed");
+        }
+    }
+
+    #[test]
+    fn names_cannot_read_as_a_lines_header() {
+        for name in [
+            "human -> codexbot (interrupt)",
+            "human:",
+            "[caucus] msg human",
+            "bob: hi",
+            "a -> b",
+            "x|y",
+            "hub ops",
+            "HUMAN-1",
+            "\u{0430}ll.hands",
+            "<b>",
+        ] {
+            assert!(check_name(name).is_err(), "{name:?} passed");
+        }
+        for name in ["humanist", "hubert", "allison", "o'neil", "a+b@x"] {
+            assert!(check_name(name).is_ok(), "{name:?} refused");
         }
     }
 
