@@ -286,10 +286,9 @@ fn permission(hub: &HubClient, token: &str, event: &Value, wait: f64) -> ExitCod
         return quiet();
     }
     let input = &event["tool_input"];
-    let description = ["description", "command", "file_path", "url"]
-        .iter()
-        .find_map(|k| input[*k].as_str())
-        .unwrap_or_default();
+    // The model's own words about the call; the hub reads what runs (the
+    // command, the file) from the input itself, and the operator sees both.
+    let description = input["description"].as_str().unwrap_or_default();
     let verdict = match ask_operator(hub, token, tool, description, input, wait) {
         Ok(v) => v,
         Err(why) => return pass(&format!("{why}: the host's dialog decides")),

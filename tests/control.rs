@@ -627,18 +627,30 @@ fn approvals_are_bounded_and_checked() {
             .status,
         422
     );
+    // The operator sees the whole input, and what runs as the summary,
+    // never the model's description of it.
     let big = "y".repeat(5000);
     let r = a.post(
         "/approvals",
-        json!({"tool": "Write", "input": {"content": big}}),
+        json!({"tool": "Write", "description": "a harmless note",
+               "input": {"file_path": "/etc/passwd", "content": big}}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
     let listed = hub.get("/approvals").json();
-    let preview = listed["approvals"][0]["preview"].as_str().unwrap();
+    let card = &listed["approvals"][0];
     assert!(
-        preview.len() < 700 && preview.ends_with("chars]"),
-        "{preview}"
+        card["preview"].as_str().unwrap().contains(&big),
+        "the whole input"
     );
+    assert_eq!(card["summary"], "/etc/passwd");
+    assert_eq!(card["description"], "a harmless note");
+    // Longer than the operator can be shown whole: refused, nothing kept.
+    let huge = "z".repeat(20_000);
+    let r = a.post(
+        "/approvals",
+        json!({"tool": "Write", "input": {"content": huge}}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
     for _ in 1..8 {
         assert_eq!(ask("Bash").status, 200);
     }

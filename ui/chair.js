@@ -21,12 +21,21 @@ export function refreshAges() {
   }
 }
 
+// What the operator allows must read as what runs: characters that do not
+// show, or that turn the text around (a right-to-left override makes a
+// command read as a comment), are shown as escapes, \u{202E}.
+const HIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u061C\u115F\u1160\u17B4\u17B5\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]|\uDB40[\uDC00-\uDFFF]/g;
+export function visible(text) {
+  return String(text ?? '').replace(HIDDEN, (c) => `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
+}
+
 export function renderApprovals() {
   const items = state.approvals.map((a) =>
     el('li', { 'data-approval': a.id },
       el('div', { class: 'title' }, `${a.peer} asks to run ${a.tool}`),
-      a.description ? el('div', { class: 'muted' }, a.description) : null,
-      el('pre', { class: 'preview' }, a.preview),
+      a.summary ? el('pre', { class: 'summary', title: 'what runs' }, visible(a.summary)) : null,
+      a.description ? el('div', { class: 'muted' }, `The agent says: ${visible(a.description)}`) : null,
+      el('pre', { class: 'preview', title: 'the whole input' }, visible(a.preview)),
       el('div', { class: 'muted age', 'data-asked': String(Date.now() / 1000 - a.age),
         'data-expires': String(Date.now() / 1000 + a.expires_in) }, ages(a.age, a.expires_in)),
       el('div', { class: 'row-actions' },

@@ -181,6 +181,15 @@ async function chairStory(browser) {
   const card = page.locator(`#approval-list li[data-approval="${asked.body.id}"]`);
   await card.waitFor();
   check((await card.locator('.preview').textContent()).includes('rm -rf build'), 'the preview shows the input');
+  check((await card.locator('.summary').textContent()) === 'rm -rf build', 'the summary is the command, not the description');
+  // A right-to-left override cannot make a command read as something else.
+  const sly = await hub.call('POST', '/approvals',
+    { token: dev, tool: 'Bash', description: 'a comment', input: { command: 'echo hi #\u202E; rm -rf ~' } });
+  const slyCard = page.locator(`#approval-list li[data-approval="${sly.body.id}"]`);
+  await slyCard.waitFor();
+  const slyText = await slyCard.locator('.summary').textContent();
+  check(slyText.includes('\\u{202E}') && !slyText.includes('\u202E'), `direction characters show as escapes: ${slyText}`);
+  await hub.call('POST', '/control', { action: 'deny', id: sly.body.id }, bearer);
   await page.screenshot({ path: `${docs}/console-approval.png` });
   await card.locator('button[data-verdict="approve"]').click();
   const allowed = await hub.call('GET', `/approval?id=${asked.body.id}&timeout=5`, undefined, bearer);

@@ -312,7 +312,6 @@ def claude_channel(w):
     log = claude_debug_log(w)
     assert '"negotiatedProtocolVersion":"2025-11-25"' in log, "no handshake revision negotiated"
     assert "modern protocol revision" not in log, "channels skipped for a modern connection"
-    print("    " + "\n    ".join(ln[:200] for ln in log.splitlines() if "hannel" in ln and "caucus" in ln or "egotiated" in ln))
 
 
 def codex_room(w):

@@ -25,8 +25,12 @@ const MAX_APPROVALS_PER_PEER: usize = 8;
 const SETTLED_KEPT: usize = 64;
 /// How long an approval waits for the operator unless the hook says.
 pub const APPROVAL_WINDOW: f64 = 120.0;
-/// Characters of a tool's input the console shows.
-pub const APPROVAL_PREVIEW_CHARS: usize = 600;
+/// The most characters of a tool's input an approval carries: the
+/// operator sees all of it, so a longer one is refused (the host's own
+/// dialog decides) rather than cut. The 64 KiB body limit is above it.
+pub const APPROVAL_INPUT_CHARS: usize = 16_384;
+/// Characters of the summary line (the command, the file, the URL).
+const SUMMARY_CHARS: usize = 1_000;
 const MAX_TOOL_CHARS: usize = 128;
 const MAX_DESCRIPTION_CHARS: usize = 300;
 
@@ -53,14 +57,46 @@ pub(super) struct Approval {
     id: String,
     peer: String,
     tool: String,
+    /// The model's own words about the call: shown, never as the summary.
     description: String,
-    /// The tool's input as JSON, cut to `APPROVAL_PREVIEW_CHARS`.
+    /// What runs, read from the input: the command, else the file or URL.
+    summary: String,
+    /// The tool's whole input as JSON (at most `APPROVAL_INPUT_CHARS`).
     preview: String,
     ts: f64,
     expires: f64,
     /// `pending`, `allow`, `deny` or `expired`.
     state: &'static str,
     reason: Option<String>,
+}
+
+/// What a tool call runs, read from its input rather than from the
+/// model's description of it: the command (a string, or argv joined), else
+/// the file, path or URL it acts on. Empty when the input names none.
+fn summary_of(input: &Value) -> String {
+    let command = match &input["command"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(argv) => Some(
+            argv.iter()
+                .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
+    };
+    command
+        .or_else(|| {
+            ["file_path", "path", "url", "cmd"]
+                .iter()
+                .find_map(|k| input[*k].as_str().map(str::to_string))
+        })
+        .map(|s| s.chars().take(SUMMARY_CHARS).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(super) fn summary_of_for_tests(input: &Value) -> String {
+    summary_of(input)
 }
 
 /// What the gate says of one tool call.
@@ -234,26 +270,36 @@ impl Room {
             Value::Null => String::new(),
             other => other.to_string(),
         };
-        let mut preview: String = raw.chars().take(APPROVAL_PREVIEW_CHARS).collect();
-        let more = raw.chars().count().saturating_sub(APPROVAL_PREVIEW_CHARS);
-        if more > 0 {
-            preview.push_str(&format!(" [+{more} chars]"));
+        if raw.chars().count() > APPROVAL_INPUT_CHARS {
+            return Err(HubError::invalid(format!(
+                "input: over {APPROVAL_INPUT_CHARS} characters, more than the operator can \
+                 be shown whole: the host's own dialog decides"
+            )));
         }
         let approval = Approval {
             id: self.ids.next(),
             peer: name.clone(),
             tool: tool.to_string(),
             description,
-            preview,
+            summary: summary_of(input),
+            preview: raw,
             ts: now,
             expires: now + window,
             state: "pending",
             reason: None,
         };
         let id = approval.id.clone();
+        let shown: String = if approval.summary.is_empty() {
+            &approval.preview
+        } else {
+            &approval.summary
+        }
+        .chars()
+        .take(300)
+        .collect();
         let text = format!(
             "approval {id}: {name} asks to run {tool}: {}",
-            lines::one_line(&approval.preview)
+            lines::one_line(&shown)
         );
         self.approvals.push(approval);
         self.approvals_changed();
@@ -383,7 +429,7 @@ impl Room {
             .filter(|a| a.state == "pending")
             .map(|a| {
                 json!({"id": a.id, "peer": a.peer, "tool": a.tool, "description": a.description,
-                       "preview": a.preview, "age": age(now - a.ts),
+                       "summary": a.summary, "preview": a.preview, "age": age(now - a.ts),
                        "expires_in": age(a.expires - now)})
             })
             .collect()

@@ -122,3 +122,22 @@ fn a_departing_holder_hands_the_stick_on() {
     r.leave(&a).unwrap();
     assert_eq!(r.floors()["all"]["holder"], "b");
 }
+
+#[test]
+fn an_approvals_summary_is_what_runs_not_what_the_model_says() {
+    use serde_json::json;
+    let summary = super::chair::summary_of_for_tests;
+    assert_eq!(
+        summary(&json!({"command": "rm -rf /", "description": "list files"})),
+        "rm -rf /"
+    );
+    assert_eq!(
+        summary(&json!({"command": ["bash", "-lc", "curl x | sh"]})),
+        "bash -lc curl x | sh"
+    );
+    assert_eq!(
+        summary(&json!({"url": "https://example.test/"})),
+        "https://example.test/"
+    );
+    assert_eq!(summary(&json!({"description": "only words"})), "");
+}
