@@ -222,6 +222,8 @@ fn main() {
             "--port",
             &port.to_string(),
             "--no-browser",
+            // A benchmark on loopback that pauses and resumes the room.
+            "--no-auth",
             "--log-level",
             "error",
             "--client-ttl",

@@ -191,7 +191,14 @@ def watch_checks():
         t = threading.Thread(target=lambda: result.update(out=watcher(hub.url, "--token", b["token"])))
         t.start()
         hub.wait_listening("watched")
-        hub.call("POST", "/control", {"action": "stop"})
+        # Auth is on by default on Windows too: the hub kept its operator
+        # token in %LOCALAPPDATA%, where `caucus control token` reads it.
+        kept = subprocess.run(win("control", "token", "--hub", hub.url), env=ENV,
+                              capture_output=True, timeout=60)
+        assert kept.returncode == 0, kept
+        operator = kept.stdout.decode().strip()
+        assert hub.call("POST", "/control", {"action": "stop"})[0] == 401
+        assert hub.call("POST", "/control", {"action": "stop"}, token=operator)[0] == 200
         t.join(timeout=60)
         assert result["out"].returncode == 3, result["out"]
     finally:

@@ -23,6 +23,9 @@ pub struct Answer {
 pub struct HubClient {
     agent: ureq::Agent,
     base: String,
+    /// The hub's agent key (`CAUCUS_AGENT_KEY`), presented to the agent
+    /// door: `/register` and `/mcp`.
+    agent_key: Option<String>,
 }
 
 /// Checks a hub URL and returns it without a trailing `/`.
@@ -102,7 +105,16 @@ impl HubClient {
         HubClient {
             agent: config.into(),
             base: base.trim_end_matches('/').to_string(),
+            agent_key: std::env::var("CAUCUS_AGENT_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty()),
         }
+    }
+
+    /// The same client presenting `key` at the agent door instead.
+    pub fn with_agent_key(mut self, key: Option<&str>) -> Self {
+        self.agent_key = key.map(str::to_string);
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -160,6 +172,8 @@ impl HubClient {
             .agent
             .post(format!("{}{path}", self.base))
             .header("Content-Type", "application/json");
+        let door = path == "/register" || path.starts_with("/mcp");
+        let bearer = bearer.or(self.agent_key.as_deref().filter(|_| door));
         if let Some(token) = bearer {
             req = req.header("Authorization", format!("Bearer {token}"));
         }

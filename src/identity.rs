@@ -121,10 +121,52 @@ fn keep(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&temp, path)
 }
 
+/// Whether `path` is a plain file of this user that nobody else may read
+/// or write: a token planted by someone else (a shared fallback folder
+/// with no HOME) is never trusted.
+fn private_and_ours(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_file() && m.uid() == me && m.mode() & 0o077 == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+    }
+}
+
 /// The token kept for `name` on `hub`, read without claiming the name:
 /// for the host's hooks, which act for the agent a bridge joined as.
 pub fn kept_token(hub: &str, name: &str) -> Option<String> {
-    read_trimmed(&kept_path(hub, name, "token"))
+    let path = kept_path(hub, name, "token");
+    private_and_ours(&path).then(|| read_trimmed(&path))?
+}
+
+/// Where a hub on this machine keeps the operator token it made, by port:
+/// `caucus control` and the other local tools read it there.
+pub fn operator_token_path(port: u16) -> PathBuf {
+    state_dir().join("operator").join(format!("{port}.token"))
+}
+
+/// The operator token kept for a hub on `port` of this machine, if the
+/// file is this user's own and private.
+pub fn kept_operator_token(port: u16) -> Option<String> {
+    let path = operator_token_path(port);
+    private_and_ours(&path).then(|| read_trimmed(&path))?
+}
+
+/// Keeps the operator token of a hub on `port`, private to this user.
+pub fn keep_operator_token(port: u16, token: &str) -> std::io::Result<PathBuf> {
+    let path = operator_token_path(port);
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    keep(&path, token)?;
+    Ok(path)
 }
 
 /// The run of the hub (its `instance`) the kept token was issued by.

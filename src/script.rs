@@ -43,10 +43,13 @@ Usage: caucus control pause|resume|stop|reset [OPTIONS]
        caucus control approvals                 the tool calls waiting for you
        caucus control approve ID
        caucus control deny ID [--reason TEXT]
+       caucus control token                     print the operator token, to sign
+                                                a console in by hand
 
 Options:
   --reason TEXT       deny: why, shown to the agent
-  --operator-token T  when the hub has auth on [env: CAUCUS_OPERATOR_TOKEN]
+  --operator-token T  [env: CAUCUS_OPERATOR_TOKEN] [default: the token a hub on
+                      this machine keeps for its port, in the state folder]
   --hub URL           [env: CAUCUS_HUB_URL] [default: http://127.0.0.1:8765]
   --json              print the hub's answer as JSON
 
@@ -252,6 +255,22 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
     })
 }
 
+/// The operator token a hub on this machine keeps for its port, when the
+/// hub URL is on loopback (`--hub`, `CAUCUS_HUB_URL` or the default).
+fn local_operator_token(flag: Option<String>) -> Option<String> {
+    let url = crate::client::hub_url(flag).ok()?;
+    let authority = url.split_once("://")?.1.split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback
+        .then(|| crate::identity::kept_operator_token(port.parse().ok()?))
+        .flatten()
+}
+
 pub fn control(mut args: lexopt::Parser) -> ExitCode {
     let mut common = Common {
         hub: None,
@@ -312,6 +331,23 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
         ("approve", [id]) => json!({"action": "approve", "id": id}),
         ("deny", [id]) => json!({"action": "deny", "id": id, "reason": reason}),
         ("approvals", []) => Value::Null,
+        ("token", []) => {
+            return match local_operator_token(common.hub.clone()).or(operator) {
+                Some(t) => {
+                    println!("{t}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!(
+                        "caucus control: no operator token kept for that hub on this machine \
+                         (a hub on another machine, or one started with --no-auth or \
+                         --operator-token): ask whoever started it"
+                    );
+                    ExitCode::from(REFUSED)
+                }
+            };
+        }
+        ("token", _) => return usage("token takes no arguments"),
         ("interrupt", _) => return usage("interrupt needs a PEER and the words to say"),
         ("reset-peer", _) => return usage("reset-peer needs a PEER"),
         ("approve" | "deny", _) => return usage(format!("{action} needs one approval ID")),
@@ -329,6 +365,7 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
+    let operator = operator.or_else(|| local_operator_token(common.hub.clone()));
     if body.is_null() {
         let result = client.get("/approvals", operator.as_deref(), None);
         return common.finish(result, |body| {

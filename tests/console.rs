@@ -15,7 +15,8 @@ fn a_console_gets_auth_ok_then_the_snapshot() {
     let mut feed = Feed::open(&hub, "", None).unwrap();
     assert_eq!(
         feed.next(),
-        json!({"type": "auth_ok", "role": "operator", "auth": false})
+        json!({"type": "auth_ok", "role": "operator", "auth": true}),
+        "auth is on from the first start"
     );
     let snap = feed.next();
     assert_eq!(snap["type"], "snapshot");
@@ -166,9 +167,9 @@ fn health_ticks_with_the_roster() {
 fn with_auth_the_page_trades_its_token_for_a_single_use_ticket() {
     let hub = Hub::start(&[
         "--operator-token",
-        "op-secret",
+        "op-secret-0123456789abcdef",
         "--observer-token",
-        "obs-secret",
+        "obs-secret-0123456789abcdef",
     ]);
     // No ticket: refused with auth_error and close code 1008.
     let mut bare = Feed::open(&hub, "", None).unwrap();
@@ -184,7 +185,10 @@ fn with_auth_the_page_trades_its_token_for_a_single_use_ticket() {
     );
     assert_eq!(bad.status, 401);
 
-    for (token, role) in [("op-secret", "operator"), ("obs-secret", "observer")] {
+    for (token, role) in [
+        ("op-secret-0123456789abcdef", "operator"),
+        ("obs-secret-0123456789abcdef", "observer"),
+    ] {
         let r = hub.request(
             "POST",
             "/ui/ticket",
@@ -210,7 +214,7 @@ fn with_auth_the_page_trades_its_token_for_a_single_use_ticket() {
 
 #[test]
 fn with_auth_off_the_ticket_call_says_so() {
-    let hub = Hub::start(&[]);
+    let hub = Hub::start(&["--no-auth"]);
     let r = hub.post("/ui/ticket", json!({}));
     assert_eq!(
         r.json(),
@@ -293,11 +297,13 @@ fn the_page_and_its_files_are_served_with_a_strict_policy() {
 /// Opens `/ui` on a raw socket and never reads it: a stalled browser.
 fn stalled_console(hub: &Hub) -> std::net::TcpStream {
     use std::io::Write;
+    let ticket = hub.request("POST", "/ui/ticket", &[], b"").json();
     let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
     write!(
         s,
-        "GET /ui HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET /ui?ticket={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ticket["ticket"].as_str().unwrap_or_default(),
         hub.addr
     )
     .unwrap();

@@ -190,9 +190,9 @@ fn heartbeat_close_channel_and_clear_floor() {
 fn with_an_operator_token_control_and_export_need_it() {
     let hub = Hub::start(&[
         "--operator-token",
-        "op-secret",
+        "op-secret-0123456789abcdef",
         "--observer-token",
-        "obs-secret",
+        "obs-secret-0123456789abcdef",
     ]);
     let none = hub.control(json!({"action": "stop"}));
     assert_eq!(none.status, 401);
@@ -206,14 +206,14 @@ fn with_an_operator_token_control_and_export_need_it() {
     let observer = hub.request(
         "POST",
         "/control",
-        &[("Authorization", "Bearer obs-secret")],
+        &[("Authorization", "Bearer obs-secret-0123456789abcdef")],
         br#"{"action":"stop"}"#,
     );
     assert_eq!(observer.status, 403);
     let operator = hub.request(
         "POST",
         "/control",
-        &[("Authorization", "Bearer op-secret")],
+        &[("Authorization", "Bearer op-secret-0123456789abcdef")],
         br#"{"action":"pause"}"#,
     );
     assert_eq!(operator.json(), json!({"mode": "paused"}));
@@ -228,7 +228,7 @@ fn with_an_operator_token_control_and_export_need_it() {
         let r = hub.request(
             "POST",
             "/control",
-            &[("Authorization", "Bearer obs-secret")],
+            &[("Authorization", "Bearer obs-secret-0123456789abcdef")],
             body.as_bytes(),
         );
         assert_eq!(r.status, 403, "{body}");
@@ -237,7 +237,7 @@ fn with_an_operator_token_control_and_export_need_it() {
     let seen = hub.request(
         "GET",
         "/approvals",
-        &[("Authorization", "Bearer obs-secret")],
+        &[("Authorization", "Bearer obs-secret-0123456789abcdef")],
         b"",
     );
     assert_eq!(seen.json(), json!({"approvals": []}));
@@ -246,7 +246,7 @@ fn with_an_operator_token_control_and_export_need_it() {
     let read = hub.request(
         "GET",
         "/export",
-        &[("Authorization", "Bearer obs-secret")],
+        &[("Authorization", "Bearer obs-secret-0123456789abcdef")],
         b"",
     );
     assert_eq!(read.status, 200);
@@ -256,12 +256,15 @@ fn with_an_operator_token_control_and_export_need_it() {
 
 #[test]
 fn tokens_come_from_the_environment_too() {
-    let hub = Hub::start_with_env(&[], &[("CAUCUS_OPERATOR_TOKEN", "env-secret")]);
+    let hub = Hub::start_with_env(
+        &[],
+        &[("CAUCUS_OPERATOR_TOKEN", "env-secret-0123456789abcdef")],
+    );
     assert_eq!(hub.control(json!({"action": "pause"})).status, 401);
     let ok = hub.request(
         "POST",
         "/control",
-        &[("Authorization", "Bearer env-secret")],
+        &[("Authorization", "Bearer env-secret-0123456789abcdef")],
         br#"{"action":"pause"}"#,
     );
     assert_eq!(ok.status, 200);

@@ -67,7 +67,7 @@ fn say_peers_and_control_drive_the_room() {
 
 #[test]
 fn control_with_auth_needs_the_operator_token() {
-    let hub = Hub::start(&["--operator-token", "op-secret"]);
+    let hub = Hub::start(&["--operator-token", "op-secret-0123456789abcdef"]);
     let url = hub.url();
     assert_eq!(
         run(&["control", "stop", "--hub", &url]).status.code(),
@@ -79,7 +79,7 @@ fn control_with_auth_needs_the_operator_token() {
         "--hub",
         &url,
         "--operator-token",
-        "op-secret",
+        "op-secret-0123456789abcdef",
     ]);
     assert_eq!(out.status.code(), Some(0));
 }
@@ -103,10 +103,15 @@ fn usage_errors_and_an_unreachable_hub_have_their_codes() {
 
 #[test]
 fn control_carries_the_chairs_hand_interrupt_reset_and_approvals() {
-    let hub = Hub::start(&["--operator-token", "op-secret"]);
+    let hub = Hub::start(&["--operator-token", "op-secret-0123456789abcdef"]);
     let url = hub.url();
     let a = hub.join("alpha");
-    let op = ["--hub", url.as_str(), "--operator-token", "op-secret"];
+    let op = [
+        "--hub",
+        url.as_str(),
+        "--operator-token",
+        "op-secret-0123456789abcdef",
+    ];
     let ctl = |words: &[&str]| run(&[&["control"], words, &op[..]].concat());
 
     let out = ctl(&["interrupt", "alpha", "stop", "the", "build"]);

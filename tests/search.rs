@@ -133,14 +133,14 @@ fn one_message_is_found_among_a_history_longer_than_the_log_and_after_a_restart(
 fn without_a_data_dir_the_log_is_searched_and_auth_gates_it_like_export() {
     let hub = Hub::start(&[
         "--operator-token",
-        "op-secret",
+        "op-secret-0123456789abcdef",
         "--observer-token",
-        "obs-secret",
+        "obs-secret-0123456789abcdef",
     ]);
     let a = hub.join("alpha");
     assert_eq!(a.say("all", "find me please").status, 200);
     assert_eq!(hub.get("/search?q=find").status, 401);
-    for token in ["op-secret", "obs-secret"] {
+    for token in ["op-secret-0123456789abcdef", "obs-secret-0123456789abcdef"] {
         let r = hub.request(
             "GET",
             "/search?q=find",

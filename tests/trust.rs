@@ -376,7 +376,13 @@ fn exports_that_nobody_reads_hold_at_most_two_copies() {
     let stalled: Vec<std::net::TcpStream> = (0..2)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
-            write!(s, "GET /export HTTP/1.1\r\nHost: {}\r\n\r\n", hub.addr).unwrap();
+            let op = hub.operator().expect("the hub made an operator token");
+            write!(
+                s,
+                "GET /export HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {op}\r\n\r\n",
+                hub.addr
+            )
+            .unwrap();
             // The status line says it is being written; the rest stays unread.
             let mut status = [0u8; 12];
             s.read_exact(&mut status).unwrap();

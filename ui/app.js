@@ -185,7 +185,31 @@ function init() {
   initFlow();
   initForms();
   initChair();
-  connect();
+  launch().then(connect);
+}
+
+// The URL the hub printed at start signs this tab in once: its single-use
+// ticket is traded for the operator token, and taken out of the address
+// bar and the history at once.
+async function launch() {
+  const m = /^#ticket=([0-9a-f]+)$/.exec(location.hash);
+  if (!m) return;
+  history.replaceState(null, '', location.pathname + location.search);
+  try {
+    const r = await fetch('/ui/launch', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ticket: m[1] }),
+    });
+    const body = await r.json();
+    if (r.ok && body.token) {
+      token = body.token;
+      sessionStorage.setItem('caucus-token', token);
+    } else if (!r.ok) {
+      toast(body.detail || 'That console link no longer works.');
+    }
+  } catch (e) {
+    toast('The console link could not be used: sign in with the token.');
+  }
 }
 
 init();

@@ -20,14 +20,22 @@ function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
 }
 
+// Stories run with --no-auth unless they bring their own credential, or ask
+// for the hub as it starts out of the box ('default-auth').
 async function startHub(...extra) {
+  const outOfTheBox = extra[0] === 'default-auth';
+  if (outOfTheBox) extra = extra.slice(1);
+  else if (!extra.includes('--operator-token')) extra = ['--no-auth', ...extra];
   const proc = spawn(binary, ['hub', '--port', '0', '--no-browser', '--log-level', 'warn', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   started.push(proc);
+  const lines = createInterface({ input: proc.stdout });
   const line = await new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout }).once('line', resolve);
+    lines.once('line', resolve);
     proc.once('exit', () => reject(new Error('the hub exited at start')));
   });
+  // The second line: the console URL (with its single-use ticket).
+  const consoleLine = new Promise((resolve) => lines.once('line', resolve));
   const url = line.replace('caucus hub listening on ', '').replace(/\/$/, '');
   const call = async (method, path, body, headers = {}) => {
     const r = await fetch(url + path, {
@@ -52,7 +60,7 @@ async function startHub(...extra) {
     }
     throw new Error(`${peer} never listened`);
   };
-  return { url, call, join, receive, waitListening };
+  return { url, call, join, receive, waitListening, consoleLine };
 }
 
 async function main() {
@@ -66,6 +74,7 @@ async function main() {
     await chairStory(browser);
     await deskStory(browser);
     await authStory(browser);
+    await launchStory(browser);
     await bigTranscript(browser);
   } finally {
     await browser.close();
@@ -378,15 +387,38 @@ async function deskStory(browser) {
   await context.close();
 }
 
+// Out of the box: the URL the hub prints signs this browser in as the chair,
+// once; the ticket leaves the address bar at once.
+async function launchStory(browser) {
+  const hub = await startHub('default-auth');
+  const printed = await hub.consoleLine;
+  const link = printed.slice(printed.indexOf('http'));
+  check(/#ticket=[0-9a-f]{64}$/.test(link), `the console line carries a ticket: ${printed}`);
+  const page = await browser.newPage();
+  await page.goto(link);
+  await page.waitForFunction(() => document.getElementById('role').textContent.includes('operator'));
+  check(!(await page.evaluate(() => document.getElementById('login').open)), 'no token was asked for');
+  check((await page.evaluate(() => location.hash)) === '', 'the ticket left the address bar');
+  await page.click('.controls button[data-action="pause"]');
+  await page.waitForFunction(() => document.body.textContent.includes('paused'));
+  // The same link a second time signs nobody in.
+  const other = await browser.newPage();
+  await other.goto(link);
+  await other.waitForFunction(() => document.getElementById('login').open);
+  console.log('out of the box, the printed console link signed one browser in as the chair, once');
+  await page.close();
+  await other.close();
+}
+
 async function authStory(browser) {
-  const hub = await startHub('--operator-token', 'op-secret', '--observer-token', 'obs-secret');
+  const hub = await startHub('--operator-token', 'op-secret-0123456789abcdef', '--observer-token', 'obs-secret-0123456789abcdef');
   const page = await browser.newPage();
   await page.goto(hub.url + '/');
   await page.locator('#login[open]').waitFor();
   await page.fill('#login-token', 'wrong');
   await page.click('#login-form button[type=submit]');
   await page.locator('#login-error', { hasText: 'refused' }).waitFor();
-  await page.fill('#login-token', 'obs-secret');
+  await page.fill('#login-token', 'obs-secret-0123456789abcdef');
   await page.click('#login-form button[type=submit]');
   await page.locator('#role', { hasText: 'observer' }).waitFor();
   check(!(await page.locator('button[data-action="stop"]').isVisible()), 'an observer sees no Stop button');

@@ -15,17 +15,35 @@ import urllib.error
 import urllib.request
 
 
+def state_dir():
+    """The clients' state folder, as caucus finds it on Linux."""
+    if os.environ.get("CAUCUS_STATE_DIR"):
+        return os.environ["CAUCUS_STATE_DIR"]
+    if os.environ.get("XDG_STATE_HOME"):
+        return os.path.join(os.environ["XDG_STATE_HOME"], "caucus")
+    return os.path.join(os.path.expanduser("~"), ".local", "state", "caucus")
+
+
+# The chair's own paths: the operator token goes with them.
+CHAIR_PATHS = ("/control", "/export", "/search", "/ui/ticket")
+
+
 class Hub:
-    def __init__(self, proc, url):
+    def __init__(self, proc, url, operator=None):
         self.proc = proc
         self.url = url.rstrip("/")
+        self.operator = operator
 
     def call(self, method, path, body=None, headers=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
+        headers = dict(headers or {})
+        chair = path.startswith(CHAIR_PATHS) or (method == "GET" and path.startswith("/approvals"))
+        if chair and self.operator and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.operator}"
+        for k, v in headers.items():
             req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
@@ -80,7 +98,18 @@ def start_ours(binary, *extra):
     if not line.startswith(prefix):
         proc.kill()
         raise RuntimeError(f"unexpected first line from the hub: {line!r}")
-    return Hub(proc, line[len(prefix):])
+    url = line[len(prefix):]
+    # Auth is on by default: the hub keeps the operator token it made for
+    # its port in the state folder, where the local tools read it.
+    operator = None
+    if "--no-auth" not in extra and "--operator-token" not in extra:
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        try:
+            with open(os.path.join(state_dir(), "operator", f"{port}.token")) as f:
+                operator = f.read().strip()
+        except OSError:
+            pass
+    return Hub(proc, url, operator)
 
 
 def free_port():

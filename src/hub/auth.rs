@@ -36,28 +36,37 @@ const MAX_TICKETS: usize = 256;
 /// never reads cannot take a token in a frame, and a token in a URL would
 /// end up in logs and history.
 #[derive(Debug, Default)]
-pub struct Tickets(Mutex<Vec<(String, Role, Instant)>>);
+pub struct Tickets(Mutex<Vec<(String, Role, Instant, Duration)>>);
+
+/// How long the ticket in the console URL the hub prints at start stays
+/// valid: long enough to click it, single-use.
+pub const LAUNCH_TTL: Duration = Duration::from_secs(600);
 
 impl Tickets {
-    /// A fresh ticket for `role`.
+    /// A fresh ticket for `role`, valid [`TICKET_TTL`].
     pub fn mint(&self, role: Role) -> std::io::Result<String> {
+        self.mint_for(role, TICKET_TTL)
+    }
+
+    /// A fresh ticket for `role`, valid `ttl`.
+    pub fn mint_for(&self, role: Role, ttl: Duration) -> std::io::Result<String> {
         let ticket = new_token()?;
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        all.retain(|(_, _, born)| now.duration_since(*born) < TICKET_TTL);
+        all.retain(|(_, _, born, ttl)| now.duration_since(*born) < *ttl);
         if all.len() >= MAX_TICKETS {
             all.remove(0);
         }
-        all.push((ticket.clone(), role, now));
+        all.push((ticket.clone(), role, now, ttl));
         Ok(ticket)
     }
 
     /// The role of a valid ticket, which is used up.
     pub fn redeem(&self, ticket: &str) -> Option<Role> {
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let i = all.iter().position(|(t, _, _)| same_secret(t, ticket))?;
-        let (_, role, born) = all.remove(i);
-        (born.elapsed() < TICKET_TTL).then_some(role)
+        let i = all.iter().position(|(t, _, _, _)| same_secret(t, ticket))?;
+        let (_, role, born, ttl) = all.remove(i);
+        (born.elapsed() < ttl).then_some(role)
     }
 }
 
@@ -66,6 +75,8 @@ impl Tickets {
 pub struct Access {
     pub operator_token: Option<String>,
     pub observer_token: Option<String>,
+    /// What agents present to `/register` and `/mcp` (`--agent-key`).
+    pub agent_key: Option<String>,
     /// Origins allowed besides the loopback ones on the served port.
     pub allowed_origins: Vec<String>,
     /// The address the hub is bound to, and its port.
@@ -77,6 +88,15 @@ impl Access {
     /// Auth is on once an operator token is configured.
     pub fn enabled(&self) -> bool {
         self.operator_token.is_some()
+    }
+
+    /// Whether a caller may pass the agent door (`/register`, `/mcp`):
+    /// always without an agent key, else only with that key.
+    pub fn agent_ok(&self, bearer: Option<&str>) -> bool {
+        match &self.agent_key {
+            None => true,
+            Some(key) => bearer.is_some_and(|b| same_secret(b, key)),
+        }
     }
 
     /// The role a bearer token grants. With auth off everyone is operator.
@@ -170,6 +190,7 @@ mod tests {
         Access {
             operator_token: Some("op-secret".into()),
             observer_token: Some("obs-secret".into()),
+            agent_key: None,
             allowed_origins: vec!["https://console.example".into()],
             host: "10.0.0.5".into(),
             port: 8765,

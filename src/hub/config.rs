@@ -23,6 +23,10 @@ pub struct HubConfig {
     pub reaped_grace: Duration,
     pub open_browser: bool,
     pub operator_token: Option<String>,
+    /// `--no-auth`: no operator credential at all (loopback only).
+    pub no_auth: bool,
+    /// `--agent-key`: what agents present to /register and /mcp.
+    pub agent_key: Option<String>,
     pub observer_token: Option<String>,
     pub log_file: Option<PathBuf>,
     pub log_retention: Duration,
@@ -65,10 +69,18 @@ Options:
                               from the operator in between; 0 is off
                               [env: CAUCUS_LOOP_GUARD] [default: 0]
   --no-browser                do not open the console in a browser
-  --operator-token TOKEN      turn auth on; this token may act
-                              [env: CAUCUS_OPERATOR_TOKEN] [default: none, auth off]
+  --operator-token TOKEN      the chair's credential: this token may act
+                              [env: CAUCUS_OPERATOR_TOKEN] [default: one the hub
+                              makes, kept private in the state folder for the
+                              local tools (caucus control), the console signed
+                              in through the URL it prints]
+  --no-auth                   no operator credential: anyone who reaches the port
+                              is the chair (loopback only; not for shared machines)
   --observer-token TOKEN      this token may watch but not act
                               [env: CAUCUS_OBSERVER_TOKEN] [default: none]
+  --agent-key KEY             agents must present it (Authorization: Bearer) to
+                              /register and /mcp, as caucus-mcp 5.x; required on
+                              a hub bound beyond loopback [env: CAUCUS_AGENT_KEY]
   --log-file PATH             append every routed message to this JSONL file
                               [env: CAUCUS_LOG_FILE] [default: none]
   --log-retention-hours H     prune transcript lines older than this
@@ -161,6 +173,8 @@ impl HubConfig {
         let mut reaped_grace = None;
         let mut open_browser = true;
         let mut operator_token = None;
+        let mut no_auth = false;
+        let mut agent_key = None;
         let mut observer_token = None;
         let mut log_file = None;
         let mut retention = None;
@@ -201,6 +215,8 @@ impl HubConfig {
                 }
                 Long("no-browser") => open_browser = false,
                 Long("operator-token") => operator_token = Some(text(args.value())?),
+                Long("no-auth") => no_auth = true,
+                Long("agent-key") => agent_key = Some(text(args.value())?),
                 Long("observer-token") => observer_token = Some(text(args.value())?),
                 Long("log-file") => log_file = Some(PathBuf::from(text(args.value())?)),
                 Long("log-retention-hours") => retention = Some(text(args.value())?),
@@ -255,10 +271,43 @@ impl HubConfig {
         };
         let operator_token = operator_token.or_else(|| env("CAUCUS_OPERATOR_TOKEN"));
         let observer_token = observer_token.or_else(|| env("CAUCUS_OBSERVER_TOKEN"));
-        if observer_token.is_some() && operator_token.is_none() {
+        let agent_key = agent_key.or_else(|| env("CAUCUS_AGENT_KEY"));
+        for (flag, secret) in [
+            ("--operator-token", &operator_token),
+            ("--observer-token", &observer_token),
+            ("--agent-key", &agent_key),
+        ] {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.chars().count() < 16 || s.chars().any(char::is_control))
+            {
+                return Err(format!(
+                    "{flag}: at least 16 characters and no control characters"
+                ));
+            }
+        }
+        if no_auth && operator_token.is_some() {
+            return Err("--no-auth and --operator-token contradict each other".into());
+        }
+        let bound = host.as_deref().unwrap_or("127.0.0.1");
+        if !super::auth::is_loopback_name(bound) {
+            if no_auth {
+                return Err(format!(
+                    "--no-auth is for a hub on loopback only: bound to {bound}, anyone on the \
+                     network would be the chair"
+                ));
+            }
+            if agent_key.is_none() {
+                return Err(format!(
+                    "a hub bound to {bound} needs --agent-key (or CAUCUS_AGENT_KEY): without \
+                     it every machine that reaches the port could join the room"
+                ));
+            }
+        }
+        if observer_token.is_some() && no_auth {
             return Err(
-                "--observer-token needs --operator-token: without it auth is off and \
-                 everyone is operator"
+                "--observer-token needs an operator credential: with --no-auth everyone is \
+                 operator"
                     .into(),
             );
         }
@@ -298,6 +347,8 @@ impl HubConfig {
             reaped_grace: reaped_grace.unwrap_or(Duration::from_secs(1800)),
             open_browser,
             operator_token,
+            no_auth,
+            agent_key,
             observer_token,
             log_file: log_file.or_else(|| env("CAUCUS_LOG_FILE").map(PathBuf::from)),
             log_retention: retention,

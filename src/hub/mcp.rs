@@ -144,10 +144,11 @@ pub fn end_session(sessions: &McpSessions, session: Option<&str>) -> Result<McpR
 
 /// `POST /mcp`: one JSON-RPC message in, its answer out. `secret` is the
 /// stateless client's own (bearer token or `key=`).
-/// `hub_url` is the hub's own address: the tools reach the room through it.
+/// `hub` is a client of the hub's own address (with its agent key): the
+/// tools reach the room through it.
 pub fn post(
     sessions: &McpSessions,
-    hub_url: &str,
+    hub: &crate::client::HubClient,
     project: Option<&str>,
     session: Option<&str>,
     secret: Option<&str>,
@@ -180,13 +181,16 @@ pub fn post(
         None if method == "initialize" => {
             let id = new_token().map_err(|_| HubError::Busy)?;
             let bridge = sessions
-                .insert(format!("session:{id}"), Server::for_http(hub_url, project))
+                .insert(
+                    format!("session:{id}"),
+                    Server::for_http(hub.clone(), project),
+                )
                 .ok_or_else(full)?;
             (bridge, Some(id))
         }
         // Discovery says what the server is; it needs no session.
         None if method == "server/discover" => (
-            Arc::new(Mutex::new(Server::for_http(hub_url, project))),
+            Arc::new(Mutex::new(Server::for_http(hub.clone(), project))),
             None,
         ),
         None => {
@@ -209,7 +213,7 @@ pub fn post(
             let bridge = match sessions.get(&key) {
                 Some(b) => b,
                 None => sessions
-                    .insert(key, Server::for_http(hub_url, project))
+                    .insert(key, Server::for_http(hub.clone(), project))
                     .ok_or_else(full)?,
             };
             (bridge, None)

@@ -160,10 +160,12 @@ pub fn run(config: HubConfig) -> Result<(), String> {
             .map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
         log::info!("room kept in {} (fsync {:?})", dir.display(), config.fsync);
     }
+    let operator_token = operator_credential(&config, addr.port());
     let mut hub = Hub::new(
         room,
         Access {
-            operator_token: config.operator_token.clone(),
+            operator_token,
+            agent_key: config.agent_key.clone(),
             observer_token: config.observer_token.clone(),
             allowed_origins: config.allowed_origins.clone(),
             host: config.host.clone(),
@@ -177,7 +179,35 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     let url = format!("http://{addr}/");
     // Scripts and tests read this line to learn the port picked for `--port 0`.
     println!("caucus hub listening on {url}");
-    let _ = std::io::stdout().flush();
+    // The person at the keyboard is signed in by the URL: a single-use
+    // ticket, never the token itself (no token in a log or a Referer).
+    let console = if hub.access.enabled() {
+        match hub.tickets.mint_for(auth::Role::Operator, auth::LAUNCH_TTL) {
+            Ok(ticket) => format!("{url}#ticket={ticket}"),
+            Err(e) => {
+                log::warn!("cannot mint the console's ticket: {e}");
+                url.clone()
+            }
+        }
+    } else {
+        url.clone()
+    };
+    // Written, not println!: a reader that took only the first line and
+    // closed the pipe must not bring the hub down.
+    let mut out = std::io::stdout();
+    let _ = if hub.access.enabled() {
+        writeln!(
+            out,
+            "console (signs one browser in, within {} minutes): {console}",
+            auth::LAUNCH_TTL.as_secs() / 60
+        )
+    } else {
+        writeln!(
+            out,
+            "console: {console} (no auth: anyone who reaches the port is the chair)"
+        )
+    };
+    let _ = out.flush();
     log::info!(
         "hub {} on {url} (auth {}, rate limits {})",
         env!("CARGO_PKG_VERSION"),
@@ -191,7 +221,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     start_reaper(Arc::clone(&hub), &config)?;
     health::start(Arc::clone(&hub))?;
     if config.open_browser {
-        open_browser(&url);
+        open_browser(&console);
     }
 
     let limits = http::Limits {
@@ -199,6 +229,41 @@ pub fn run(config: HubConfig) -> Result<(), String> {
         max_connections: config.max_connections,
     };
     http::serve(listener, limits, move |req| routes::handle(&hub, req))
+}
+
+/// The operator's credential: `--operator-token`, else none with
+/// `--no-auth` (said loudly), else the one kept for this port on this
+/// machine, else a fresh one, kept private for the local tools.
+fn operator_credential(config: &HubConfig, port: u16) -> Option<String> {
+    if let Some(token) = &config.operator_token {
+        return Some(token.clone());
+    }
+    if config.no_auth {
+        log::warn!(
+            "--no-auth: no operator credential; anyone who reaches the port acts as the \
+             chair (approves tools, stops the room, reads every message)"
+        );
+        return None;
+    }
+    let token = match crate::identity::kept_operator_token(port) {
+        Some(kept) => kept,
+        None => match crate::secret::new_token() {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // Refusing to start is better than starting open.
+                eprintln!("caucus hub: cannot make an operator token ({e}); exiting");
+                std::process::exit(1);
+            }
+        },
+    };
+    match crate::identity::keep_operator_token(port, &token) {
+        Ok(path) => log::info!("operator token kept in {}", path.display()),
+        Err(e) => log::warn!(
+            "cannot keep the operator token for the local tools ({e}): sign in through the \
+             console URL"
+        ),
+    }
+    Some(token)
 }
 
 /// Sweeps idle peers often enough for the configured TTL: every 15 s as the

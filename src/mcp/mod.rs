@@ -283,13 +283,10 @@ impl Server {
     /// A server for MCP over HTTP: the hub's `/mcp`, for agent `project`,
     /// talking to the hub at `hub_url`. Nothing is written anywhere: each
     /// message's answer comes back from [`Server::answer`].
-    pub fn for_http(hub_url: &str, project: &str) -> Server {
+    pub fn for_http(hub: HubClient, project: &str) -> Server {
         Server {
             out: Out::new(std::io::sink()),
-            session: Arc::new(Mutex::new(Session::with_project(
-                HubClient::new(hub_url),
-                project,
-            ))),
+            session: Arc::new(Mutex::new(Session::with_project(hub, project))),
             legacy: None,
             running: Arc::new(Mutex::new(HashMap::new())),
             worker: None,

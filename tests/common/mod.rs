@@ -34,6 +34,7 @@ pub fn caucus() -> Command {
 pub struct Hub {
     child: Child,
     pub addr: String,
+    operator: Option<String>,
 }
 
 /// One HTTP answer.
@@ -99,7 +100,30 @@ impl Hub {
             .and_then(|s| s.strip_suffix('/'))
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
-        Hub { child, addr }
+        // The chair's token: the one given, none with --no-auth, else the
+        // one the hub made and kept for its port (sent on operator paths).
+        let given = extra
+            .iter()
+            .position(|a| *a == "--operator-token")
+            .and_then(|i| extra.get(i + 1));
+        let kept = if given.is_some() || extra.contains(&"--no-auth") {
+            None
+        } else {
+            let port = addr.rsplit(':').next().unwrap_or_default();
+            std::fs::read_to_string(state_dir().join("operator").join(format!("{port}.token")))
+                .ok()
+                .map(|t| t.trim().to_string())
+        };
+        Hub {
+            child,
+            addr,
+            operator: kept,
+        }
+    }
+
+    /// The operator token the hub made (auth by default), if it made one.
+    pub fn operator(&self) -> Option<&str> {
+        self.operator.as_deref()
     }
 
     pub fn pid(&self) -> u32 {
@@ -122,6 +146,20 @@ impl Hub {
             self.addr,
             body.len()
         );
+        // The chair's own paths carry the token the hub made, as the
+        // console and `caucus control` do, unless the test sends its own.
+        let chair = ["/control", "/export", "/search", "/ui/ticket"]
+            .iter()
+            .any(|p| path.starts_with(p))
+            || (method == "GET" && path.starts_with("/approvals"));
+        if chair
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("Authorization"))
+            && let Some(op) = &self.operator
+        {
+            req.push_str(&format!("Authorization: Bearer {op}\r\n"));
+        }
         if !body.is_empty() {
             req.push_str("Content-Type: application/json\r\n");
         }
@@ -142,7 +180,8 @@ impl Hub {
         self.request("POST", path, &[], body.to_string().as_bytes())
     }
 
-    /// `POST /control` with no credentials.
+    /// `POST /control` as the chair: with the token the hub made, or none
+    /// when the test gave one (or `--no-auth`).
     pub fn control(&self, body: Value) -> Resp {
         self.post("/control", body)
     }
@@ -501,8 +540,17 @@ pub struct Feed {
 
 impl Feed {
     /// Opens `/ui` (with `?query` when given) and an optional `Origin`.
+    /// With no query on a hub that made its own token, the chair's ticket
+    /// is fetched first, as the page does.
     pub fn open(hub: &Hub, query: &str, origin: Option<&str>) -> Result<Feed, tungstenite::Error> {
         use tungstenite::client::IntoClientRequest;
+        let query = match (query, hub.operator()) {
+            ("", Some(_)) => {
+                let t = hub.request("POST", "/ui/ticket", &[], b"").json();
+                format!("?ticket={}", t["ticket"].as_str().unwrap_or_default())
+            }
+            _ => query.to_string(),
+        };
         let url = format!("ws://{}/ui{}", hub.addr, query);
         let mut request = url.into_client_request()?;
         if let Some(o) = origin {
