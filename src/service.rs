@@ -161,13 +161,53 @@ fn xml_text(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The service file's text for `argv` (the binary, then its arguments).
-fn file_text(argv: &[String]) -> String {
+/// The flags that carry secrets, and the variable each is given as
+/// instead: a secret never sits in the service's command line (`ps`).
+const SECRET_FLAGS: [(&str, &str); 3] = [
+    ("--operator-token", "CAUCUS_OPERATOR_TOKEN"),
+    ("--observer-token", "CAUCUS_OBSERVER_TOKEN"),
+    ("--agent-key", "CAUCUS_AGENT_KEY"),
+];
+
+/// `flags` without the secret ones, and those as environment variables.
+fn split_secrets(flags: &[String]) -> (Vec<String>, Vec<(&'static str, String)>) {
+    let mut kept = Vec::new();
+    let mut secrets = Vec::new();
+    let mut iter = flags.iter();
+    while let Some(flag) = iter.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag.as_str(), None),
+        };
+        match SECRET_FLAGS.iter().find(|(f, _)| *f == name) {
+            Some((_, var)) => {
+                if let Some(value) = inline.or_else(|| iter.next().cloned()) {
+                    secrets.push((*var, value));
+                }
+            }
+            None => kept.push(flag.clone()),
+        }
+    }
+    (kept, secrets)
+}
+
+/// The service file's text for `argv` (the binary, then its arguments),
+/// with `secrets` as its environment; the file is private (0600).
+fn file_text(argv: &[String], secrets: &[(&str, String)]) -> String {
     if cfg!(target_os = "macos") {
         let args: String = argv
             .iter()
             .map(|a| format!("    <string>{}</string>\n", xml_text(a)))
             .collect();
+        let env: String = if secrets.is_empty() {
+            String::new()
+        } else {
+            let pairs: String = secrets
+                .iter()
+                .map(|(k, v)| format!("    <key>{k}</key>\n    <string>{}</string>\n", xml_text(v)))
+                .collect();
+            format!("  <key>EnvironmentVariables</key>\n  <dict>\n{pairs}  </dict>\n")
+        };
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <!-- {MARKER}; `caucus service uninstall` removes it. -->\n\
@@ -176,15 +216,27 @@ fn file_text(argv: &[String]) -> String {
              <plist version=\"1.0\">\n<dict>\n  <key>Label</key>\n  <string>{LABEL}</string>\n\
              \x20 <key>ProgramArguments</key>\n  <array>\n{args}  </array>\n\
              \x20 <key>RunAtLoad</key>\n  <true/>\n  <key>KeepAlive</key>\n  <true/>\n\
-             </dict>\n</plist>\n"
+             {env}</dict>\n</plist>\n"
         )
     } else {
         let exec: Vec<String> = argv.iter().map(|a| unit_word(a)).collect();
+        let env: String = secrets
+            .iter()
+            .map(|(k, v)| {
+                // In Environment= only specifiers (%), quotes and
+                // backslashes are special; $ is not expanded there.
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('%', "%%");
+                format!("Environment=\"{k}={v}\"\n")
+            })
+            .collect();
         format!(
             "# {MARKER}; `caucus service uninstall` removes it.\n\
              [Unit]\nDescription=caucus hub: a supervised room for AI agents\n\
              After=network.target\n\n\
-             [Service]\nExecStart={}\nRestart=on-failure\nRestartSec=2\n\n\
+             [Service]\n{env}ExecStart={}\nRestart=on-failure\nRestartSec=2\n\n\
              [Install]\nWantedBy=default.target\n",
             exec.join(" ")
         )
@@ -206,7 +258,8 @@ fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o644).custom_flags(libc::O_NOFOLLOW);
+        // Private: it may hold the hub's secrets.
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     let mut f = options.open(&temp)?;
     f.write_all(text.as_bytes())?;
@@ -286,8 +339,25 @@ fn install(hub_flags: &[OsString], force: bool, start: bool) -> ExitCode {
         Ok(p) => p.display().to_string(),
         Err(e) => return fail(format!("cannot find this program's path: {e}")),
     };
+    if flags
+        .iter()
+        .any(|f| f.to_string_lossy().chars().any(char::is_control))
+    {
+        return usage(
+            "a flag value holds a control character (a line break would add a line to the \
+             service file): refused",
+        );
+    }
+    let (flags, secrets) = split_secrets(&absolute_paths(&flags));
+    if !secrets.is_empty() && cfg!(windows) {
+        return usage(
+            "secrets (--operator-token, --observer-token, --agent-key) would sit in the \
+             logon task's command line: leave --operator-token out (the hub makes one and \
+             keeps it private) or set the CAUCUS_* variables in your user environment",
+        );
+    }
     let mut argv = vec![exe, "hub".to_string()];
-    argv.extend(absolute_paths(&flags));
+    argv.extend(flags);
     let file = match service_file() {
         Ok(f) => f,
         Err(e) => return fail(e),
@@ -311,7 +381,7 @@ fn install(hub_flags: &[OsString], force: bool, start: bool) -> ExitCode {
         }
         _ => {}
     }
-    if let Err(e) = write_file(&path, &file_text(&argv)) {
+    if let Err(e) = write_file(&path, &file_text(&argv, &secrets)) {
         return fail(format!("cannot write {}: {e}", path.display()));
     }
     println!("wrote {}", path.display());

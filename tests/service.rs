@@ -138,3 +138,52 @@ fn flags_the_hub_would_refuse_write_nothing() {
     assert!(!unit(&h).exists());
     assert_eq!(service(&h, &["restart"]).status.code(), Some(2));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn install_keeps_secrets_out_of_the_command_line_and_refuses_a_line_break() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = home("secrets");
+    let token = "op-secret-0123456789abcdef";
+    let out = service(
+        &h,
+        &[
+            "install",
+            "--no-start",
+            "--operator-token",
+            token,
+            "--port",
+            "9101",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let text = std::fs::read_to_string(unit(&h)).unwrap();
+    let exec = text.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        !exec.contains(token),
+        "the token is not in the command line: {exec}"
+    );
+    assert!(
+        text.contains(&format!("Environment=\"CAUCUS_OPERATOR_TOKEN={token}\"")),
+        "{text}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(token),
+        "nor printed"
+    );
+    let mode = std::fs::metadata(unit(&h)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the unit is private");
+    // A line break in a value would add a directive: refused, nothing written.
+    let h = home("inject");
+    let out = service(
+        &h,
+        &[
+            "install",
+            "--no-start",
+            "--allowed-origins",
+            "https://a.example\nExecStartPre=/bin/sh -c id",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(!unit(&h).exists());
+}
