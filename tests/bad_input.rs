@@ -284,7 +284,10 @@ fn past_the_connection_cap_requests_get_503_and_the_hub_recovers() {
         pa.join().unwrap();
         pb.join().unwrap();
     });
-    assert_eq!(hub.get("/version").status, 200, "the hub recovers");
+    // The held connections close as their threads finish: the hub answers
+    // again once they have (bounded).
+    let recovered = (0..2000).any(|_| hub.get("/version").status == 200);
+    assert!(recovered, "the hub recovers");
 }
 
 /// A backlog comes in batches of at most about 1 MiB, in order, and

@@ -762,3 +762,58 @@ fn interrupts_and_every_approval_request_and_verdict_reach_the_transcript() {
     drop(hub);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One wait per place: a newer `/approval` wait on the same request, or a
+/// newer `/gate` wait of the same token, replaces the older one (409), so
+/// a token cannot hold a crowd of connections waiting. Nothing else ends
+/// either wait early, so the first answer to come back is the replaced one.
+#[test]
+fn a_newer_wait_replaces_the_older_one() {
+    let hub = Hub::start(&[]);
+    let a = hub.join("alpha");
+    let asked = a.post(
+        "/approvals",
+        json!({"tool": "Bash", "input": {"command": "ls"}}),
+    );
+    let id = asked.json()["id"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {}", a.token);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (tx, hub, bearer, id) = (tx.clone(), &hub, bearer.clone(), id.clone());
+            s.spawn(move || {
+                let path = format!("/approval?id={id}&timeout=20");
+                tx.send(hub.request("GET", &path, &[("Authorization", &bearer)], b""))
+                    .unwrap();
+            });
+        }
+        let first = rx.recv().unwrap();
+        assert_eq!(first.status, 409, "{}", first.text);
+        assert_eq!(first.json()["detail"], "replaced");
+        assert_eq!(
+            hub.control(json!({"action": "approve", "id": id})).status,
+            200
+        );
+        assert_eq!(rx.recv().unwrap().json()["state"], "allow");
+    });
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (tx, hub, token) = (tx.clone(), &hub, a.token.clone());
+            s.spawn(move || {
+                tx.send(hub.post("/gate", json!({"token": token, "wait": 20})))
+                    .unwrap();
+            });
+        }
+        let first = rx.recv().unwrap();
+        assert_eq!(first.status, 409, "{}", first.text);
+        assert_eq!(hub.control(json!({"action": "stop"})).status, 200);
+        let second = rx.recv().unwrap();
+        assert_eq!(second.status, 200, "{}", second.text);
+        assert_eq!(
+            second.json()["allow"],
+            false,
+            "the stop reached the survivor"
+        );
+    });
+}

@@ -40,10 +40,20 @@ pub fn gate(hub: &Hub, r: GateRequest) -> Answer {
     let urgent_only = !wait.is_zero();
     let deadline = Instant::now() + wait;
     let mut room = hub.lock();
+    let turn = if urgent_only {
+        Some(room.begin_wait(&r.token, None)?)
+    } else {
+        None
+    };
     let gate = loop {
         let (gate, wake) = room.gate(&r.token, urgent_only)?;
         if let Some(g) = gate {
             break Some(g);
+        }
+        if let Some((name, turn)) = &turn
+            && room.wait_replaced(name, None, *turn)
+        {
+            return Err(HubError::Replaced);
         }
         let now = Instant::now();
         if now >= deadline {
@@ -83,10 +93,20 @@ pub fn approvals(hub: &Hub, bearer: Option<&str>) -> Answer {
 pub fn approval(hub: &Hub, token: &str, id: &str, timeout: Duration) -> Answer {
     let deadline = Instant::now() + timeout;
     let mut room = hub.lock();
+    let turn = if timeout.is_zero() {
+        None
+    } else {
+        Some(room.begin_wait(token, Some(id))?)
+    };
     let verdict = loop {
         let (verdict, wake) = room.approval_verdict(token, id)?;
         if let Some(v) = verdict {
             break v;
+        }
+        if let Some((name, turn)) = &turn
+            && room.wait_replaced(name, Some(id), *turn)
+        {
+            return Err(HubError::Replaced);
         }
         let now = Instant::now();
         if now >= deadline {

@@ -32,6 +32,9 @@ pub enum HubError {
     NameInUse { project: String, listening: bool },
     /// 409: another `/receive` took this token's listening slot.
     AlreadyListening,
+    /// 409: a newer `/gate` or `/approval` wait of this token took this
+    /// one's place.
+    Replaced,
     /// 409: a resource cap of the room (records, channels, forms, hands).
     Limit(&'static str),
     /// 409: an approval already answered, withdrawn or expired.
@@ -72,6 +75,7 @@ impl HubError {
             | HubError::NameInUse { .. }
             | HubError::Limit(_)
             | HubError::AlreadyListening
+            | HubError::Replaced
             | HubError::Settled(_) => 409,
             HubError::FloorHeld { .. } => 423,
             HubError::RateLimited(_) => 429,
@@ -110,6 +114,10 @@ impl HubError {
                 },
             }),
             HubError::Limit(detail) => json!({ "detail": detail }),
+            HubError::Replaced => json!({
+                "detail": "replaced",
+                "hint": "a newer wait with this token took this one's place: one wait per token",
+            }),
             HubError::AlreadyListening => json!({
                 "detail": "already_listening",
                 "hint": "a newer /receive with this token took its listening slot: stop polling here",

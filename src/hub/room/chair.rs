@@ -68,6 +68,9 @@ pub(super) struct Approval {
     /// `pending`, `allow`, `deny` or `expired`.
     state: &'static str,
     reason: Option<String>,
+    /// Moves each time a wait on it begins: one wait per approval.
+    #[serde(skip)]
+    wait_turn: u64,
 }
 
 /// What a tool call runs, read from its input rather than from the
@@ -287,6 +290,7 @@ impl Room {
             expires: now + window,
             state: "pending",
             reason: None,
+            wait_turn: 0,
         };
         let id = approval.id.clone();
         let shown: String = if approval.summary.is_empty() {
@@ -313,6 +317,50 @@ impl Room {
             json!({"id": id, "peer": name, "tool": tool}),
         );
         Ok(json!({"id": id, "state": "pending", "expires_in": window}))
+    }
+
+    /// A wait of this token begins: a `/gate` wait (`approval` `None`)
+    /// takes the token's one gate-waiting place; a wait on an approval
+    /// takes that approval's one place (a host may ask about several tool
+    /// calls at once, each bounded by the approvals cap). An older wait in
+    /// the same place is woken to learn it was replaced. Returns the name
+    /// and the wait's turn.
+    pub fn begin_wait(
+        &mut self,
+        token: &str,
+        approval: Option<&str>,
+    ) -> Result<(String, u64), HubError> {
+        let name = self.authenticate(token)?;
+        let turn = match approval {
+            None => {
+                let peer = self.peer_mut(&name)?;
+                peer.wait_turn += 1;
+                peer.wait_turn
+            }
+            Some(id) => {
+                let a = self
+                    .approvals
+                    .iter_mut()
+                    .find(|a| a.id == id && a.peer == name)
+                    .ok_or_else(|| HubError::NotFound(format!("no approval {id:?} of yours")))?;
+                a.wait_turn += 1;
+                a.wait_turn
+            }
+        };
+        self.peer_mut(&name)?.wake.notify_all();
+        Ok((name, turn))
+    }
+
+    /// Whether a newer wait in the same place took this one's.
+    pub fn wait_replaced(&self, name: &str, approval: Option<&str>, turn: u64) -> bool {
+        match approval {
+            None => self.peers.get(name).is_none_or(|p| p.wait_turn != turn),
+            Some(id) => self
+                .approvals
+                .iter()
+                .find(|a| a.id == id)
+                .is_none_or(|a| a.wait_turn != turn),
+        }
     }
 
     /// `GET /approval?id=`: the agent's view of its own request; `None`

@@ -271,6 +271,9 @@ struct Peer {
     full: bool,
     /// The operator's interrupt, until both doors handed it over.
     interrupt: Option<chair::Interrupt>,
+    /// Moves each time a `/gate` or `/approval` wait of this token begins:
+    /// one wait per token, the newest wins (as `/receive`).
+    wait_turn: u64,
     wake: Arc<Condvar>,
 }
 
@@ -302,6 +305,7 @@ impl Peer {
             revoked: VecDeque::new(),
             full: false,
             interrupt: None,
+            wait_turn: 0,
             wake: Arc::new(Condvar::new()),
         }
     }
