@@ -163,3 +163,48 @@ fn past_the_open_connection_cap_newcomers_wait_and_the_longest_idle_make_way() {
         assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     }
 }
+
+/// Bodies that trickle do not hold every slot: at the cap, a connection
+/// still reading its body makes way for a newcomer as an idle one does, so
+/// the operator's `/control` gets through.
+#[test]
+fn at_the_cap_trickling_bodies_make_way_for_the_operator() {
+    let hub = Hub::start(&["--max-connections", "4", "--read-deadline", "600"]);
+    let mut tricklers: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(&hub.addr).unwrap();
+            s.write_all(
+                b"POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                  Content-Length: 100\r\n\r\n{",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let op = hub.operator().unwrap().to_string();
+    let body = r#"{"action":"pause"}"#;
+    let request = format!(
+        "POST /control HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: \
+         Bearer {op}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let served = (0..600).find_map(|_| {
+        let r = hub.raw(request.as_bytes());
+        match r.status {
+            200 => Some(r),
+            503 => {
+                std::thread::sleep(Duration::from_millis(50));
+                None
+            }
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+    });
+    assert_eq!(
+        served.expect("the operator never got through").json()["mode"],
+        "paused"
+    );
+    assert!(
+        closed_by_hub(&mut tricklers[0]),
+        "the longest trickler made way"
+    );
+}

@@ -281,7 +281,9 @@ pub(super) fn serve(server: &Server, id: u64, stream: TcpStream) {
                 return linger_close(conn.stream);
             }
         };
-        server.set_idle(id, false);
+        // Still evictable while its body comes in (as while its head did):
+        // at the connection cap, bodies that trickle make way for
+        // newcomers instead of holding every slot.
         let checked = head
             .framing()
             .and_then(|f| head.expects_continue().map(|c| (f, c)));
@@ -298,6 +300,7 @@ pub(super) fn serve(server: &Server, id: u64, stream: TcpStream) {
         }
         let body_deadline = Instant::now() + server.limits.read_deadline;
         let body = read_body(&mut conn, &framing, body_deadline);
+        server.set_idle(id, false);
         let keep_alive = head.keep_alive() && body.is_ok();
         let is_head = head.method == Method::Head;
         let request = Request {
