@@ -26,6 +26,8 @@ pub struct HubClient {
     /// The hub's agent key (`CAUCUS_AGENT_KEY`), presented to the agent
     /// door: `/register` and `/mcp`.
     agent_key: Option<String>,
+    /// The hub's own key, when the hub's `/mcp` tools call it back.
+    internal_key: Option<String>,
 }
 
 /// Checks a hub URL and returns it without a trailing `/`.
@@ -108,7 +110,14 @@ impl HubClient {
             agent_key: std::env::var("CAUCUS_AGENT_KEY")
                 .ok()
                 .filter(|k| !k.trim().is_empty()),
+            internal_key: None,
         }
+    }
+
+    /// The same client, calling back the hub that holds `key`.
+    pub fn with_internal_key(mut self, key: &str) -> Self {
+        self.internal_key = Some(key.to_string());
+        self
     }
 
     /// The same client presenting `key` at the agent door instead.
@@ -176,6 +185,9 @@ impl HubClient {
         let bearer = bearer.or(self.agent_key.as_deref().filter(|_| door));
         if let Some(token) = bearer {
             req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(key) = self.internal_key.as_deref().filter(|_| door) {
+            req = req.header("X-Caucus-Internal", key);
         }
         Self::finish(req.send(body.to_string().as_bytes()))
     }

@@ -300,3 +300,33 @@ fn an_initialize_flood_does_not_push_out_a_joined_session() {
         "keeper"
     );
 }
+
+/// The hub's own `/mcp` joins spend no address's registration bucket: a
+/// local process that drained the loopback bucket does not lock out every
+/// agent that joins over MCP.
+#[test]
+fn a_drained_loopback_bucket_does_not_lock_out_mcp_joins() {
+    let hub = Hub::start(&[]);
+    let mut refused = false;
+    for i in 0..40 {
+        let r = hub.post("/register", json!({"project": format!("flood{i}")}));
+        if r.status == 429 {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the loopback bucket was drained");
+    let call = |id: u64, name: &str| {
+        rpc(
+            &hub,
+            "?project=viamcp",
+            None,
+            &tool_call(id, name, json!({})),
+        )
+        .json()["result"]
+            .clone()
+    };
+    assert_eq!(call(1, "setup")["structuredContent"]["ready"], true);
+    let joined = call(2, "join");
+    assert_eq!(joined["structuredContent"]["project"], "viamcp", "{joined}");
+}

@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         origin: None,
         host: Some("127.0.0.1:8765"),
         mcp_session: None,
+        internal: None,
         body: Ok(body),
     };
     let _ = dispatch(hub, &call, &method, path, &query);

@@ -29,13 +29,21 @@ async function startHub(...extra) {
   const proc = spawn(binary, ['hub', '--port', '0', '--no-browser', '--log-level', 'warn', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   started.push(proc);
-  const lines = createInterface({ input: proc.stdout });
-  const line = await new Promise((resolve, reject) => {
-    lines.once('line', resolve);
+  // Both lines may come in one chunk: every line is collected from the start.
+  const seen = [];
+  const waiters = [];
+  createInterface({ input: proc.stdout }).on('line', (l) => {
+    seen.push(l);
+    for (const w of waiters.splice(0)) w();
+  });
+  const nth = (n) => new Promise((resolve, reject) => {
+    const look = () => (seen.length > n ? resolve(seen[n]) : waiters.push(look));
+    look();
     proc.once('exit', () => reject(new Error('the hub exited at start')));
   });
+  const line = await nth(0);
   // The second line: the console URL (with its single-use ticket).
-  const consoleLine = new Promise((resolve) => lines.once('line', resolve));
+  const consoleLine = nth(1);
   const url = line.replace('caucus hub listening on ', '').replace(/\/$/, '');
   const call = async (method, path, body, headers = {}) => {
     const r = await fetch(url + path, {

@@ -32,6 +32,9 @@ pub struct Hub {
     /// Names this run of the hub: a client whose token is refused can tell
     /// a hub that restarted and forgot it (another instance) from a kick.
     pub instance: String,
+    /// What the hub's own `/mcp` tools present when they call it back
+    /// (`X-Caucus-Internal`), so their joins spend no address's bucket.
+    pub internal_key: String,
 }
 
 /// The locked room. Releasing it publishes what the operation changed to
@@ -71,6 +74,8 @@ impl Hub {
             instance: crate::secret::os_random(8)
                 .map(|b| crate::secret::hex(&b))
                 .unwrap_or_default(),
+            // Never empty: with no OS randomness, a key nobody can present.
+            internal_key: crate::secret::new_token().unwrap_or_else(|_| "\u{0}unavailable".into()),
         }
     }
 

@@ -71,7 +71,7 @@ impl Room {
         &mut self,
         project: &str,
         token: Option<&str>,
-        from: IpAddr,
+        from: Option<IpAddr>,
     ) -> Result<Registered, HubError> {
         check_name(project)?;
         let now = Instant::now();
@@ -96,7 +96,12 @@ impl Room {
             }
             return Ok(self.registered(project));
         }
-        if self.config.rate_limit {
+        // `from` is `None` for the hub's own `/mcp` joins, which its MCP
+        // session cap bounds: they never drain the loopback bucket that
+        // local agents share.
+        if self.config.rate_limit
+            && let Some(from) = from
+        {
             let bucket = self
                 .register_buckets
                 .entry(from)

@@ -10,7 +10,7 @@ fn room() -> Room {
 }
 
 fn join(room: &mut Room, name: &str) -> String {
-    room.register(name, None, HOME).unwrap().token
+    room.register(name, None, Some(HOME)).unwrap().token
 }
 
 fn poll(room: &mut Room, token: &str, ack: Option<u64>) -> Vec<u64> {

@@ -127,6 +127,7 @@ pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
         origin: req.header("Origin"),
         host: req.header("Host"),
         mcp_session: req.header("Mcp-Session-Id"),
+        internal: req.header("X-Caucus-Internal"),
         body,
     };
     let answer = match &call.body {
@@ -192,6 +193,8 @@ pub struct Call<'a> {
     pub host: Option<&'a str>,
     /// `Mcp-Session-Id`, on `/mcp`.
     pub mcp_session: Option<&'a str>,
+    /// `X-Caucus-Internal`: the hub's own `/mcp` tools calling it back.
+    pub internal: Option<&'a str>,
     /// The body as read (POST only), or why it could not be.
     pub body: Result<Vec<u8>, HubError>,
 }
@@ -360,7 +363,10 @@ fn register(hub: &Hub, call: &Call) -> Answer {
     let ip = call.ip;
     let (reg, channels) = {
         let mut room = hub.room();
-        let reg = room.register(&r.project, r.token.as_deref(), ip)?;
+        let own = call
+            .internal
+            .is_some_and(|k| super::auth::same_secret(k, &hub.internal_key));
+        let reg = room.register(&r.project, r.token.as_deref(), (!own).then_some(ip))?;
         (reg, room.channels())
     };
     let stale = r.protocol_version.is_none_or(|v| v < protocol::VERSION);
@@ -608,7 +614,8 @@ fn mcp_post(hub: &Hub, call: &Call, query: &str) -> Answer {
     };
     let body = call.body.as_ref().map_err(Clone::clone)?;
     let client = crate::client::HubClient::new(&hub.self_url())
-        .with_agent_key(hub.access.agent_key.as_deref());
+        .with_agent_key(hub.access.agent_key.as_deref())
+        .with_internal_key(&hub.internal_key);
     mcp_reply(super::mcp::post(
         &hub.mcp,
         &client,
