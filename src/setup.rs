@@ -469,6 +469,27 @@ fn codex_config(text: &str, table: &str) -> String {
     }
 }
 
+/// Refuses a symbolic link anywhere between the repository and `path`
+/// (a `.claude` or `.codex` folder linked to the user's global one would
+/// have setup write into the user's own configuration).
+fn no_link_below(dir: &Path, path: &Path) -> Result<(), String> {
+    let Ok(rest) = path.strip_prefix(dir) else {
+        return Ok(());
+    };
+    let mut at = dir.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "{} is a symbolic link: caucus does not write through links; nothing was \
+                 written",
+                at.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads a text file for merging, or "" if there is none; refuses a link.
 fn read_text(path: &Path) -> Result<String, String> {
     match std::fs::symlink_metadata(path) {
@@ -519,6 +540,9 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
         .collect();
     // Everything is read and merged before anything is written: a refusal
     // changes nothing.
+    for path in [&server_path, &hooks_path] {
+        no_link_below(dir, path)?;
+    }
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut settings = read_object(&hooks_path)?;
     if server_path == hooks_path {

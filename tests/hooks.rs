@@ -512,6 +512,20 @@ fn setup_refuses_what_it_cannot_merge_and_changes_nothing() {
         assert_eq!(ran.code, 1);
         assert!(ran.stderr.contains("symbolic link"), "{}", ran.stderr);
         assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "{}");
+        // Nor through a linked folder: a `.claude` that is the user's
+        // global one.
+        std::fs::remove_file(repo.join(".mcp.json")).unwrap();
+        let global = fresh_dir("refusals-global-claude");
+        std::os::unix::fs::symlink(&global, repo.join(".claude")).unwrap();
+        let ran = setup(&repo, &[]);
+        assert_eq!(ran.code, 1);
+        assert!(ran.stderr.contains("symbolic link"), "{}", ran.stderr);
+        assert!(
+            !global.join("settings.json").exists(),
+            "nothing written there"
+        );
+        assert!(!repo.join(".mcp.json").exists(), "nor anything else");
+        std::fs::remove_file(repo.join(".claude")).unwrap();
     }
 
     // Usage errors: exit 2.

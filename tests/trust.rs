@@ -605,3 +605,17 @@ fn no_name_reads_as_the_operator_or_a_lines_header() {
         200
     );
 }
+
+#[test]
+fn a_cross_site_no_cors_get_reaches_nothing() {
+    let hub = Hub::start(&["--no-auth"]);
+    let a = hub.join("alpha");
+    a.say("all", "secret plans");
+    for path in ["/export", "/search?q=secret", "/peers", "/version"] {
+        let r = hub.request("GET", path, &[("Sec-Fetch-Site", "cross-site")], b"");
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        assert!(!r.text.contains("secret plans"));
+    }
+    let same = hub.request("GET", "/export", &[("Sec-Fetch-Site", "same-origin")], b"");
+    assert_eq!(same.status, 200);
+}

@@ -92,6 +92,7 @@ fuzz_target!(|data: &[u8]| {
         host: Some("127.0.0.1:8765"),
         mcp_session: None,
         internal: None,
+        fetch_site: None,
         body: Ok(body),
     };
     let _ = dispatch(hub, &call, &method, path, &query);

@@ -128,6 +128,7 @@ pub fn handle(hub: &Arc<Hub>, mut req: Request) -> Outcome {
         host: req.header("Host"),
         mcp_session: req.header("Mcp-Session-Id"),
         internal: req.header("X-Caucus-Internal"),
+        fetch_site: req.header("Sec-Fetch-Site"),
         body,
     };
     let answer = match &call.body {
@@ -195,6 +196,8 @@ pub struct Call<'a> {
     pub mcp_session: Option<&'a str>,
     /// `X-Caucus-Internal`: the hub's own `/mcp` tools calling it back.
     pub internal: Option<&'a str>,
+    /// `Sec-Fetch-Site`, which browsers send: `cross-site` is refused.
+    pub fetch_site: Option<&'a str>,
     /// The body as read (POST only), or why it could not be.
     pub body: Result<Vec<u8>, HubError>,
 }
@@ -209,6 +212,14 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
     // anything runs or any bucket is spent. Clients that are not browsers
     // send no Origin and are unaffected.
     hub.check_browser(call.host, call.origin)?;
+    // A page on another site reaches nothing, a "no-cors" GET included
+    // (browsers send no Origin on those, but do say cross-site).
+    if call
+        .fetch_site
+        .is_some_and(|s| s.eq_ignore_ascii_case("cross-site"))
+    {
+        return Err(HubError::Forbidden("cross-site requests are refused"));
+    }
     match (method, path) {
         (Get, "/") => Ok(index()),
         (Get, p) if p.starts_with("/assets/") => asset(&p["/assets/".len()..]),
