@@ -73,7 +73,10 @@ fn markdown(messages: &[&Message]) -> String {
         ));
         // Every line of the content is quoted: the header above is the
         // only line of an entry a sender cannot write.
+        // Raw HTML stays text wherever the file is rendered: `<` and `&`
+        // become entities (Markdown keeps the rest of the author's markup).
         for line in lines::split(&m.content) {
+            let line = line.replace('&', "&amp;").replace('<', "&lt;");
             out.push_str(&format!("> {line}\n"));
         }
     }
@@ -150,5 +153,13 @@ mod tests {
         assert_eq!(j.filename, "caucus-chat.json");
         let doc: serde_json::Value = serde_json::from_str(&j.body).unwrap();
         assert_eq!(doc["count"], 2);
+    }
+
+    #[test]
+    fn raw_html_in_a_message_stays_text_in_the_markdown_export() {
+        let m = msg(Kind::Message, "<img src=x onerror=alert(1)> & <script>x</script>");
+        let md = render(&[&m], "md").body;
+        assert!(!md.contains("<img") && !md.contains("<script"), "{md}");
+        assert!(md.contains("> &lt;img src=x onerror=alert(1)> &amp; &lt;script>x&lt;/script>"), "{md}");
     }
 }
