@@ -368,3 +368,33 @@ fn at_most_32_consoles_watch_at_once() {
     }
     assert!(admitted.is_some(), "a place never freed up");
 }
+
+/// Silent consoles cannot lock the chair out: at the cap (32), the
+/// operator's console takes the place of the stalest one.
+#[test]
+fn at_the_console_cap_the_operators_console_takes_a_silent_ones_place() {
+    let hub = Hub::start(&[]);
+    let silent: Vec<_> = (0..32).map(|_| stalled_console(&hub)).collect();
+    let mut watcher = None;
+    // The silent ones have upgraded once the health figures count them.
+    for _ in 0..50 {
+        let mut feed = Feed::open(&hub, "", None).unwrap();
+        assert_eq!(
+            feed.next()["type"],
+            "auth_ok",
+            "the operator's console is let in"
+        );
+        let snap = feed.next();
+        assert_eq!(snap["type"], "snapshot");
+        let seen = feed.until("health", |_| true);
+        if seen["health"]["consoles"] == 32 {
+            watcher = Some(feed);
+            break;
+        }
+    }
+    assert!(
+        watcher.is_some(),
+        "the operator's console was never let in at the cap"
+    );
+    drop(silent);
+}

@@ -39,9 +39,6 @@ pub fn serve(hub: &Arc<Hub>, req: &Request, query: &str) -> Outcome {
     let Some(key) = key.filter(|_| upgrade) else {
         return refuse(&HubError::invalid("a WebSocket upgrade is expected at /ui"));
     };
-    if hub.room().consoles() >= MAX_CONSOLES {
-        return refuse(&HubError::Limit("too many consoles are watching"));
-    }
     let role = if hub.access.enabled() {
         query_param(query, "ticket")
             .ok()
@@ -50,6 +47,13 @@ pub fn serve(hub: &Arc<Hub>, req: &Request, query: &str) -> Outcome {
     } else {
         Some(Role::Operator)
     };
+    // At the cap, the operator's console takes the place of one that does
+    // not read; nobody else's does.
+    if hub.room().consoles() >= MAX_CONSOLES
+        && !(role == Some(Role::Operator) && hub.room().make_console_room())
+    {
+        return refuse(&HubError::Limit("too many consoles are watching"));
+    }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let response = Response::new(101, Vec::new())
         .with_header("Upgrade", "websocket")

@@ -84,6 +84,31 @@ impl Feed {
         }
     }
 
+    /// At the cap, drops one console so the operator's new one gets its
+    /// place: the one furthest behind (it does not read), else the oldest
+    /// (a tab left open). Only the operator's console asks (see
+    /// `console::serve`), so a stranger's crowd of silent consoles cannot
+    /// lock the chair out.
+    pub fn make_room(&mut self) -> bool {
+        if self.subscribers.len() < MAX_CONSOLES {
+            return true;
+        }
+        let victim = self
+            .subscribers
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, s)| (s.behind.load(Ordering::Relaxed), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i);
+        match victim {
+            Some(i) => {
+                log::warn!("the console limit is reached: dropped the stalest for the operator's");
+                self.subscribers.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A new subscriber whose first event is `snapshot`; `None` when
     /// [`MAX_CONSOLES`] already watch.
     pub fn subscribe(&mut self, snapshot: Arc<str>) -> Option<Events> {

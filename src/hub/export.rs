@@ -157,9 +157,15 @@ mod tests {
 
     #[test]
     fn raw_html_in_a_message_stays_text_in_the_markdown_export() {
-        let m = msg(Kind::Message, "<img src=x onerror=alert(1)> & <script>x</script>");
+        let m = msg(
+            Kind::Message,
+            "<img src=x onerror=alert(1)> & <script>x</script>",
+        );
         let md = render(&[&m], "md").body;
         assert!(!md.contains("<img") && !md.contains("<script"), "{md}");
-        assert!(md.contains("> &lt;img src=x onerror=alert(1)> &amp; &lt;script>x&lt;/script>"), "{md}");
+        assert!(
+            md.contains("> &lt;img src=x onerror=alert(1)> &amp; &lt;script>x&lt;/script>"),
+            "{md}"
+        );
     }
 }

@@ -94,6 +94,12 @@ impl Room {
         self.feed.len()
     }
 
+    /// At the console cap, drops the stalest console for the operator's
+    /// (see `Feed::make_room`).
+    pub fn make_console_room(&mut self) -> bool {
+        self.feed.make_room()
+    }
+
     /// A new console: pending changes go out first, then it gets the
     /// snapshot and every event after it, in order. Consoles that connect
     /// while nothing changed share one snapshot. `None` past the cap.
