@@ -140,12 +140,11 @@ fn run(command: &str, event: &Value) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    #[cfg(unix)]
     #[test]
     fn a_flood_coalesces_per_kind_and_keeps_the_newest() {
         // A command still busy with the first event holds the queue.
