@@ -53,7 +53,10 @@ function inline(text, depth = 0) {
     else if (m[7] !== undefined) out.push(el('del', {}, ...sub(m[7])));
     else if (m[8] !== undefined) {
       const href = safeUrl(m[9]);
-      out.push(href ? link(href, sub(m[8])) : m[0]);
+      // Text that is not its own target shows the target beside it: a
+      // link cannot read as one place and lead to another.
+      const shown = m[8] === m[9] || m[8] === href ? [] : [el('span', { class: 'link-target' }, ` (${href})`)];
+      out.push(href ? el('span', {}, link(href, sub(m[8])), ...shown) : m[0]);
     } else if (m[10] !== undefined) {
       const href = safeUrl(m[10]);
       out.push(href ? link(href, [m[10]]) : m[10]);

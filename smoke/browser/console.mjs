@@ -307,6 +307,8 @@ async function deskStory(browser) {
   const a = plan.locator('a', { hasText: 'the spec' });
   check(await a.getAttribute('href') === 'https://example.com/spec' && await a.getAttribute('target') === '_blank'
     && (await a.getAttribute('rel')).includes('noopener'), 'links open in a new tab with rel=noopener');
+  check((await plan.locator('.link-target').textContent()).includes('https://example.com/spec'),
+    'a link whose text is not its target shows the target');
   const hostile = page.locator('.msg', { hasText: 'onerror' });
   await hostile.waitFor();
   check((await hostile.locator('.body').textContent()).includes('<script>window.__pwned=2</script>'), 'hostile HTML shows as text');
