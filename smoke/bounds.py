@@ -14,7 +14,10 @@ Loopback only, bounded in time. Prints the hub's resident memory (VmRSS):
 6. with 160 clients that ask for a long unacknowledged backlog
    (`/receive?ack_seq=0`) and never read the answer: each answer is one
    batch of at most 1 MiB, and large answers together hold at most
-   --max-answer-mib (64); past it the hub answers 503 at once.
+   --max-answer-mib (64); past it the hub answers 503 at once;
+7. with 4,100 POSTs whose bodies trickle (a head, then one byte) holding
+   every connection slot (4,096): how long until the operator's /control
+   gets through (a trickle is evicted like an idle connection).
 
 A measurement, not a test: it asserts only that the hub kept serving and
 that the budget refused with 409 rather than trimming.
@@ -174,7 +177,61 @@ def unread_answers(binary):
         hub.stop()
 
 
+def trickling_bodies(binary):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 8192:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(8192, hard), hard))
+    hub = Hub(binary)
+    token = open_operator_token(hub)
+    try:
+        held = []
+        for _ in range(4100):
+            try:
+                s = socket.create_connection((hub.host, hub.port), timeout=10)
+                s.sendall((f"POST /send HTTP/1.1\r\nHost: {hub.host}:{hub.port}\r\n"
+                           "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{").encode())
+                held.append(s)
+            except OSError:
+                break
+        started = time.monotonic()
+        body = json.dumps({"action": "pause"}).encode()
+        status = None
+        for _ in range(600):
+            req = urllib.request.Request(hub.url + "/control", data=body, headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    status = r.status
+                    break
+            except urllib.error.HTTPError as e:
+                if e.code != 503:
+                    raise
+            except OSError:
+                pass
+            time.sleep(0.05)
+        waited = time.monotonic() - started
+        assert status == 200, status
+        print(f"{len(held):,} trickling POSTs held the slots; the operator's /control got "
+              f"through after {waited:.2f} s")
+        report("with the trickling POSTs", hub)
+        for s in held:
+            s.close()
+    finally:
+        hub.stop()
+
+
+def open_operator_token(hub):
+    import os
+    base = os.environ.get("CAUCUS_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"),
+        "caucus")
+    with open(os.path.join(base, "operator", f"{hub.port}.token")) as f:
+        return f.read().strip()
+
+
 if __name__ == "__main__":
     consoles(sys.argv[1])
     budget(sys.argv[1])
     unread_answers(sys.argv[1])
+    trickling_bodies(sys.argv[1])
