@@ -927,6 +927,13 @@ fn setup_gemini_writes_server_and_hooks_and_they_work_as_gemini_runs_them() {
     let out: Value = serde_json::from_str(&run_hook(&repo, &before_tool, &input).stdout).unwrap();
     assert_eq!(out["decision"], "deny", "{out}");
     assert!(out["reason"].as_str().unwrap().contains("paused"));
+    // The room's own tools, as Gemini CLI names them, stay allowed: the
+    // agent must be able to listen for the resume.
+    let listen = json!({"session_id": "s", "transcript_path": "/tmp/t.json", "cwd": repo,
+        "hook_event_name": "BeforeTool", "timestamp": "2026-11-26T03:00:03Z",
+        "tool_name": "mcp_caucus_listen", "tool_input": {},
+        "mcp_context": {"server_name": "caucus", "tool_name": "listen"}});
+    assert_eq!(run_hook(&repo, &before_tool, &listen).stdout.trim(), "{}");
 }
 
 /// Runs a hook command on a thread of its own (it waits for the operator).
