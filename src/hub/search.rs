@@ -199,6 +199,17 @@ impl Query {
         {
             return Some((t.as_bytes().to_vec(), true));
         }
+        // A word in another script: its longest run of letters that have
+        // no case (CJK, kana…) is written as is, so it anchors unfolded.
+        if let Some(run) = self
+            .terms
+            .iter()
+            .filter(|t| plain(t))
+            .filter_map(|t| caseless_run(t))
+            .max_by_key(String::len)
+        {
+            return Some((run.into_bytes(), false));
+        }
         if let Some(f) = self.from.as_deref().filter(|f| plain(f)) {
             return Some((format!("\"sender\":\"{f}\"").into_bytes(), false));
         }
@@ -207,6 +218,17 @@ impl Query {
         }
         None
     }
+}
+
+/// The longest run (of 2 characters or more, not ASCII) in `term` of
+/// characters that have no case, which every spelling of the word holds
+/// byte for byte.
+fn caseless_run(term: &str) -> Option<String> {
+    let caseless = |c: char| !c.is_ascii() && !c.is_lowercase() && !c.is_uppercase();
+    term.split(|c: char| !caseless(c))
+        .filter(|run| run.chars().count() >= 2)
+        .max_by_key(|run| run.len())
+        .map(str::to_string)
 }
 
 /// Searches messages already in memory (the log), newest first.
@@ -452,5 +474,12 @@ mod tests {
         let found = in_files(&q, &[old, new], 10).unwrap();
         assert_eq!(found.messages.len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_word_in_a_caseless_script_anchors_the_history_scan() {
+        assert_eq!(caseless_run("データ"), Some("データ".to_string()));
+        assert_eq!(caseless_run("équipe"), None);
+        assert_eq!(caseless_run("a"), None);
     }
 }
