@@ -55,7 +55,7 @@ fn hub() -> &'static (Hub, Mutex<String>) {
         let hub = Hub::new(Room::new(config), Access::default());
         let token = hub
             .room()
-            .register("fuzzer", None, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .register("fuzzer", None, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
             .expect("register the fuzzer")
             .token;
         (hub, Mutex::new(token))
@@ -99,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
     // Join again if the fuzzer left or was kicked, so later inputs get in.
     let mut room = hub.room();
     if !room.peers().iter().any(|p| p == "fuzzer")
-        && let Ok(r) = room.register("fuzzer", Some(&token), IpAddr::V4(Ipv4Addr::LOCALHOST))
+        && let Ok(r) = room.register("fuzzer", Some(&token), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
     {
         *held.lock().unwrap() = r.token;
     }
