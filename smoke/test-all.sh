@@ -29,6 +29,10 @@ step "interop: caucus-mcp 1.3.0 clients against our hub"
 step "interop: caucus-mcp 5.1.0 clients (HubConnector, caucus-watch, caucus-bridge) against our hub"
 "$ref5/bin/python" smoke/interop_py5_clients.py "$bin"
 
+step "caucus-mcp 5.1.0's own test suite (its live-hub tests) against our hub"
+ref5t=$(smoke/pyenv.sh ref5t)
+"$ref5t/bin/python" smoke/py5_suite.py "$bin"
+
 step "interop: our bridge and watcher with the Python hub, its bridge with ours"
 "$ref/bin/python" smoke/interop_mcp.py "$bin"
 

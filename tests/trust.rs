@@ -593,7 +593,7 @@ fn no_name_reads_as_the_operator_or_a_lines_header() {
         "human:",
         "[caucus] msg human",
         "hub notice",
-        "HUMAN-2",
+        "human x",
         "bob: ok",
     ] {
         let r = hub.post("/register", json!({"project": name}));
