@@ -484,6 +484,68 @@ def codex_push(w):
                        capture_output=True, timeout=120)
 
 
+def codex_tui_push(w):
+    """The same through an interactive Codex TUI (which runs on the shared
+    daemon when one is up), driven in tmux: a message for the agent while
+    its turn runs a command is held, then starts a turn of its own."""
+    if shutil.which("tmux") is None:
+        raise AssertionError("tmux is needed to drive the Codex TUI")
+    w.setup("codex")
+    codex_user(w)
+    env = codex_env(w)
+    codex = os.path.join(HOSTS, "codex")
+    started = subprocess.run([codex, "app-server", "daemon", "start"], env=env, cwd=w.repo,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    session = f"caucus-{os.getpid()}"
+    watcher = None
+    try:
+        w.model.script([
+            tool("shell", command="echo $CODEX_THREAD_ID > tid; touch started; "
+                                  "for i in $(seq 2400); do [ -e released ] && break; sleep 0.05; done"),
+            {"text": "turn one"},
+            {"text": "turn two"},
+        ])
+        keep = ("HOME", "PATH", "STANDIN_KEY", "CAUCUS_HUB_URL", "TERM")
+        exports = " ".join(f"{k}={json.dumps(env[k])}" for k in keep if k in env)
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50",
+                        f"cd {json.dumps(w.repo)} && env {exports} {json.dumps(codex)}"], check=True)
+        screen = lambda: subprocess.run(["tmux", "capture-pane", "-p", "-t", session],  # noqa: E731
+                                        capture_output=True, text=True).stdout
+        w.wait("the TUI to be ready", lambda: "Ask Codex" in screen(), seconds=60)
+        subprocess.run(["tmux", "send-keys", "-t", session, "-l", "start the work"], check=True)
+        w.wait("the words in the composer", lambda: "start the work" in screen(), seconds=30)
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-m"], check=True)
+        w.wait("the turn's command to run", lambda: os.path.exists(os.path.join(w.repo, "started"))
+               and os.path.exists(os.path.join(w.repo, "tid")), seconds=60)
+        thread = open(os.path.join(w.repo, "tid")).read().strip()
+        daemon = AppServer(os.path.join(w.home, ".codex", "app-server-control",
+                                        "app-server-control.sock"))
+        assert daemon.call("thread/read", {"threadId": thread})["thread"]["status"]["type"] == "active"
+        token = w.hub.register("theta")
+        bob = w.hub.register("bob")
+        watcher = subprocess.Popen(
+            [BIN, "watch", "--push", "codex", "--token", token],
+            env=dict(env, CODEX_THREAD_ID=thread, CODEX_HOME=os.path.join(w.home, ".codex")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        w.wait("the watcher to listen", lambda: w.listening("theta"), seconds=60)
+        w.hub.post("/send", {"token": bob, "to": "theta", "content": "news during the turn"})
+        w.wait("the watcher to take it", lambda: not w.listening("theta"), seconds=60)
+        assert not w.model.seen("news during the turn"), "pushed into the running turn"
+        open(os.path.join(w.repo, "released"), "w").close()
+        w.wait("a turn of its own", lambda: w.model.seen("news during the turn"), seconds=120)
+        assert "news during the turn" not in "".join(t[1] for t in w.model.turns[:2]), \
+            "the message reached the first turn"
+        daemon.close()
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait()
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([codex, "app-server", "daemon", "stop"], env=env, cwd=w.repo,
+                       capture_output=True, timeout=120)
+
+
 SCENARIOS = {
     "claude-room": ("alpha", claude_room),
     "claude-approval": ("beta", claude_approval_and_interrupt),
@@ -492,6 +554,7 @@ SCENARIOS = {
     "gemini-room": ("epsilon", gemini_room),
     "doctor": ("zeta", doctor_trust),
     "codex-push": ("eta", codex_push),
+    "codex-tui-push": ("theta", codex_tui_push),
 }
 
 
