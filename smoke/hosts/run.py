@@ -11,6 +11,7 @@ what the room, the files and the model saw. The hosts' own debug logs
 are printed when a scenario fails.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -421,12 +422,10 @@ def doctor_trust(w):
     assert out.count("fix ") == 1 and "has not approved" in out, out
 
 
-def codex_push(w):
-    """Codex push through the app-server daemon: a session lives on the
-    daemon, `caucus watch --push codex` runs as a command inside it would
-    (CODEX_THREAD_ID), a message starts a turn in the idle session, and a
-    message that arrives while a turn runs waits for the turn to end and
-    starts a turn of its own (never a second user message inside one)."""
+@contextlib.contextmanager
+def codex_daemon(w):
+    """A repository wired for Codex, the user's one-time steps done, and
+    Codex's app-server daemon running for the scenario; yields the env."""
     w.setup("codex")
     codex_user(w)
     env = codex_env(w)
@@ -434,10 +433,39 @@ def codex_push(w):
     started = subprocess.run([codex, "app-server", "daemon", "start"], env=env, cwd=w.repo,
                              capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
-    watcher = None
+    watchers = []
     try:
-        daemon = AppServer(os.path.join(w.home, ".codex", "app-server-control",
-                                        "app-server-control.sock"))
+        yield env, watchers
+    finally:
+        for watcher in watchers:
+            watcher.kill()
+            watcher.wait()
+        subprocess.run([codex, "app-server", "daemon", "stop"], env=env, cwd=w.repo,
+                       capture_output=True, timeout=120)
+
+
+def push_watcher(w, env, watchers, token, thread):
+    """`caucus watch --push codex` as a command inside that thread runs it."""
+    watcher = subprocess.Popen(
+        [BIN, "watch", "--push", "codex", "--token", token],
+        env=dict(env, CODEX_THREAD_ID=thread, CODEX_HOME=os.path.join(w.home, ".codex")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchers.append(watcher)
+    return watcher
+
+
+def daemon_client(w):
+    return AppServer(os.path.join(w.home, ".codex", "app-server-control", "app-server-control.sock"))
+
+
+def codex_push(w):
+    """Codex push through the app-server daemon: a session lives on the
+    daemon, `caucus watch --push codex` runs as a command inside it would
+    (CODEX_THREAD_ID), a message starts a turn in the idle session, and a
+    message that arrives while a turn runs waits for the turn to end and
+    starts a turn of its own (never a second user message inside one)."""
+    with codex_daemon(w) as (env, watchers):
+        daemon = daemon_client(w)
         thread = daemon.call("thread/start", {"cwd": w.repo})["thread"]["id"]
         token = w.hub.register("eta")
         bob = w.hub.register("bob")
@@ -450,10 +478,7 @@ def codex_push(w):
             {"text": "turn one"},
             {"text": "turn two"},
         ])
-        watcher = subprocess.Popen(
-            [BIN, "watch", "--push", "codex", "--token", token],
-            env=dict(env, CODEX_THREAD_ID=thread, CODEX_HOME=os.path.join(w.home, ".codex")),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        watcher = push_watcher(w, env, watchers, token, thread)
         w.wait("the watcher to listen", lambda: w.listening("eta"))
         w.hub.post("/send", {"token": bob, "to": "eta", "content": "first news"})
         w.wait("a turn with the first message", lambda: w.model.seen("first news"))
@@ -476,12 +501,6 @@ def codex_push(w):
         assert "second news" in inputs[1], inputs
         assert watcher.poll() is None, "the watcher keeps watching in push mode"
         daemon.close()
-    finally:
-        if watcher is not None:
-            watcher.kill()
-            watcher.wait()
-        subprocess.run([codex, "app-server", "daemon", "stop"], env=env, cwd=w.repo,
-                       capture_output=True, timeout=120)
 
 
 def codex_tui_push(w):
@@ -490,60 +509,52 @@ def codex_tui_push(w):
     its turn runs a command is held, then starts a turn of its own."""
     if shutil.which("tmux") is None:
         raise AssertionError("tmux is needed to drive the Codex TUI")
-    w.setup("codex")
-    codex_user(w)
-    env = codex_env(w)
-    codex = os.path.join(HOSTS, "codex")
-    started = subprocess.run([codex, "app-server", "daemon", "start"], env=env, cwd=w.repo,
-                             capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
     session = f"caucus-{os.getpid()}"
-    watcher = None
-    try:
-        w.model.script([
-            tool("shell", command="echo $CODEX_THREAD_ID > tid; touch started; "
-                                  "for i in $(seq 2400); do [ -e released ] && break; sleep 0.05; done"),
-            {"text": "turn one"},
-            {"text": "turn two"},
-        ])
-        keep = ("HOME", "PATH", "STANDIN_KEY", "CAUCUS_HUB_URL", "TERM")
-        exports = " ".join(f"{k}={json.dumps(env[k])}" for k in keep if k in env)
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50",
-                        f"cd {json.dumps(w.repo)} && env {exports} {json.dumps(codex)}"], check=True)
-        screen = lambda: subprocess.run(["tmux", "capture-pane", "-p", "-t", session],  # noqa: E731
-                                        capture_output=True, text=True).stdout
-        w.wait("the TUI to be ready", lambda: "Ask Codex" in screen(), seconds=60)
-        subprocess.run(["tmux", "send-keys", "-t", session, "-l", "start the work"], check=True)
-        w.wait("the words in the composer", lambda: "start the work" in screen(), seconds=30)
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-m"], check=True)
-        w.wait("the turn's command to run", lambda: os.path.exists(os.path.join(w.repo, "started"))
-               and os.path.exists(os.path.join(w.repo, "tid")), seconds=60)
-        thread = open(os.path.join(w.repo, "tid")).read().strip()
-        daemon = AppServer(os.path.join(w.home, ".codex", "app-server-control",
-                                        "app-server-control.sock"))
-        assert daemon.call("thread/read", {"threadId": thread})["thread"]["status"]["type"] == "active"
-        token = w.hub.register("theta")
-        bob = w.hub.register("bob")
-        watcher = subprocess.Popen(
-            [BIN, "watch", "--push", "codex", "--token", token],
-            env=dict(env, CODEX_THREAD_ID=thread, CODEX_HOME=os.path.join(w.home, ".codex")),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        w.wait("the watcher to listen", lambda: w.listening("theta"), seconds=60)
-        w.hub.post("/send", {"token": bob, "to": "theta", "content": "news during the turn"})
-        w.wait("the watcher to take it", lambda: not w.listening("theta"), seconds=60)
-        assert not w.model.seen("news during the turn"), "pushed into the running turn"
-        open(os.path.join(w.repo, "released"), "w").close()
-        w.wait("a turn of its own", lambda: w.model.seen("news during the turn"), seconds=120)
-        assert "news during the turn" not in "".join(t[1] for t in w.model.turns[:2]), \
-            "the message reached the first turn"
-        daemon.close()
-    finally:
-        if watcher is not None:
-            watcher.kill()
-            watcher.wait()
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        subprocess.run([codex, "app-server", "daemon", "stop"], env=env, cwd=w.repo,
-                       capture_output=True, timeout=120)
+    with codex_daemon(w) as (env, watchers):
+        try:
+            codex_tui_turn(w, env, watchers, session)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def codex_tui_turn(w, env, watchers, session):
+    w.model.script([
+        tool("shell", command="echo $CODEX_THREAD_ID > tid; touch started; "
+                              "for i in $(seq 2400); do [ -e released ] && break; sleep 0.05; done"),
+        {"text": "turn one"},
+        {"text": "turn two"},
+    ])
+    keep = ("HOME", "PATH", "STANDIN_KEY", "CAUCUS_HUB_URL", "TERM")
+    exports = " ".join(f"{k}={json.dumps(env[k])}" for k in keep if k in env)
+    codex = os.path.join(HOSTS, "codex")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50",
+                    f"cd {json.dumps(w.repo)} && env {exports} {json.dumps(codex)}"], check=True)
+
+    def screen():
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                              capture_output=True, text=True).stdout
+
+    w.wait("the TUI to be ready", lambda: "Ask Codex" in screen(), seconds=60)
+    subprocess.run(["tmux", "send-keys", "-t", session, "-l", "start the work"], check=True)
+    w.wait("the words in the composer", lambda: "start the work" in screen(), seconds=30)
+    subprocess.run(["tmux", "send-keys", "-t", session, "C-m"], check=True)
+    w.wait("the turn's command to run", lambda: os.path.exists(os.path.join(w.repo, "started"))
+           and os.path.exists(os.path.join(w.repo, "tid")), seconds=60)
+    thread = open(os.path.join(w.repo, "tid")).read().strip()
+    daemon = daemon_client(w)
+    assert daemon.call("thread/read", {"threadId": thread})["thread"]["status"]["type"] == "active"
+    token = w.hub.register("theta")
+    bob = w.hub.register("bob")
+    push_watcher(w, env, watchers, token, thread)
+    w.wait("the watcher to listen", lambda: w.listening("theta"), seconds=60)
+    w.hub.post("/send", {"token": bob, "to": "theta", "content": "news during the turn"})
+    w.wait("the watcher to take it", lambda: not w.listening("theta"), seconds=60)
+    assert not w.model.seen("news during the turn"), "pushed into the running turn"
+    open(os.path.join(w.repo, "released"), "w").close()
+    w.wait("a turn of its own", lambda: w.model.seen("news during the turn"), seconds=120)
+    assert "news during the turn" not in "".join(t[1] for t in w.model.turns[:2]), \
+        "the message reached the first turn"
+    daemon.close()
 
 
 SCENARIOS = {
