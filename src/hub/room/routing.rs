@@ -341,6 +341,30 @@ impl Room {
         Ok(poll)
     }
 
+    /// The bytes of messages [`Room::take`] would hand this poll now (at
+    /// most `max_bytes`, at least one message), without taking them: what
+    /// its answer reserves from the budget before anything is taken.
+    pub fn batch_bytes(&self, poll: &Poll, max_bytes: usize) -> usize {
+        let Some(peer) = self.peers.get(&poll.name) else {
+            return 0;
+        };
+        let replayed = if peer.acks { peer.unacked.len() } else { 0 };
+        let mut size = 0usize;
+        for (i, m) in peer
+            .unacked
+            .iter()
+            .take(replayed)
+            .chain(&peer.queue)
+            .enumerate()
+        {
+            if i > 0 && size + m.json.len() > max_bytes {
+                break;
+            }
+            size += m.json.len();
+        }
+        size
+    }
+
     /// What the poll returns now, or `None` to keep waiting. A batch holds
     /// at most `max_bytes` of encoded messages (always at least one): the
     /// rest stays in order for the next poll, so no answer grows with a

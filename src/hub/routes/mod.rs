@@ -466,10 +466,17 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     room.flush_events();
     let poll = poll?;
     let outcome = loop {
-        // The answer's share of the budget is taken before any message is,
-        // so a refusal loses nothing.
-        let Some(permit) = hub.answers.try_take(BATCH_BYTES + 64) else {
-            break Err(HubError::AnswersFull);
+        // A large answer's share of the budget is taken, under the same
+        // lock, before any message is, so a refusal loses nothing; a small
+        // one needs none.
+        let size = room.batch_bytes(&poll, BATCH_BYTES);
+        let permit = if size > answers::FREE_BYTES {
+            match hub.answers.try_take(size) {
+                Some(p) => Some(p),
+                None => break Err(HubError::AnswersFull),
+            }
+        } else {
+            None
         };
         match room.take(&poll, BATCH_BYTES) {
             Ok(Some(batch)) => break Ok((batch, permit)),
@@ -478,16 +485,11 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
         }
         let now = Instant::now();
         if now >= deadline {
-            let permit = hub.answers.try_take(0).ok_or(HubError::AnswersFull);
-            break permit.map(|p| {
-                (
-                    Batch {
-                        messages: Vec::new(),
-                        mode: room.mode(),
-                    },
-                    p,
-                )
-            });
+            let empty = Batch {
+                messages: Vec::new(),
+                mode: room.mode(),
+            };
+            break Ok((empty, None));
         }
         room = match poll.wake.wait_timeout(room, deadline - now) {
             Ok((guard, _)) => guard,
@@ -497,7 +499,7 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     room.end_receive(&poll);
     room.flush_events();
     drop(room);
-    let (batch, mut permit) = outcome?;
+    let (batch, permit) = outcome?;
     // The messages were encoded once when routed; this only joins them.
     let mut text = String::with_capacity(
         40 + batch
@@ -517,7 +519,7 @@ fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
     text.push_str(batch.mode.as_str());
     text.push_str("\"}");
     let mut reply = Reply::raw_json(text);
-    if reply.body.len() > answers::FREE_BYTES {
+    if let Some(mut permit) = permit {
         permit.shrink_to(reply.body.len());
         reply.until_written = Some(Box::new(permit));
     }
