@@ -223,6 +223,44 @@ def room(name):
 
 # --- scenarios ---------------------------------------------------------
 
+def room_plan(w, denied, after=()):
+    """The model's plan in a room scenario: join, say hello to bob, try
+    `denied` (a shell call) while the chair pauses, call a room tool, and
+    after the resume finish three turns (each Stop continues with a new
+    message)."""
+    return [
+        room("setup"),
+        room("join"),
+        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
+        {"call": lambda: w.control({"action": "pause"})},
+        denied,
+        room("whoami"),
+        {"call": lambda: w.control({"action": "resume"})},
+        *after,
+        {"text": "first turn done"},
+        {"text": "second turn done"},
+        {"text": "third turn done"},
+    ]
+
+
+def conversation(w, name, bob):
+    """Bob talks to an agent whose host ends its turns: the Stop hook
+    waits, a message during its wait continues the turn, and after the
+    continuation it waits again. Returns what the agent said to bob; the
+    chair's stop then ends the session."""
+    w.wait("the Stop hook to listen", lambda: w.listening(name))
+    w.hub.post("/send", {"token": bob, "to": name, "content": "are you there?"})
+    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
+    w.wait("the second Stop to listen", lambda: w.listening(name))
+    w.hub.post("/send", {"token": bob, "to": name, "content": "still there?"})
+    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
+    w.wait("the third Stop to listen", lambda: w.listening(name))
+    said = [m["content"] for m in w.receive(bob) if m["sender"] == name]
+    w.control({"action": "stop"})
+    assert w.finish() == 0, w.err
+    return said
+
+
 def claude_room(w):
     """Claude Code: join, say, a paused room denies Bash but not the room's
     tools, even after `cd sub`; Stop continues the turn with a message that
@@ -230,33 +268,12 @@ def claude_room(w):
     w.setup("claude")
     claude_user(w, allow_bash=True)
     bob = w.hub.register("bob")
-    steps = [
-        room("setup"),
-        room("join"),
-        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
-        tool("Bash", command="mkdir -p sub && cd sub && pwd", description="go to sub"),
-        {"call": lambda: w.control({"action": "pause"})},
-        tool("Bash", command="touch paused.txt", description="make a file"),
-        room("whoami"),
-        {"call": lambda: w.control({"action": "resume"})},
-        {"text": "first turn done"},
-        {"text": "second turn done"},
-        {"text": "third turn done"},
-    ]
-    w.model.script(steps)
+    cd = tool("Bash", command="mkdir -p sub && cd sub && pwd", description="go to sub")
+    plan = room_plan(w, tool("Bash", command="touch paused.txt", description="make a file"))
+    plan.insert(3, cd)
+    w.model.script(plan)
     claude(w, "join the caucus room")
-    # The Stop hook waits; a message arriving during the wait continues it.
-    w.wait("the Stop hook to listen", lambda: w.listening("alpha"))
-    w.hub.post("/send", {"token": bob, "to": "alpha", "content": "are you there?"})
-    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
-    # After the continuation the Stop hook waits again (stop_hook_active).
-    w.wait("the second Stop to listen", lambda: w.model.seen("are you there?") and w.listening("alpha"))
-    w.hub.post("/send", {"token": bob, "to": "alpha", "content": "still there?"})
-    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
-    w.wait("the third Stop to listen", lambda: w.listening("alpha"))
-    said = [m["content"] for m in w.receive(bob) if m["sender"] == "alpha"]
-    w.control({"action": "stop"})
-    assert w.finish() == 0, w.err
+    said = conversation(w, "alpha", bob)
     result = json.loads(w.out)
     denied = [(d["tool_name"], d["tool_input"].get("command")) for d in result["permission_denials"]]
     assert denied == [("Bash", "touch paused.txt")], denied
@@ -322,29 +339,9 @@ def codex_room(w):
     w.setup("codex")
     codex_user(w)
     bob = w.hub.register("bob")
-    w.model.script([
-        room("setup"),
-        room("join"),
-        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
-        {"call": lambda: w.control({"action": "pause"})},
-        tool("shell", command="touch paused.txt"),
-        room("whoami"),
-        {"call": lambda: w.control({"action": "resume"})},
-        {"text": "first turn done"},
-        {"text": "second turn done"},
-        {"text": "third turn done"},
-    ])
+    w.model.script(room_plan(w, tool("shell", command="touch paused.txt")))
     codex(w, "join the caucus room")
-    w.wait("the Stop hook to listen", lambda: w.listening("delta"))
-    w.hub.post("/send", {"token": bob, "to": "delta", "content": "are you there?"})
-    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
-    w.wait("the second Stop to listen", lambda: w.listening("delta"))
-    w.hub.post("/send", {"token": bob, "to": "delta", "content": "still there?"})
-    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
-    w.wait("the third Stop to listen", lambda: w.listening("delta"))
-    said = [m["content"] for m in w.receive(bob) if m["sender"] == "delta"]
-    w.control({"action": "stop"})
-    assert w.finish() == 0, w.err
+    said = conversation(w, "delta", bob)
     assert said == ["hello bob"], said
     assert not os.path.exists(os.path.join(w.repo, "paused.txt")), "the pause let the shell run"
     assert w.model.seen("paused"), "the model was told why the shell was denied"
@@ -359,30 +356,10 @@ def gemini_room(w):
     w.setup("gemini", "--trust")
     gemini_user(w)
     bob = w.hub.register("bob")
-    w.model.script([
-        room("setup"),
-        room("join"),
-        dict(room("say"), args={"to": "bob", "content": "hello bob"}),
-        {"call": lambda: w.control({"action": "pause"})},
-        tool("shell", command="touch paused.txt"),
-        room("whoami"),
-        {"call": lambda: w.control({"action": "resume"})},
-        tool("shell", command="touch resumed.txt"),
-        {"text": "first turn done"},
-        {"text": "second turn done"},
-        {"text": "third turn done"},
-    ])
+    w.model.script(room_plan(w, tool("shell", command="touch paused.txt"),
+                             after=[tool("shell", command="touch resumed.txt")]))
     gemini(w, "join the caucus room")
-    w.wait("the AfterAgent hook to listen", lambda: w.listening("epsilon"))
-    w.hub.post("/send", {"token": bob, "to": "epsilon", "content": "are you there?"})
-    w.wait("the model to be shown bob's message", lambda: w.model.seen("are you there?"))
-    w.wait("the second AfterAgent to listen", lambda: w.listening("epsilon"))
-    w.hub.post("/send", {"token": bob, "to": "epsilon", "content": "still there?"})
-    w.wait("the model to be shown the second message", lambda: w.model.seen("still there?"))
-    w.wait("the third AfterAgent to listen", lambda: w.listening("epsilon"))
-    said = [m["content"] for m in w.receive(bob) if m["sender"] == "epsilon"]
-    w.control({"action": "stop"})
-    assert w.finish() == 0, w.err
+    said = conversation(w, "epsilon", bob)
     assert said == ["hello bob"], said
     assert not os.path.exists(os.path.join(w.repo, "paused.txt")), "the pause let the shell run"
     assert os.path.exists(os.path.join(w.repo, "resumed.txt")), "the shell runs once resumed"
