@@ -384,12 +384,7 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
 
     // After a continuation the stop still waits its window, so two hooked
     // agents keep talking: a message arriving during the wait is handed over.
-    let waiting = {
-        let repo = repo.clone();
-        let stop = stop.clone();
-        let active = active.clone();
-        std::thread::spawn(move || run_hook(&repo, &stop, &active))
-    };
+    let waiting = run_hook_later(&repo, &stop, &active);
     hub.wait_for_peer("alpha-repo", |p| p["listening"] == true);
     assert_eq!(bravo.say("alpha-repo", "still there?").status, 200);
     let ran = waiting.join().unwrap();
@@ -398,12 +393,7 @@ fn setup_wires_a_repository_and_the_hooks_keep_the_agent_in_the_room() {
     assert!(out["reason"].as_str().unwrap().contains("still there?"));
 
     // A message that arrives while the hook waits is handed over.
-    let waiting = {
-        let repo = repo.clone();
-        let stop = stop.clone();
-        let stop_event = stop_event.clone();
-        std::thread::spawn(move || run_hook(&repo, &stop, &stop_event))
-    };
+    let waiting = run_hook_later(&repo, &stop, &stop_event);
     hub.wait_for_peer("alpha-repo", |p| p["listening"] == true);
     assert_eq!(bravo.say("alpha-repo", "late news").status, 200);
     let ran = waiting.join().unwrap();
