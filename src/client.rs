@@ -30,6 +30,19 @@ pub struct HubClient {
     internal_key: Option<String>,
 }
 
+/// The port of a hub URL on a loopback host (`localhost`, 127.0.0.1, ::1),
+/// where this machine's hub keeps its local secrets by port.
+pub fn loopback_port(url: &str) -> Option<u16> {
+    let authority = url.split_once("://")?.1.split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then(|| port.parse().ok()).flatten()
+}
+
 /// Checks a hub URL and returns it without a trailing `/`.
 ///
 /// Plain `http` to a host that is not loopback would carry tokens in clear
@@ -99,6 +112,7 @@ pub fn env_flag(name: &str) -> bool {
 impl HubClient {
     /// A client for the hub at `base` (already checked by [`check_hub_url`]).
     pub fn new(base: &str) -> Self {
+        let base = base.trim_end_matches('/');
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(QUICK))
@@ -106,11 +120,13 @@ impl HubClient {
             .build();
         HubClient {
             agent: config.into(),
-            base: base.trim_end_matches('/').to_string(),
+            base: base.to_string(),
             agent_key: std::env::var("CAUCUS_AGENT_KEY")
                 .ok()
                 .filter(|k| !k.trim().is_empty()),
-            internal_key: None,
+            // A hub on this machine's loopback knows its own clients by the
+            // local key it keeps: they never share the registration bucket.
+            internal_key: loopback_port(base).and_then(crate::identity::kept_local_key),
         }
     }
 

@@ -149,23 +149,48 @@ pub fn kept_token(hub: &str, name: &str) -> Option<String> {
 /// Where a hub on this machine keeps the operator token it made, by port:
 /// `caucus control` and the other local tools read it there.
 pub fn operator_token_path(port: u16) -> PathBuf {
-    state_dir().join("operator").join(format!("{port}.token"))
+    hub_secret_path(port, "token")
 }
 
 /// The operator token kept for a hub on `port` of this machine, if the
 /// file is this user's own and private.
 pub fn kept_operator_token(port: u16) -> Option<String> {
-    let path = operator_token_path(port);
-    private_and_ours(&path).then(|| read_trimmed(&path))?
+    kept_hub_secret(port, "token")
 }
 
 /// Keeps the operator token of a hub on `port`, private to this user.
 pub fn keep_operator_token(port: u16, token: &str) -> std::io::Result<PathBuf> {
-    let path = operator_token_path(port);
+    keep_hub_secret(port, "token", token)
+}
+
+/// The local key kept for a hub on `port`: the secret its own clients
+/// (bridge, watcher, hooks, `caucus agent`, scripts) present at
+/// `/register`, so that a flood of keyless registrations from loopback
+/// cannot hold them off.
+pub fn kept_local_key(port: u16) -> Option<String> {
+    kept_hub_secret(port, "local")
+}
+
+/// Keeps the local key of a hub on `port`, private to this user.
+pub fn keep_local_key(port: u16, key: &str) -> std::io::Result<PathBuf> {
+    keep_hub_secret(port, "local", key)
+}
+
+fn hub_secret_path(port: u16, kind: &str) -> PathBuf {
+    state_dir().join("operator").join(format!("{port}.{kind}"))
+}
+
+fn kept_hub_secret(port: u16, kind: &str) -> Option<String> {
+    let path = hub_secret_path(port, kind);
+    private_and_ours(&path).then(|| read_trimmed(&path))?
+}
+
+fn keep_hub_secret(port: u16, kind: &str, secret: &str) -> std::io::Result<PathBuf> {
+    let path = hub_secret_path(port, kind);
     if let Some(dir) = path.parent() {
         private_dir(dir)?;
     }
-    keep(&path, token)?;
+    keep(&path, secret)?;
     Ok(path)
 }
 

@@ -259,16 +259,7 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
 /// hub URL is on loopback (`--hub`, `CAUCUS_HUB_URL` or the default).
 fn local_operator_token(flag: Option<String>) -> Option<String> {
     let url = crate::client::hub_url(flag).ok()?;
-    let authority = url.split_once("://")?.1.split('/').next()?;
-    let (host, port) = authority.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    loopback
-        .then(|| crate::identity::kept_operator_token(port.parse().ok()?))
-        .flatten()
+    crate::identity::kept_operator_token(crate::client::loopback_port(&url)?)
 }
 
 pub fn control(mut args: lexopt::Parser) -> ExitCode {

@@ -198,20 +198,7 @@ fn with_an_agent_key_only_agents_that_present_it_join() {
     );
     assert_eq!(ok.status, 200, "{}", ok.text);
     // Our own clients present it from CAUCUS_AGENT_KEY.
-    let out = common::caucus()
-        .args([
-            "say",
-            "--hub",
-            &hub.url(),
-            "--as",
-            "scripted",
-            "member",
-            "hello",
-        ])
-        .env("CAUCUS_AGENT_KEY", key)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    say_as_scripted(&hub, "member", &[("CAUCUS_AGENT_KEY", key)]);
     let mcp = hub.post(
         "/mcp?project=viamcp",
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -220,4 +207,43 @@ fn with_an_agent_key_only_agents_that_present_it_join() {
     );
     assert_eq!(mcp.status, 401, "/mcp needs the key too");
     assert_eq!(hub.peers(), ["member", "scripted"]);
+}
+
+/// A local process that drains the loopback registration bucket holds off
+/// only keyless clients: the hub's own clients present the local key it
+/// keeps private beside the operator token, and still join.
+#[test]
+fn a_drained_loopback_bucket_does_not_hold_off_our_own_clients() {
+    let hub = Hub::start(&[]);
+    let port = hub.addr.rsplit(':').next().unwrap().to_string();
+    let key = common::state_dir()
+        .join("operator")
+        .join(format!("{port}.local"));
+    let kept = std::fs::metadata(&key).expect("the local key is kept");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(kept.permissions().mode() & 0o777, 0o600);
+    }
+    assert!(kept.is_file());
+    hub.drain_registrations();
+    let mut bridge = common::Bridge::start(&hub.url(), "bridged");
+    bridge.join();
+    say_as_scripted(&hub, "bridged", &[]);
+    // A keyless stranger is still held.
+    assert_eq!(
+        hub.post("/register", json!({"project": "stranger"})).status,
+        429
+    );
+    bridge.close();
+}
+
+/// `caucus say --as scripted TO hi`, which must succeed.
+fn say_as_scripted(hub: &Hub, to: &str, env: &[(&str, &str)]) {
+    let out = common::caucus()
+        .args(["say", "--hub", &hub.url(), "--as", "scripted", to, "hi"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }

@@ -174,6 +174,16 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     );
     hub.history = history_dir;
     hub.answers = answers::Budget::new(config.max_answer_bytes);
+    // Only a hub on loopback: its local clients are this machine's, and
+    // reach it at a loopback address.
+    if auth::is_loopback_name(&config.host)
+        && let Err(e) = crate::identity::keep_local_key(addr.port(), &hub.internal_key)
+    {
+        log::warn!(
+            "cannot keep the local key ({e}): local agents share the loopback \
+             registration bucket with everyone"
+        );
+    }
     let hub = Arc::new(hub);
 
     let url = format!("http://{addr}/");

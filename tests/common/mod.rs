@@ -186,6 +186,17 @@ impl Hub {
         self.post("/control", body)
     }
 
+    /// Spends this address's registration bucket with fresh names, as a
+    /// flooding local process would, until the hub answers 429.
+    pub fn drain_registrations(&self) {
+        let drained = (0..40).any(|i| {
+            self.post("/register", json!({"project": format!("flood{i}")}))
+                .status
+                == 429
+        });
+        assert!(drained, "the registration bucket never ran dry");
+    }
+
     /// Registers `name` and returns the agent; panics unless it is a 200.
     pub fn join(&self, name: &str) -> Agent<'_> {
         let r = self.post("/register", json!({"project": name, "protocol_version": 2}));
