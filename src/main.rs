@@ -1,6 +1,8 @@
 //! `caucus`: subcommand dispatch and logging. Nothing else lives here.
 
-use caucus::{agent, bridge, doctor, hook, hub, script, service, setup, watch};
+use caucus::cmd::{agent, bridge, script, watch};
+use caucus::hosts::{doctor, hook, setup};
+use caucus::hub::{self, service};
 
 use std::process::ExitCode;
 

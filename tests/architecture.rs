@@ -1,7 +1,8 @@
 //! The map's invariants, checked on the source itself: files stay small
-//! enough to hold in one's head, the hub knows nothing of the stdio bridge,
-//! the MCP core knows nothing of the hub, clients know nothing of the hub,
-//! and the hub's modules import one another without a circle.
+//! enough to hold in one's head, every file sits in a layer (a folder of
+//! `src/`), each layer names only the layers below it (so no client names
+//! the hub), and within a layer the modules import one another without a
+//! circle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -52,102 +53,176 @@ fn no_file_is_over_800_lines_before_its_tests() {
     }
 }
 
-/// Which top-level modules `path`'s code names through `crate::`.
+/// Which top-level modules `path`'s code names, through `crate::` or
+/// through as many `super::` as climb from its module to the crate's root.
 fn crate_uses(path: &Path) -> BTreeSet<String> {
     let text = code(path);
-    let mut found = BTreeSet::new();
-    for (at, _) in text.match_indices("crate::") {
-        let rest = &text[at + "crate::".len()..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        found.insert(name);
+    let mut names = names_after(&text, "crate::");
+    let rel = rel(path);
+    let mut depth = rel.components().count();
+    if rel.ends_with("mod.rs") {
+        depth -= 1;
     }
-    found
+    if depth > 0 {
+        names.extend(names_after(&text, &"super::".repeat(depth)));
+    }
+    names
+}
+
+/// The layers, each a folder of `src/`, with the layers its code may name
+/// through `crate::` (itself included). Lowest first: a layer may only
+/// reach below it, and nothing but the hub (and the binary's entry in
+/// `lib.rs`) names the hub.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("shared", &["shared"]),
+    ("client", &["shared", "client"]),
+    ("mcp", &["shared", "client", "mcp"]),
+    ("hosts", &["shared", "client", "hosts"]),
+    ("cmd", &["shared", "client", "mcp", "hosts", "cmd"]),
+    ("hub", &["shared", "client", "mcp", "hub"]),
+];
+
+/// The files allowed directly in `src/`: the binary and the library root
+/// that declares the layers and dispatches the commands.
+const LOOSE: &[&str] = &["lib.rs", "main.rs"];
+
+fn rel(path: &Path) -> PathBuf {
+    path.strip_prefix(src()).unwrap().to_path_buf()
+}
+
+/// The layer a file belongs to: the first folder of its path under `src/`.
+fn layer(rel: &Path) -> Option<String> {
+    let mut parts = rel.components();
+    let first = parts.next()?.as_os_str().to_string_lossy().to_string();
+    parts.next().is_some().then_some(first)
 }
 
 #[test]
-fn the_hub_never_imports_the_bridge_and_clients_never_import_the_hub() {
+fn every_file_is_in_a_layer_and_only_a_handful_are_loose() {
     for path in all_sources() {
-        let rel = path
-            .strip_prefix(src())
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        let uses = crate_uses(&path);
-        if rel.starts_with("hub/") {
-            assert!(!uses.contains("bridge"), "{rel} imports the bridge");
-        }
-        if rel.starts_with("mcp/") {
-            assert!(!uses.contains("hub"), "{rel} imports the hub");
-            assert!(!uses.contains("bridge"), "{rel} imports the bridge");
-        }
-        let client = ["bridge/", "watch.rs", "agent.rs", "script.rs", "client.rs"]
-            .iter()
-            .any(|p| rel.starts_with(p));
-        if client || rel.starts_with("mcp/") || rel == "identity.rs" || rel == "lines.rs" {
-            assert!(
-                !uses.contains("hub"),
-                "{rel} is a client and imports the hub"
-            );
+        let rel = rel(&path);
+        match layer(&rel) {
+            Some(l) => assert!(
+                LAYERS.iter().any(|(name, _)| *name == l),
+                "{} is in {l}/, which is no layer: add it to LAYERS and ARCHITECTURE.md",
+                rel.display()
+            ),
+            None => assert!(
+                LOOSE.contains(&rel.to_string_lossy().as_ref()),
+                "{} is loose in src/: put it in a layer",
+                rel.display()
+            ),
         }
     }
 }
 
-/// The module of `src/hub/` a file belongs to: its own name, or its
-/// folder's (`room`, `http`).
-fn hub_unit(rel: &Path) -> Option<String> {
+#[test]
+fn each_layer_names_only_the_layers_below_it_and_no_client_names_the_hub() {
+    let mut seen = 0;
+    for path in all_sources() {
+        let rel = rel(&path);
+        let Some(l) = layer(&rel) else { continue };
+        let Some((_, allowed)) = LAYERS.iter().find(|(name, _)| *name == l) else {
+            continue;
+        };
+        for used in crate_uses(&path) {
+            seen += 1;
+            assert!(
+                allowed.contains(&used.as_str()),
+                "{} ({l}) names crate::{used}, which {l} may not reach",
+                rel.display()
+            );
+        }
+    }
+    assert!(seen > 30, "the scan found the imports ({seen})");
+}
+
+#[test]
+fn a_client_naming_the_hub_would_be_caught() {
+    // The rule above, on a made-up file: the check is not vacuous.
+    let text = "use crate::hub::room::Room;\nfn f() { crate::shared::wire::x(); }";
+    let names: BTreeSet<String> = names_after(text, "crate::");
+    assert!(names.contains("hub"));
+    let (_, allowed) = LAYERS.iter().find(|(n, _)| *n == "cmd").unwrap();
+    assert!(!allowed.contains(&"hub"));
+}
+
+/// The module of layer `top` a file belongs to: its own name, or its
+/// folder's (`room`, `http`, `doctor`).
+fn unit_in(top: &str, rel: &Path) -> Option<String> {
     let mut parts = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().to_string());
-    if parts.next()? != "hub" {
+    if parts.next()? != top {
         return None;
     }
     let first = parts.next()?;
     Some(first.trim_end_matches(".rs").to_string())
 }
 
+/// The words that follow each `prefix` in `text` (`crate::` → `hub`, …).
+fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
+    text.match_indices(prefix)
+        .map(|(at, _)| {
+            text[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
-fn the_hubs_modules_import_one_another_without_a_circle() {
+fn each_layers_modules_import_one_another_without_a_circle() {
+    let files = all_sources();
+    let mut total = 0;
+    for (top, _) in LAYERS {
+        let edges = layer_edges(top, &files);
+        total += edges.len();
+        no_circle(&edges);
+    }
+    assert!(total > 10, "the scan found the imports");
+}
+
+fn layer_edges(top: &str, files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
     let mut units: BTreeSet<String> = BTreeSet::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let files = all_sources();
-    for path in &files {
-        let rel = path.strip_prefix(src()).unwrap();
-        if let Some(unit) = hub_unit(rel) {
+    for path in files {
+        if let Some(unit) = unit_in(top, &rel(path)) {
             units.insert(unit);
         }
     }
-    for path in &files {
-        let rel = path.strip_prefix(src()).unwrap();
-        let Some(unit) = hub_unit(rel) else { continue };
+    for path in files {
+        let rel = rel(path);
+        let Some(unit) = unit_in(top, &rel) else {
+            continue;
+        };
         if unit == "mod" {
             continue; // declares the modules and runs them; nothing imports it
         }
         let text = code(path);
-        // A file directly in src/hub/, or a folder's mod.rs, names its
+        // A file directly in the layer, or a folder's mod.rs, names its
         // siblings as `super::x`; another file in a folder as
-        // `super::super::x`; any of them as `crate::hub::x`.
+        // `super::super::x`; any of them as `crate::LAYER::x`.
         let nested = rel.components().count() > 2 && !rel.ends_with("mod.rs");
-        let prefixes: &[&str] = if nested {
-            &["crate::hub::", "super::super::"]
+        let own = format!("crate::{top}::");
+        let prefixes: [&str; 2] = if nested {
+            [&own, "super::super::"]
         } else {
-            &["crate::hub::", "super::"]
+            [&own, "super::"]
         };
         for prefix in prefixes {
-            for (at, _) in text.match_indices(prefix) {
-                let rest = &text[at + prefix.len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
+            for name in names_after(&text, prefix) {
                 if units.contains(&name) && name != unit {
                     edges.entry(unit.clone()).or_default().insert(name);
                 }
             }
         }
     }
+    edges
+}
+
+fn no_circle(edges: &BTreeMap<String, BTreeSet<String>>) {
     // Depth-first search for a back edge.
     fn visit(
         node: &str,
@@ -169,8 +244,28 @@ fn the_hubs_modules_import_one_another_without_a_circle() {
         done.insert(node.to_string());
     }
     let mut done = BTreeSet::new();
-    for unit in &units {
-        visit(unit, &edges, &mut Vec::new(), &mut done);
+    for unit in edges.keys() {
+        visit(unit, edges, &mut Vec::new(), &mut done);
     }
-    assert!(edges.len() > 5, "the scan found the imports: {edges:?}");
+}
+
+/// The HTTP server knows nothing of the API: no route, wire type or limit
+/// of the room reaches `hub/http/`, which the hub configures from outside.
+#[test]
+fn the_http_server_names_nothing_of_the_crate() {
+    let mut files = 0;
+    for path in all_sources() {
+        let rel = rel(&path);
+        if !rel.starts_with("hub/http") {
+            continue;
+        }
+        files += 1;
+        let text = code(&path);
+        assert!(
+            !text.contains("crate::") && !text.contains("super::super::"),
+            "{} reaches outside the HTTP server",
+            rel.display()
+        );
+    }
+    assert!(files >= 3, "found the HTTP server's files");
 }

@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-pub use crate::secret::{new_token, same_secret};
+pub use crate::shared::secret::{new_token, same_secret};
 use std::time::{Duration, Instant};
 
 /// What a caller of an operator path may do.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::error::HubError;
 use super::room::Gate;
 use super::state::Hub;
-use crate::wire::{ApprovalRequest, GateRequest};
+use crate::shared::wire::{ApprovalRequest, GateRequest};
 
 /// The longest a request here waits, as `/receive` does.
 const MAX_WAIT: Duration = Duration::from_secs(25);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use crate::cli::text;
+use crate::shared::cli::text;
 
 /// Everything `caucus hub` can be told.
 #[derive(Clone, Debug)]
@@ -157,7 +157,7 @@ fn mebibytes(value: &str, flag: &str) -> Result<usize, String> {
 }
 
 fn seconds(value: &str, what: &str) -> Result<Duration, String> {
-    crate::cli::seconds(value, what, false).map(Duration::from_secs_f64)
+    crate::shared::cli::seconds(value, what, false).map(Duration::from_secs_f64)
 }
 
 impl HubConfig {

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::wire::MAX_BODY_BYTES;
+use crate::shared::wire::MAX_BODY_BYTES;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HubError {

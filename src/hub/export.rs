@@ -5,9 +5,9 @@
 
 use serde_json::json;
 
-use crate::clock::display;
-use crate::lines;
-use crate::wire::{Kind, Message};
+use crate::shared::clock::display;
+use crate::shared::lines;
+use crate::shared::wire::{Kind, Message};
 
 /// A rendered export: body, media type, download file name.
 pub struct Export {
@@ -118,7 +118,7 @@ fn text(messages: &[&Message]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Origin;
+    use crate::shared::wire::Origin;
 
     fn msg(kind: Kind, content: &str) -> Message {
         Message {

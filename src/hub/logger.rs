@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
-use crate::clock::{iso8601, now_unix};
+use crate::shared::clock::{iso8601, now_unix};
 
 /// Lines that may wait for stderr before new ones are dropped.
 pub const QUEUED_LINES: usize = 4096;

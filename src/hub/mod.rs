@@ -26,6 +26,7 @@ pub mod reply;
 pub mod room;
 pub mod routes;
 pub mod search;
+pub mod service;
 pub mod state;
 pub mod transcript;
 
@@ -177,7 +178,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     // Only a hub on loopback: its local clients are this machine's, and
     // reach it at a loopback address.
     if auth::is_loopback_name(&config.host)
-        && let Err(e) = crate::identity::keep_local_key(addr.port(), &hub.internal_key)
+        && let Err(e) = crate::shared::identity::keep_local_key(addr.port(), &hub.internal_key)
     {
         log::warn!(
             "cannot keep the local key ({e}): local agents share the loopback \
@@ -237,6 +238,7 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     let limits = http::Limits {
         read_deadline: config.read_deadline,
         max_connections: config.max_connections,
+        max_body: crate::shared::wire::MAX_BODY_BYTES,
     };
     http::serve(listener, limits, move |req| routes::handle(&hub, req))
 }
@@ -255,9 +257,9 @@ fn operator_credential(config: &HubConfig, port: u16) -> Option<String> {
         );
         return None;
     }
-    let token = match crate::identity::kept_operator_token(port) {
+    let token = match crate::shared::identity::kept_operator_token(port) {
         Some(kept) => kept,
-        None => match crate::secret::new_token() {
+        None => match crate::shared::secret::new_token() {
             Ok(fresh) => fresh,
             Err(e) => {
                 // Refusing to start is better than starting open.
@@ -266,7 +268,7 @@ fn operator_credential(config: &HubConfig, port: u16) -> Option<String> {
             }
         },
     };
-    match crate::identity::keep_operator_token(port, &token) {
+    match crate::shared::identity::keep_operator_token(port, &token) {
         Ok(path) => log::info!("operator token kept in {}", path.display()),
         Err(e) => log::warn!(
             "cannot keep the operator token for the local tools ({e}): sign in through the \
@@ -296,7 +298,7 @@ fn start_reaper(hub: Arc<Hub>, config: &HubConfig) -> Result<(), String> {
 
 /// Best effort: a hub on a headless box simply has no browser to open.
 fn open_browser(url: &str) {
-    match crate::platform::open_url(url) {
+    match crate::shared::platform::open_url(url) {
         Ok(mut child) => {
             // Reap the opener so it does not linger as a zombie.
             let _ = thread::Builder::new().spawn(move || child.wait());

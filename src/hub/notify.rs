@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::platform;
+use crate::shared::platform;
 
 /// How long one run of the command may take.
 pub const DEADLINE: Duration = Duration::from_secs(10);

@@ -71,11 +71,12 @@ impl Hub {
             searches: Arc::default(),
             answers: super::answers::Budget::new(super::answers::DEFAULT_BYTES),
             history: None,
-            instance: crate::secret::os_random(8)
-                .map(|b| crate::secret::hex(&b))
+            instance: crate::shared::secret::os_random(8)
+                .map(|b| crate::shared::secret::hex(&b))
                 .unwrap_or_default(),
             // Never empty: with no OS randomness, a key nobody can present.
-            internal_key: crate::secret::new_token().unwrap_or_else(|_| "\u{0}unavailable".into()),
+            internal_key: crate::shared::secret::new_token()
+                .unwrap_or_else(|_| "\u{0}unavailable".into()),
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::clock::{iso8601, now_unix};
+use crate::shared::clock::{iso8601, now_unix};
 
 /// Lines the writer may be behind before the room starts dropping them.
 const BACKLOG: usize = 16_384;

@@ -21,14 +21,14 @@
 //! the verdict back as `notifications/claude/channel/permission`. With no
 //! verdict in time nothing is sent, and the host's own dialog decides.
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::Out;
+use super::push::Channel;
 use super::session::{Session, lock};
-use crate::lines;
+use crate::shared::lines;
 
 /// The host's permission prompt, and our verdict on it.
 pub(super) const PERMISSION_REQUEST: &str = "notifications/claude/channel/permission_request";
@@ -44,109 +44,25 @@ const POLL_SECONDS: u64 = 20;
 /// How long the pusher waits before trying again after a refusal.
 const BACKOFF: Duration = Duration::from_secs(5);
 
-/// The channel of one bridge session.
-pub struct Channel {
-    out: Out,
-    state: Mutex<State>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    /// The code of the probe pushed, and the token it was pushed for.
-    probe: Option<(String, String)>,
-    confirmed: bool,
-    running: bool,
-    ended: bool,
-}
-
-impl Channel {
-    pub fn new(out: Out) -> Arc<Channel> {
-        Arc::new(Channel {
-            out,
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-        })
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// `off`-less summary for `whoami`: `confirmed`, or `waiting` for the
-    /// model to answer the probe.
-    pub fn status(&self) -> &'static str {
-        if self.state().confirmed {
-            "confirmed"
-        } else {
-            "waiting"
-        }
-    }
-
-    pub fn is_confirmed(&self) -> bool {
-        self.state().confirmed
-    }
-
-    /// The model answered a probe: whether `code` is the one pushed.
-    pub fn confirm(&self, code: &str) -> bool {
-        let mut s = self.state();
-        let right = s
-            .probe
-            .as_ref()
-            .is_some_and(|(c, _)| crate::secret::same_secret(c, code.trim()));
-        if right {
-            s.confirmed = true;
-            self.wake.notify_all();
-        }
-        right
-    }
-
-    /// The session ends: the pusher stops.
-    pub fn end(&self) {
-        self.state().ended = true;
-        self.wake.notify_all();
-    }
-
-    /// Waits up to `d`, or until something changes.
-    fn pause(&self, d: Duration) {
-        let s = self.state();
-        if !s.ended {
-            let _ = self.wake.wait_timeout(s, d);
-        }
-    }
-
-    fn push(&self, content: &str, meta: Map<String, Value>) {
-        self.out.send(&json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/claude/channel",
-            "params": {"content": content, "meta": meta},
-        }));
-    }
-}
-
 /// After a join: starts the pusher, once per session.
 pub(super) fn joined(session: &Arc<Mutex<Session>>) {
     let Some(channel) = lock(session).channel.clone() else {
         return;
     };
-    {
-        let mut s = channel.state();
-        if s.running || s.ended {
-            return;
-        }
-        s.running = true;
+    if !channel.claim_pusher() {
+        return;
     }
     let session = Arc::clone(session);
     let spawned = std::thread::Builder::new().name("channel".into()).spawn({
         let channel = Arc::clone(&channel);
         move || {
             run(&session, &channel);
-            channel.state().running = false;
+            channel.pusher_done();
         }
     });
     if let Err(e) = spawned {
         log::warn!("channel mode: cannot start the pusher: {e}");
-        channel.state().running = false;
+        channel.pusher_done();
     }
 }
 
@@ -242,18 +158,24 @@ pub(super) fn relay_permission(session: &Arc<Mutex<Session>>, params: &Value) {
         .to_string();
     let input = params["input_preview"].clone();
     std::thread::spawn(move || {
-        let verdict =
-            crate::hook::ask_operator(&hub, &me.token, &tool, &description, &input, RELAY_WAIT);
+        let verdict = crate::client::approval::ask_operator(
+            &hub,
+            &me.token,
+            &tool,
+            &description,
+            &input,
+            RELAY_WAIT,
+        );
         RELAYS.fetch_sub(1, Ordering::Relaxed);
         let behavior = match verdict {
-            Ok(crate::hook::Verdict::Allow) => "allow",
-            Ok(crate::hook::Verdict::Deny(_)) => "deny",
+            Ok(crate::client::approval::Verdict::Allow) => "allow",
+            Ok(crate::client::approval::Verdict::Deny(_)) => "deny",
             Err(why) => {
                 log::info!("permission relay: {why}: the host's dialog decides");
                 return;
             }
         };
-        channel.out.send(&json!({
+        channel.send(&json!({
             "jsonrpc": "2.0",
             "method": PERMISSION_VERDICT,
             "params": {"request_id": id, "behavior": behavior},
@@ -264,7 +186,7 @@ pub(super) fn relay_permission(session: &Arc<Mutex<Session>>, params: &Value) {
 fn run(session: &Mutex<Session>, channel: &Channel) {
     let mut marked: Option<std::path::PathBuf> = None;
     loop {
-        if channel.state().ended {
+        if channel.is_ended() {
             break;
         }
         let (hub, me, marker) = {
@@ -274,20 +196,7 @@ fn run(session: &Mutex<Session>, channel: &Channel) {
         };
         let Some(me) = me else { break };
         if !channel.is_confirmed() {
-            let code = {
-                let mut s = channel.state();
-                match &s.probe {
-                    Some((_, token)) if *token == me.token => None,
-                    _ => {
-                        let code = crate::secret::new_token()
-                            .map(|t| t[..8].to_string())
-                            .unwrap_or_else(|_| "00000000".into());
-                        s.probe = Some((code.clone(), me.token.clone()));
-                        Some(code)
-                    }
-                }
-            };
-            if let Some(code) = code {
+            if let Some(code) = channel.new_probe(&me.token) {
                 let mut meta = Map::new();
                 meta.insert("kind".into(), json!("probe"));
                 channel.push(

@@ -22,6 +22,7 @@
 
 pub mod channel;
 pub mod prompts;
+pub mod push;
 pub mod session;
 pub mod tools;
 
@@ -249,7 +250,7 @@ impl Server {
     /// Channel mode: pushes to the host once the model confirmed it sees
     /// them (see `channel`).
     pub fn enable_channel(&self) {
-        session::lock(&self.session).channel = Some(channel::Channel::new(self.out.clone()));
+        session::lock(&self.session).channel = Some(push::Channel::new(self.out.clone()));
     }
 
     fn channel_mode(&self) -> bool {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::client::{Answer, HubClient};
-use crate::identity::{ClaimError, Slot};
+use crate::shared::identity::{ClaimError, Slot};
 
 /// What the tools share for the life of the bridge.
 pub struct Session {
@@ -37,7 +37,7 @@ pub struct Session {
     /// The name the hub stopped knowing us by (a 401), for `heal`.
     pub(super) lost: Option<String>,
     /// Channel mode (`caucus bridge --channel`), if on.
-    pub(super) channel: Option<std::sync::Arc<super::channel::Channel>>,
+    pub(super) channel: Option<std::sync::Arc<super::push::Channel>>,
     /// The host's name from `initialize` (`clientInfo.name`).
     pub(super) host: String,
 }

@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 
 use super::session::{Joined, Session, heal, join, leave, lock, refusal, setup, unreachable};
 use crate::client::{Answer, HubClient};
-use crate::lines;
-use crate::platform::shell_quote;
+use crate::shared::lines;
+use crate::shared::platform::shell_quote;
 
 /// One tool: name, description, parameters (JSON Schema properties and
 /// required names), and whether it only reads.
@@ -641,10 +641,10 @@ fn plain_path(path: &Path) -> String {
 
 /// Writes `token` to a new file only its owner can read.
 fn write_token_file(project: &str, token: &str) -> std::io::Result<PathBuf> {
-    let safe = crate::identity::file_key(project);
+    let safe = crate::shared::identity::file_key(project);
     let dir = std::env::temp_dir();
     for attempt in 0..16u32 {
-        let nonce = crate::secret::os_random(6).map(|b| crate::secret::hex(&b))?;
+        let nonce = crate::shared::secret::os_random(6).map(|b| crate::shared::secret::hex(&b))?;
         let path = dir.join(format!("caucus-{safe}-{nonce}.token"));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -747,7 +747,7 @@ mod tests {
         // instructions `initialize` gives, and the protocol `setup` hands
         // over, in tokens counted as characters / 4.
         let tools = serde_json::to_string(&json!({"tools": list()})).unwrap();
-        let protocol = crate::protocol::TEXT;
+        let protocol = crate::shared::protocol::TEXT;
         let instructions = super::super::INSTRUCTIONS;
         let chars = tools.chars().count() + protocol.chars().count() + instructions.chars().count();
         let tokens = chars / 4;

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use super::head::{self, Framing, Head, Refusal};
 use super::{BodyError, Method, Outcome, Request, Response, Server, WRITE_DEADLINE, write_all_by};
-use crate::wire::MAX_BODY_BYTES;
 
 /// After an answer that closes the connection early (a refused head, a
 /// body not read), unread bytes the client sent are taken for at most
@@ -114,20 +113,25 @@ fn read_head(conn: &mut Conn, deadline: Instant) -> Next {
 }
 
 /// Reads the body `framing` announces, leaving what follows it in `buf`.
-fn read_body(conn: &mut Conn, framing: &Framing, deadline: Instant) -> Result<Vec<u8>, BodyError> {
+fn read_body(
+    conn: &mut Conn,
+    framing: &Framing,
+    max: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, BodyError> {
     match *framing {
         Framing::None => Ok(Vec::new()),
-        Framing::Length(n) if n > MAX_BODY_BYTES as u64 => Err(BodyError::TooLarge),
+        Framing::Length(n) if n > max as u64 => Err(BodyError::TooLarge),
         Framing::Length(n) => {
             let n = n as usize;
             conn.fill_to(n, deadline)?;
             Ok(conn.buf.drain(..n).collect())
         }
-        Framing::Chunked => read_chunked(conn, deadline),
+        Framing::Chunked => read_chunked(conn, max, deadline),
     }
 }
 
-fn read_chunked(conn: &mut Conn, deadline: Instant) -> Result<Vec<u8>, BodyError> {
+fn read_chunked(conn: &mut Conn, max: usize, deadline: Instant) -> Result<Vec<u8>, BodyError> {
     let mut body = Vec::new();
     loop {
         let (size, line) = loop {
@@ -143,7 +147,7 @@ fn read_chunked(conn: &mut Conn, deadline: Instant) -> Result<Vec<u8>, BodyError
         if size == 0 {
             break;
         }
-        if body.len() as u64 + size > MAX_BODY_BYTES as u64 {
+        if body.len() as u64 + size > max as u64 {
             return Err(BodyError::TooLarge);
         }
         let size = size as usize;
@@ -294,12 +298,13 @@ pub(super) fn serve(server: &Server, id: u64, stream: TcpStream) {
                 return linger_close(conn.stream);
             }
         };
-        let too_large = matches!(framing, Framing::Length(n) if n > MAX_BODY_BYTES as u64);
+        let max_body = server.limits.max_body;
+        let too_large = matches!(framing, Framing::Length(n) if n > max_body as u64);
         if expects_continue && framing != Framing::None && !too_large {
             let _ = conn.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         let body_deadline = Instant::now() + server.limits.read_deadline;
-        let body = read_body(&mut conn, &framing, body_deadline);
+        let body = read_body(&mut conn, &framing, max_body, body_deadline);
         server.set_idle(id, false);
         let keep_alive = head.keep_alive() && body.is_ok();
         let is_head = head.method == Method::Head;

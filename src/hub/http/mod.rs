@@ -202,6 +202,8 @@ pub enum Outcome {
 pub struct Limits {
     pub read_deadline: Duration,
     pub max_connections: usize,
+    /// The largest request body read; a larger one is answered 413.
+    pub max_body: usize,
 }
 
 /// The open connections: for the cap, which closes the longest idle.

@@ -11,7 +11,7 @@
 //! polls; each hears it where it is. It is kept in the journal's `meta`.
 
 use super::*;
-use crate::lines;
+use crate::shared::lines;
 
 /// Text of a reset the operator gave no words for.
 const RESET_TEXT: &str = "The operator reset you: drop what you know of this room's \

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use super::{Floor, Life, Peer, Room, Routed};
 use crate::hub::journal::{Journal, Loaded};
-use crate::wire::{Form, Message, Mode};
+use crate::shared::wire::{Form, Message, Mode};
 
 #[derive(Serialize, Deserialize)]
 struct PeerState {

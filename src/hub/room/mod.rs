@@ -57,9 +57,9 @@ pub use names::{check_channel, check_name};
 
 use super::error::HubError;
 use super::events::{Events, Feed};
-use crate::clock::now_unix;
-use crate::secret::{new_token, os_random, same_secret};
-use crate::wire::{
+use crate::shared::clock::now_unix;
+use crate::shared::secret::{new_token, os_random, same_secret};
+use crate::shared::wire::{
     BROADCAST, Field, FieldType, Form, Kind, MAX_CONTENT_CHARS, MAX_NAME_CHARS, MAX_REASON_CHARS,
     MAX_STATUS_CHARS, MAX_TOPIC_CHARS, Message, Mode, Origin, is_channel,
 };

@@ -15,7 +15,7 @@
 //! is there to stop a name passing for another, not to transliterate.
 
 use crate::hub::error::HubError;
-use crate::wire::{MAX_NAME_CHARS, is_channel};
+use crate::shared::wire::{MAX_NAME_CHARS, is_channel};
 
 /// Names no agent may take: the operator's, the hub's, and the broadcast address.
 const RESERVED: [&str; 4] = ["human", "hub", "system", "all"];

@@ -153,7 +153,7 @@ impl Room {
         meta.insert("id".into(), json!(m.id));
         meta.insert("delivered_to".into(), json!(delivered));
         let line = json!({
-            "ts": crate::clock::iso8601(m.ts),
+            "ts": crate::shared::clock::iso8601(m.ts),
             "seq": m.seq,
             "sender": m.sender,
             "recipient": m.recipient,

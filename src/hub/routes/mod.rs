@@ -23,8 +23,8 @@ use super::http::{BodyError, Method, Outcome, Request, Response};
 use super::reply::{error_response, query_param};
 use super::room::{Batch, Sent};
 use super::state::Hub;
-use crate::protocol;
-use crate::wire::{
+use crate::shared::protocol;
+use crate::shared::wire::{
     AckRequest, AskRequest, BROADCAST, ChannelRequest, ControlRequest, FloorRequest, Mode,
     RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
 };

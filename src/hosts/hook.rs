@@ -39,10 +39,11 @@ use std::time::Duration;
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 
-use crate::cli::{seconds, text};
+use crate::client::approval::{Verdict, ask_operator};
 use crate::client::{HubClient, Received, hub_url};
-use crate::identity::kept_token;
-use crate::lines;
+use crate::shared::cli::{seconds, text};
+use crate::shared::identity::kept_token;
+use crate::shared::lines;
 
 pub const HELP: &str = "\
 caucus hook: what a host runs at its hook points (installed by `caucus setup`)
@@ -209,7 +210,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         ));
     };
     let hub = HubClient::new(&config.hub);
-    if config.event == "stop" && crate::identity::pushes_to_channel(&config.hub, &name) {
+    if config.event == "stop" && crate::shared::identity::pushes_to_channel(&config.hub, &name) {
         return pass("the bridge pushes this agent's messages into the session: nothing to do");
     }
     match config.event.as_str() {
@@ -310,77 +311,13 @@ fn permission(hub: &HubClient, token: &str, event: &Value, wait: f64) -> ExitCod
     ExitCode::SUCCESS
 }
 
-/// The operator's answer to a tool call put before them.
-pub enum Verdict {
-    Allow,
-    /// Denied, with the operator's reason if they gave one.
-    Deny(Option<String>),
-}
-
-/// Puts a tool call before the operator (`POST /approvals`) and waits up
-/// to `wait` seconds for the verdict. `Err` says why there is none (no
-/// answer in time, a refusal, no hub): the host's own dialog decides then.
-pub fn ask_operator(
-    hub: &HubClient,
-    token: &str,
-    tool: &str,
-    description: &str,
-    input: &Value,
-    wait: f64,
-) -> Result<Verdict, String> {
-    let body = json!({"token": token, "tool": tool, "description": description,
-                      "input": input, "window": wait});
-    let id = match hub.post("/approvals", &body) {
-        Ok(a) if a.status == 200 => a.body["id"].as_str().unwrap_or_default().to_string(),
-        Ok(a) => {
-            return Err(format!(
-                "the hub refused the approval request (HTTP {}: {})",
-                a.status, a.body
-            ));
-        }
-        Err(e) => return Err(format!("the hub is unreachable ({e})")),
-    };
-    eprintln!("caucus: {tool} waits for the operator's answer (approval {id})");
-    let deadline = std::time::Instant::now() + Duration::from_secs_f64(wait);
-    // Each round waits up to 25 s on the hub; the deadline bounds the loop.
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err("no answer from the operator in time".into());
-        }
-        let secs = left.as_secs_f64().min(25.0);
-        let path = format!("/approval?id={id}&timeout={secs:.1}");
-        let a = hub
-            .get(
-                &path,
-                Some(token),
-                Some(Duration::from_secs_f64(secs + 10.0)),
-            )
-            .map_err(|e| format!("the hub is unreachable ({e})"))?;
-        if a.status != 200 {
-            return Err(format!(
-                "the hub answered HTTP {} for approval {id}",
-                a.status
-            ));
-        }
-        match a.body["state"].as_str() {
-            Some("allow") => return Ok(Verdict::Allow),
-            Some("deny") => {
-                return Ok(Verdict::Deny(a.body["reason"].as_str().map(str::to_string)));
-            }
-            Some("pending") => {}
-            _ => return Err("no answer from the operator in time".into()),
-        }
-    }
-}
-
 /// The hub refused the kept token. If it is another run of the hub than
 /// the one that issued it (it restarted without `--data-dir` and forgot
 /// every agent), join again under the same name and keep the new token,
 /// which the bridge takes up at its next call; after a kick or a leave
 /// (the same run) nothing. Bounded: the kept run is then the current one.
 fn rejoin(hub: &HubClient, name: &str) -> Option<String> {
-    let kept = crate::identity::kept_instance(hub.base(), name)?;
+    let kept = crate::shared::identity::kept_instance(hub.base(), name)?;
     let now = hub
         .get("/version", None, Some(Duration::from_secs(3)))
         .ok()?;
@@ -398,7 +335,7 @@ fn rejoin(hub: &HubClient, name: &str) -> Option<String> {
     }
     let token = joined.body["token"].as_str().filter(|t| !t.is_empty())?;
     let instance = joined.body["instance"].as_str().unwrap_or(&current);
-    if let Err(e) = crate::identity::rekeep(hub.base(), name, token, instance) {
+    if let Err(e) = crate::shared::identity::rekeep(hub.base(), name, token, instance) {
         eprintln!("caucus hook: joined again as {name} but cannot keep the token: {e}");
         return None;
     }
@@ -430,9 +367,9 @@ fn message_lines(messages: &[Value]) -> String {
 fn continuations_file(event: &Value) -> Option<std::path::PathBuf> {
     let session = event["session_id"].as_str().filter(|s| !s.is_empty())?;
     Some(
-        crate::identity::state_dir()
+        crate::shared::identity::state_dir()
             .join("hooks")
-            .join(crate::identity::file_key(session)),
+            .join(crate::shared::identity::file_key(session)),
     )
 }
 
@@ -453,7 +390,7 @@ fn set_continuations(event: &Value, n: u32) {
     if n == 0 {
         let _ = std::fs::remove_file(path);
     } else if let Some(dir) = path.parent()
-        && crate::identity::private_dir(dir).is_ok()
+        && crate::shared::identity::private_dir(dir).is_ok()
     {
         let _ = std::fs::write(path, n.to_string());
     }

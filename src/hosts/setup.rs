@@ -22,9 +22,9 @@ use std::process::ExitCode;
 use lexopt::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::cli::text;
 use crate::client::hub_url;
-use crate::platform::shell_quote;
+use crate::shared::cli::text;
+use crate::shared::platform::shell_quote;
 
 pub const HELP: &str = "\
 caucus setup: wire a repository for an agent host

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::Report;
-use crate::setup::Host;
+use crate::hosts::setup::Host;
 
 pub(super) fn check(host: Host, dir: &Path, report: &mut Report) {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 
-use crate::cli::{seconds, text};
 use crate::client::{HubClient, hub_url};
-use crate::lines;
+use crate::shared::cli::{seconds, text};
+use crate::shared::lines;
 
 /// Printed one or more messages.
 pub const EXIT_MESSAGE: u8 = 0;
@@ -81,7 +81,7 @@ struct Config {
     give_up: Duration,
     json: bool,
     /// `--push codex`, where Codex runs it.
-    push: Option<crate::codex_push::Target>,
+    push: Option<crate::hosts::codex_push::Target>,
 }
 
 fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
@@ -123,7 +123,7 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
         return Err("no token: give --token, --token-file or CAUCUS_TOKEN".into());
     }
     let push = if push {
-        let target = crate::codex_push::Target::from_env();
+        let target = crate::hosts::codex_push::Target::from_env();
         if target.is_none() {
             eprintln!(
                 "caucus watch: --push codex outside a Codex session (no CODEX_THREAD_ID): printing and exiting as usual"
@@ -281,8 +281,12 @@ pub fn read_batch(answer: &Value, json: bool) -> Option<Batch> {
 fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
     let pushed = match &config.push {
         Some(target) if batch.messages && !batch.stop => {
-            let text = format!("{}\n{}", crate::codex_push::TRIGGER, batch.lines.join("\n"));
-            match crate::codex_push::push(target, &text, crate::codex_push::HOLD) {
+            let text = format!(
+                "{}\n{}",
+                crate::hosts::codex_push::TRIGGER,
+                batch.lines.join("\n")
+            );
+            match crate::hosts::codex_push::push(target, &text, crate::hosts::codex_push::HOLD) {
                 Ok(()) => true,
                 Err(why) => {
                     eprintln!(

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 
-use crate::cli::text;
 use crate::client::{Answer, HubClient, hub_url};
-use crate::identity::{ClaimError, Slot};
+use crate::shared::cli::text;
+use crate::shared::identity::{ClaimError, Slot};
 
 pub const SAY_HELP: &str = "\
 caucus say: send one message into the room
@@ -259,7 +259,7 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
 /// hub URL is on loopback (`--hub`, `CAUCUS_HUB_URL` or the default).
 fn local_operator_token(flag: Option<String>) -> Option<String> {
     let url = crate::client::hub_url(flag).ok()?;
-    crate::identity::kept_operator_token(crate::client::loopback_port(&url)?)
+    crate::shared::identity::kept_operator_token(crate::client::loopback_port(&url)?)
 }
 
 pub fn control(mut args: lexopt::Parser) -> ExitCode {
@@ -366,7 +366,7 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
             }
             list.iter()
                 .map(|a| {
-                    crate::lines::one_line(&format!(
+                    crate::shared::lines::one_line(&format!(
                         "{}  {} asks to run {}: {} (asked {}s ago)",
                         a["id"].as_str().unwrap_or("?"),
                         a["peer"].as_str().unwrap_or("?"),

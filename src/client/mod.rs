@@ -4,6 +4,8 @@
 //! the hub could not be reached. What a status means is the caller's business;
 //! this module knows nothing of MCP or exit codes.
 
+pub mod approval;
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -126,7 +128,7 @@ impl HubClient {
                 .filter(|k| !k.trim().is_empty()),
             // A hub on this machine's loopback knows its own clients by the
             // local key it keeps: they never share the registration bucket.
-            internal_key: loopback_port(base).and_then(crate::identity::kept_local_key),
+            internal_key: loopback_port(base).and_then(crate::shared::identity::kept_local_key),
         }
     }
 

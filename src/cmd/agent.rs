@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 
-use crate::cli::{seconds, text};
 use crate::client::{HubClient, hub_url};
-use crate::identity::{ClaimError, Slot};
-use crate::lines;
-use crate::platform;
+use crate::shared::cli::{seconds, text};
+use crate::shared::identity::{ClaimError, Slot};
+use crate::shared::lines;
+use crate::shared::platform;
 
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI

@@ -21,10 +21,10 @@ use std::time::Duration;
 use lexopt::prelude::*;
 use serde_json::Value;
 
-use crate::cli::text;
 use crate::client::{HubClient, hub_url};
-use crate::identity::{kept_token, private_dir, state_dir};
-use crate::setup::{Host, Repo};
+use crate::hosts::setup::{Host, Repo};
+use crate::shared::cli::text;
+use crate::shared::identity::{kept_token, private_dir, state_dir};
 
 mod trust;
 
