@@ -3,6 +3,7 @@
 //! (`hook`), and Codex's push mode.
 
 pub mod codex_push;
+pub mod codex_toml;
 pub mod doctor;
 pub mod hook;
 pub mod setup;

@@ -22,8 +22,10 @@ use std::process::ExitCode;
 use lexopt::prelude::*;
 use serde_json::{Map, Value, json};
 
+use super::codex_toml::{self, CodexConfig};
 use crate::client::hub_url;
 use crate::shared::cli::text;
+use crate::shared::files;
 use crate::shared::platform::shell_quote;
 
 pub const HELP: &str = "\
@@ -430,45 +432,6 @@ fn allow_room_tools(settings: &mut Map<String, Value>, path: &Path) -> Result<()
     Ok(())
 }
 
-/// A TOML basic string.
-fn toml_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `text` (a Codex config.toml) with its `[mcp_servers.caucus]` table (and
-/// any sub-table of it) replaced by `table`, or `table` appended.
-fn codex_config(text: &str, table: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        let header = line.trim();
-        if header.starts_with('[') {
-            let name = header.trim_start_matches('[').trim_end_matches(']').trim();
-            skipping = name == "mcp_servers.caucus" || name.starts_with("mcp_servers.caucus.");
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    let kept = out.trim_end();
-    if kept.is_empty() {
-        table.to_string()
-    } else {
-        format!("{kept}\n\n{table}")
-    }
-}
-
 /// Refuses a symbolic link anywhere between the repository and `path`
 /// (a `.claude` or `.codex` folder linked to the user's global one would
 /// have setup write into the user's own configuration).
@@ -502,8 +465,7 @@ fn read_text(path: &Path) -> Result<String, String> {
     }
 }
 
-/// Writes `text` whole through a temporary file; `Ok(false)` when it was
-/// already so.
+/// Writes `text` whole (see `files`); `Ok(false)` when it was already so.
 fn write_text(path: &Path, text: &str) -> Result<bool, String> {
     if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
         return Ok(false);
@@ -511,10 +473,8 @@ fn write_text(path: &Path, text: &str) -> Result<bool, String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    let temp = path.with_extension("caucus-new");
-    let _ = std::fs::remove_file(&temp);
-    std::fs::write(&temp, text).map_err(|e| format!("{}: {e}", temp.display()))?;
-    std::fs::rename(&temp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    files::write_whole(path, text.as_bytes(), files::Access::AsBefore)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(true)
 }
 
@@ -549,23 +509,22 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
         // Gemini CLI: one file holds the server and the hooks.
         merge_server(&mut settings, &server_path, w)?;
     } else if host == Host::Codex {
-        let old = read_text(&server_path)?;
-        let args: Vec<String> = w.args().iter().map(|a| toml_str(a)).collect();
-        let env: Vec<String> = w
+        let what = server_path.display().to_string();
+        let mut config = CodexConfig::parse(&read_text(&server_path)?, &what)?;
+        let env: Vec<(String, String)> = w
             .env()
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(k, v)| format!("{k} = {}", toml_str(v.as_str().unwrap_or_default())))
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
             .collect();
-        let table = format!(
-            "[mcp_servers.caucus]\ncommand = {}\nargs = [{}]\nenv = {{ {} }}\n\
-             default_tools_approval_mode = \"approve\"\n",
-            toml_str(w.exe),
-            args.join(", "),
-            env.join(", ")
-        );
-        files.push((server_path, codex_config(&old, &table)));
+        let server = codex_toml::Server {
+            command: w.exe,
+            args: &w.args(),
+            env: &env,
+        };
+        config.set_server(&server, &what)?;
+        files.push((server_path, config.text()));
     } else {
         let mut mcp = read_object(&server_path)?;
         merge_server(&mut mcp, &server_path, w)?;
@@ -629,33 +588,4 @@ fn wire(host: Host, dir: &Path, w: &Wiring) -> Result<(), String> {
         }
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn toml_strings_round_trip_windows_paths_quotes_and_controls() {
-        for s in [
-            "C:\\Users\\a b\\caucus.exe",
-            "say \"hi\"",
-            "tab\there\nline",
-            "ünï",
-        ] {
-            let table: toml::Table = toml::from_str(&format!("a = {}", toml_str(s))).unwrap();
-            assert_eq!(table["a"].as_str(), Some(s));
-        }
-    }
-
-    #[test]
-    fn only_our_codex_tables_are_replaced() {
-        let old = "x = 1\n[mcp_servers.caucus]\ncommand = \"a\"\n[mcp_servers.caucus.env]\n\
-                   K = \"v\"\n[mcp_servers.caucusish]\ncommand = \"b\"\n";
-        let new = codex_config(old, "[mcp_servers.caucus]\ncommand = \"c\"\n");
-        assert_eq!(
-            new,
-            "x = 1\n[mcp_servers.caucusish]\ncommand = \"b\"\n\n[mcp_servers.caucus]\ncommand = \"c\"\n"
-        );
-    }
 }

@@ -257,12 +257,6 @@ fn lock(dir: &Path) -> Result<File, String> {
     }
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 impl Journal {
     /// Opens (or creates) the journal in `dir` and reads what it holds.
     pub fn open(dir: &Path, policy: Fsync, limit: u64) -> Result<(Journal, Loaded), String> {
@@ -472,17 +466,13 @@ impl Journal {
     pub fn compact(&mut self, mut state: Value) -> Result<(), String> {
         let next = self.generation + 1;
         state["gen"] = json!(next);
-        let tmp = self.dir.join("snapshot.tmp");
         let path = self.dir.join("snapshot");
-        let write = || -> std::io::Result<()> {
-            let mut f = open_private(&tmp, true)?;
-            f.write_all(&line(&state))?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            sync_dir(&self.dir);
-            Ok(())
-        };
-        write().map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+        crate::shared::files::write_whole(
+            &path,
+            &line(&state),
+            crate::shared::files::Access::Private,
+        )
+        .map_err(|e| format!("snapshot {}: {e}", path.display()))?;
         self.generation = next;
         self.restart()
             .map_err(|e| format!("journal {}: {e}", self.dir.display()))

@@ -16,7 +16,6 @@
 //! into place.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -243,28 +242,12 @@ fn file_text(argv: &[String], secrets: &[(&str, String)]) -> String {
     }
 }
 
-/// Writes `text` at `path` through a private temporary file renamed into
-/// place; the rename replaces a file, never writes through a link.
+/// Writes `text` whole at `path`, private (it may hold the hub's secrets).
 fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let temp = path.with_extension("caucus-new");
-    if std::fs::symlink_metadata(&temp).is_ok() {
-        std::fs::remove_file(&temp)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Private: it may hold the hub's secrets.
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    let mut f = options.open(&temp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&temp, path)
+    crate::shared::files::write_whole(path, text.as_bytes(), crate::shared::files::Access::Private)
 }
 
 /// The hub's flags with the paths it takes made absolute: a service does

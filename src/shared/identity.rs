@@ -24,7 +24,6 @@
 //! files. A token is never written anywhere but the token file.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The folder every client keeps its state in.
@@ -85,19 +84,6 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Opens `path` for writing, new or truncated, private to this user. A link
-/// planted at the path is not followed on Unix.
-fn private_file(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    options.open(path)
-}
-
 fn kept_path(hub: &str, name: &str, ext: &str) -> PathBuf {
     state_dir()
         .join("tokens")
@@ -111,14 +97,9 @@ fn read_trimmed(path: &Path) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-/// Writes `text` whole: a private temporary file renamed over `path`.
+/// Writes `text` whole, private to this user.
 fn keep(path: &Path, text: &str) -> std::io::Result<()> {
-    let temp = path.with_extension("new");
-    let _ = std::fs::remove_file(&temp);
-    let mut f = private_file(&temp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&temp, path)
+    crate::shared::files::write_whole(path, text.as_bytes(), crate::shared::files::Access::Private)
 }
 
 /// Whether `path` is a plain file of this user that nobody else may read

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod files;
 pub mod identity;
 pub mod lines;
 pub mod platform;

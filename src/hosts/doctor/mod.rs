@@ -22,6 +22,7 @@ use lexopt::prelude::*;
 use serde_json::Value;
 
 use crate::client::{HubClient, hub_url};
+use crate::hosts::codex_toml::CodexConfig;
 use crate::hosts::setup::{Host, Repo};
 use crate::shared::cli::text;
 use crate::shared::identity::{kept_token, private_dir, state_dir};
@@ -208,71 +209,6 @@ fn hosts_in(dir: &Path) -> Vec<Host> {
     }
 }
 
-/// The leading TOML basic string of `s` (`"..."`), unescaped.
-fn toml_basic(s: &str) -> Option<String> {
-    let mut chars = s.trim().strip_prefix('"')?.chars();
-    let mut out = String::new();
-    loop {
-        match chars.next()? {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'r' => out.push('\r'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                }
-                c => out.push(c),
-            },
-            c => out.push(c),
-        }
-    }
-}
-
-/// The `[mcp_servers.caucus]` table of a Codex config.toml as `caucus
-/// setup codex` writes it, as the JSON shape of the other hosts.
-fn codex_server(text: &str) -> Option<Value> {
-    let mut inside = false;
-    let mut server = serde_json::json!({"env": {}});
-    let mut found = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            inside = line == "[mcp_servers.caucus]";
-            found |= inside;
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        match key.trim() {
-            "command" => server["command"] = Value::from(toml_basic(value)?),
-            "args" => {
-                let first = value.trim().strip_prefix('[').and_then(toml_basic);
-                server["args"] = serde_json::json!([first]);
-            }
-            "env" => {
-                if let Some(at) = value.find("CAUCUS_HUB_URL")
-                    && let Some((_, url)) = value[at..].split_once('=')
-                {
-                    server["env"]["CAUCUS_HUB_URL"] = Value::from(toml_basic(url)?);
-                }
-                if let Some(at) = value.find("CAUCUS_PROJECT")
-                    && let Some((_, name)) = value[at..].split_once('=')
-                {
-                    server["env"]["CAUCUS_PROJECT"] = Value::from(toml_basic(name)?);
-                }
-            }
-            _ => {}
-        }
-    }
-    found.then_some(server)
-}
-
 /// A host's `caucus` server entry, checked.
 fn server_entry(host: Host, dir: &Path, report: &mut Report) -> Option<Value> {
     let path = host.server_file(dir);
@@ -286,10 +222,13 @@ fn server_entry(host: Host, dir: &Path, report: &mut Report) -> Option<Value> {
         return None;
     }
     let server = if host == Host::Codex {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => codex_server(&text),
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|text| CodexConfig::parse(&text, &path.display().to_string()));
+        match parsed {
+            Ok(config) => config.server(),
             Err(e) => {
-                report.fix(format!("{}: {e}", path.display()));
+                report.fix(e);
                 return None;
             }
         }

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::Report;
+use crate::hosts::codex_toml::CodexConfig;
 use crate::hosts::setup::Host;
 
 pub(super) fn check(host: Host, dir: &Path, report: &mut Report) {
@@ -114,26 +115,6 @@ fn codex_home() -> Option<PathBuf> {
         .or_else(|| home().map(|h| h.join(".codex")))
 }
 
-/// The tables of a TOML file as (header, lines) pairs: enough to read the
-/// two records Codex writes itself, in the form it writes them.
-fn toml_tables(text: &str) -> Vec<(String, Vec<String>)> {
-    let mut tables = vec![(String::new(), Vec::new())];
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') && !line.starts_with("[[") {
-            tables.push((line.to_string(), Vec::new()));
-        } else if let Some((_, lines)) = tables.last_mut() {
-            lines.push(line.to_string());
-        }
-    }
-    tables
-}
-
-/// A TOML key as Codex quotes it (a basic string).
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 fn codex(dir: &Path, report: &mut Report) {
     let Some(home) = codex_home() else {
         report.fix("no HOME: cannot find Codex's config.toml");
@@ -141,15 +122,15 @@ fn codex(dir: &Path, report: &mut Report) {
     };
     let config = home.join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap_or_default();
-    let tables = toml_tables(&text);
+    let parsed = match CodexConfig::parse(&text, &config.display().to_string()) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            report.fix(format!("{e}: Codex cannot read it either"));
+            return;
+        }
+    };
     let key = dir.display().to_string();
-    let project = format!("[projects.{}]", quoted(&key));
-    let trusted = tables.iter().any(|(h, lines)| {
-        *h == project
-            && lines
-                .iter()
-                .any(|l| l.replace(' ', "") == "trust_level=\"trusted\"")
-    });
+    let trusted = parsed.trusts_project(&key);
     if trusted {
         report.ok(format!("Codex trusts {key}"));
     } else {
@@ -160,12 +141,7 @@ fn codex(dir: &Path, report: &mut Report) {
         ));
     }
     let hooks = dir.join(".codex").join("hooks.json");
-    let prefix = format!("[hooks.state.{}", quoted(&format!("{}:", hooks.display())));
-    let prefix = prefix.trim_end_matches('"');
-    let hooks_trusted = tables
-        .iter()
-        .filter(|(h, _)| h.starts_with(prefix))
-        .any(|(_, lines)| lines.iter().any(|l| l.starts_with("trusted_hash")));
+    let hooks_trusted = parsed.trusts_hooks_of(&hooks.display().to_string());
     if hooks_trusted {
         report.ok("Codex trusts the caucus hooks (reviewed in /hooks)");
     } else if hooks.exists() {
