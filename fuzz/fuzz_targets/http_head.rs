@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use caucus::hub::http::head;
+use caucus::fuzz::head;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    caucus::cmd::bridge::serve_lines(data, std::io::sink(), "http://127.0.0.1:9");
+    caucus::fuzz::serve_lines(data, std::io::sink(), "http://127.0.0.1:9");
 });

@@ -4,22 +4,6 @@
 
 #![no_main]
 
-use caucus::hub::search::{Query, in_block};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    // The first line is the query; the rest is the history.
-    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
-    let Ok(q) = std::str::from_utf8(&data[..split]) else {
-        return;
-    };
-    let Ok(query) = Query::parse(q) else {
-        return;
-    };
-    let history = data.get(split + 1..).unwrap_or_default();
-    let found = in_block(&query, history, 50);
-    assert!(found.messages.len() <= 50);
-    for m in &found.messages {
-        assert!(query.matches(m));
-    }
-});
+fuzz_target!(|data: &[u8]| caucus::fuzz::search_block(data));

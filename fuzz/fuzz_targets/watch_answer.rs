@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(answer) = serde_json::from_slice::<serde_json::Value>(data) {
-        let _ = caucus::cmd::watch::read_batch(&answer, false);
-        let _ = caucus::cmd::watch::read_batch(&answer, true);
-        let _ = caucus::cmd::watch::render(&answer);
+        let _ = caucus::fuzz::read_batch(&answer, false);
+        let _ = caucus::fuzz::read_batch(&answer, true);
+        let _ = caucus::fuzz::render(&answer);
     }
 });

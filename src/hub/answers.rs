@@ -57,7 +57,8 @@ impl Budget {
     }
 
     /// Bytes held by answers now.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
 }

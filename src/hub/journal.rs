@@ -406,10 +406,6 @@ impl Journal {
         self.pending.extend_from_slice(&line(record));
     }
 
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
     /// Writes the operation's records (one write), and syncs per the policy.
     pub fn flush(&mut self) {
         if self.pending.is_empty() {

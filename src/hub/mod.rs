@@ -15,6 +15,7 @@ pub mod console;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod fuzzing;
 pub mod health;
 pub mod history;
 pub mod http;

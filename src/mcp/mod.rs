@@ -325,11 +325,6 @@ impl Server {
         session::shutdown(&self.session);
     }
 
-    /// The version `initialize` settled on, if a legacy session opened.
-    pub fn legacy_version(&self) -> Option<&str> {
-        self.legacy.as_deref()
-    }
-
     /// Answers one line of a line-framed transport (stdio): one JSON-RPC
     /// message, or a batch where the revision allows one.
     pub fn handle_line(&mut self, line: &[u8]) {

@@ -127,12 +127,6 @@ pub fn kept_token(hub: &str, name: &str) -> Option<String> {
     private_and_ours(&path).then(|| read_trimmed(&path))?
 }
 
-/// Where a hub on this machine keeps the operator token it made, by port:
-/// `caucus control` and the other local tools read it there.
-pub fn operator_token_path(port: u16) -> PathBuf {
-    hub_secret_path(port, "token")
-}
-
 /// The operator token kept for a hub on `port` of this machine, if the
 /// file is this user's own and private.
 pub fn kept_operator_token(port: u16) -> Option<String> {
