@@ -269,3 +269,31 @@ fn the_http_server_names_nothing_of_the_crate() {
     }
     assert!(files >= 3, "found the HTTP server's files");
 }
+
+/// The console's modules import one another without a circle: each panel
+/// imports the shared state and the way to the hub, never the entry point.
+#[test]
+fn the_consoles_modules_import_one_another_without_a_circle() {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(&ui).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "js") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let imports: BTreeSet<String> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("import "))
+            .filter_map(|l| l.split("from './").nth(1)?.split('\'').next())
+            .map(str::to_string)
+            .collect();
+        edges.insert(name, imports);
+    }
+    assert!(
+        edges.get("app.js").is_some_and(|i| i.len() > 3),
+        "the scan found app.js's imports: {edges:?}"
+    );
+    no_circle(&edges);
+}

@@ -276,6 +276,7 @@ fn the_page_and_its_files_are_served_with_a_strict_policy() {
     for (file, kind) in [
         ("style.css", "text/css"),
         ("app.js", "text/javascript"),
+        ("hub.js", "text/javascript"),
         ("state.js", "text/javascript"),
         ("health.js", "text/javascript"),
         ("flow.js", "text/javascript"),

@@ -1,5 +1,6 @@
 // Entry point: authenticates, keeps the /ui feed connected, dispatches
-// events to the panels, and sends operator commands over POST /control.
+// events to the panels, and wires the page's controls (the calls to the hub
+// are in hub.js).
 
 import { state, apply } from './state.js';
 import { renderHealth } from './health.js';
@@ -8,42 +9,10 @@ import { renderChannels } from './channels.js';
 import { renderForms, initForms } from './forms.js';
 import { renderApprovals, refreshAges, initChair, notify } from './chair.js';
 import { renderGlance } from './glance.js';
+import { authHeaders, control, hasToken, setToken, toast } from './hub.js';
 
-let token = sessionStorage.getItem('caucus-token') || '';
 let retry = 500;
 const $ = (id) => document.getElementById(id);
-
-export function authHeaders() {
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
-
-export function toast(text) {
-  const t = $('toast');
-  t.textContent = text;
-  t.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
-}
-
-// Sends one operator command; resolves to the hub's answer or null.
-export async function control(body) {
-  try {
-    const r = await fetch('/control', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...authHeaders() },
-      body: JSON.stringify(body),
-    });
-    const answer = await r.json().catch(() => ({}));
-    if (!r.ok) {
-      toast(`${body.action}: ${answer.detail || r.status}`);
-      return null;
-    }
-    return answer;
-  } catch (e) {
-    toast(`${body.action}: the hub is unreachable`);
-    return null;
-  }
-}
 
 // The feed's state, shown beside the mode: live, or down and retrying.
 function connection(s, text) {
@@ -129,7 +98,7 @@ async function connect() {
     const r = await fetch('/ui/ticket', { method: 'POST', headers: authHeaders() });
     if (r.status === 401) {
       $('banner').hidden = true;
-      askToken(token ? 'That token was refused.' : '');
+      askToken(hasToken() ? 'That token was refused.' : '');
       return;
     }
     if (!r.ok) throw new Error(`ticket: ${r.status}`);
@@ -178,8 +147,7 @@ function init() {
     });
   }
   $('login-form').addEventListener('submit', () => {
-    token = $('login-token').value.trim();
-    sessionStorage.setItem('caucus-token', token);
+    setToken($('login-token').value.trim());
     connect();
   });
   initFlow();
@@ -202,8 +170,7 @@ async function launch() {
     });
     const body = await r.json();
     if (r.ok && body.token) {
-      token = body.token;
-      sessionStorage.setItem('caucus-token', token);
+      setToken(body.token);
     } else if (!r.ok) {
       toast(body.detail || 'That console link no longer works.');
     }

@@ -3,7 +3,7 @@
 // what needs the operator while the page is in the background.
 
 import { state, el, ago } from './state.js';
-import { control, toast } from './app.js';
+import { control, toast } from './hub.js';
 
 const $ = (id) => document.getElementById(id);
 const seen = new Set(); // approval ids already notified

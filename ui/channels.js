@@ -1,7 +1,7 @@
 // Channels panel: members and topics, and the talking sticks by scope.
 
 import { state, el } from './state.js';
-import { control } from './app.js';
+import { control } from './hub.js';
 
 const $ = (id) => document.getElementById(id);
 

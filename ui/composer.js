@@ -4,7 +4,7 @@
 // of a message to `all` addresses the message to it.
 
 import { state, el } from './state.js';
-import { control } from './app.js';
+import { control } from './hub.js';
 
 const $ = (id) => document.getElementById(id);
 let choices = [];

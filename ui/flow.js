@@ -4,7 +4,7 @@
 // and CSS `content-visibility` keeps layout cheap for the ones off screen.
 
 import { state, el } from './state.js';
-import { control, authHeaders, toast } from './app.js';
+import { control, authHeaders, toast } from './hub.js';
 import { render, highlight } from './markdown.js';
 import { initComposer } from './composer.js';
 import { countMessage } from './glance.js';

@@ -2,7 +2,7 @@
 // one card per field, then a recap, then Submit (or cancel the question).
 
 import { state, el } from './state.js';
-import { control } from './app.js';
+import { control } from './hub.js';
 
 const $ = (id) => document.getElementById(id);
 let current = null; // { form, step, answers }

@@ -1,7 +1,7 @@
 // Health panel: the hub's figures and the roster, with per-peer actions.
 
 import { state, el, ago } from './state.js';
-import { control } from './app.js';
+import { control } from './hub.js';
 import { interrupt } from './chair.js';
 import { doing } from './glance.js';
 

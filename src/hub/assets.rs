@@ -15,6 +15,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../ui/favicon.svg"),
     ),
     ("app.js", JS, include_str!("../../ui/app.js")),
+    ("hub.js", JS, include_str!("../../ui/hub.js")),
     ("state.js", JS, include_str!("../../ui/state.js")),
     ("health.js", JS, include_str!("../../ui/health.js")),
     ("flow.js", JS, include_str!("../../ui/flow.js")),
