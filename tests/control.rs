@@ -75,6 +75,16 @@ fn unknown_actions_and_targets_are_refused() {
     assert_eq!(r.status, 400);
     assert!(r.json()["detail"].as_str().unwrap().contains("explode"));
     assert_eq!(hub.control(json!({})).status, 422);
+    // A known action without the field it needs, or with a wrong type.
+    for body in [
+        json!({"action": "kick"}),
+        json!({"action": "say", "to": "all"}),
+        json!({"action": "approve", "id": 7}),
+        json!({"action": "set_rate_limit", "burst": "many"}),
+    ] {
+        let r = hub.control(body.clone());
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+    }
     for body in [
         json!({"action": "kick", "peer": "ghost"}),
         json!({"action": "pause_peer", "peer": "ghost"}),

@@ -174,11 +174,37 @@ pub struct TopicRequest {
 #[derive(Debug, Deserialize)]
 pub struct FloorRequest {
     pub token: String,
-    pub action: String,
+    pub action: FloorVerb,
     #[serde(default = "broadcast")]
     pub scope: String,
     #[serde(default)]
     pub reason: String,
+}
+
+/// A verb of the talking stick. A word the hub does not know is kept, so
+/// that the answer (400) can name it after the values are checked.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub enum FloorVerb {
+    Take,
+    Raise,
+    Lower,
+    Pass,
+    Drop,
+    Unknown(String),
+}
+
+impl From<String> for FloorVerb {
+    fn from(word: String) -> Self {
+        match word.as_str() {
+            "take" => FloorVerb::Take,
+            "raise" => FloorVerb::Raise,
+            "lower" => FloorVerb::Lower,
+            "pass" => FloorVerb::Pass,
+            "drop" => FloorVerb::Drop,
+            _ => FloorVerb::Unknown(word),
+        }
+    }
 }
 
 /// The input shape of one form field.
@@ -230,37 +256,105 @@ pub struct Form {
     pub seq: u64,
 }
 
-/// `POST /control`: the four room actions of caucus-mcp plus the console's
-/// commands. Which fields matter depends on `action`.
+/// `POST /control`: the four room actions of caucus-mcp (`pause`,
+/// `resume`, `reset`, `stop`) and the console's, one variant each with the
+/// fields it takes; `action` names the variant on the wire.
 #[derive(Debug, Deserialize)]
-pub struct ControlRequest {
-    pub action: String,
-    #[serde(default)]
-    pub peer: Option<String>,
-    #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default)]
-    pub to: Option<String>,
-    #[serde(default)]
-    pub channel: Option<String>,
-    #[serde(default)]
-    pub scope: Option<String>,
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub answers: Option<serde_json::Map<String, Value>>,
-    /// `approve` / `deny`: why, shown to the agent.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// `set_rate_limit`: on or off.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// `set_rate_limit`: messages a sender may send at once.
-    #[serde(default)]
-    pub burst: Option<f64>,
-    /// `set_rate_limit`: messages a sender earns back per second.
-    #[serde(default)]
-    pub per_second: Option<f64>,
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Control {
+    Pause,
+    Resume,
+    Reset,
+    Stop,
+    Kick {
+        peer: String,
+    },
+    /// The operator speaks into the room.
+    Say {
+        content: String,
+        #[serde(default = "broadcast")]
+        to: String,
+    },
+    PausePeer {
+        peer: String,
+    },
+    ResumePeer {
+        peer: String,
+    },
+    Heartbeat {
+        peer: String,
+    },
+    CloseChannel {
+        channel: String,
+    },
+    ClearFloor {
+        #[serde(default = "broadcast")]
+        scope: String,
+    },
+    AnswerForm {
+        id: String,
+        #[serde(default)]
+        answers: serde_json::Map<String, Value>,
+    },
+    CancelForm {
+        id: String,
+    },
+    /// Stops the agent's turn, with the chair's words if given.
+    Interrupt {
+        peer: String,
+        #[serde(default)]
+        content: Option<String>,
+    },
+    /// An interrupt that also tells the agent to drop its context.
+    ResetPeer {
+        peer: String,
+        #[serde(default)]
+        content: Option<String>,
+    },
+    /// A tool request allowed; `reason` is shown to the agent.
+    Approve {
+        id: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    Deny {
+        id: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Each sender's bucket: on or off, its burst, its refill per second.
+    SetRateLimit {
+        #[serde(default)]
+        enabled: Option<bool>,
+        #[serde(default)]
+        burst: Option<f64>,
+        #[serde(default)]
+        per_second: Option<f64>,
+    },
+}
+
+impl Control {
+    /// Every `action` the hub knows, as spelled on the wire.
+    pub const ACTIONS: &[&str] = &[
+        "pause",
+        "resume",
+        "reset",
+        "stop",
+        "kick",
+        "say",
+        "pause_peer",
+        "resume_peer",
+        "heartbeat",
+        "close_channel",
+        "clear_floor",
+        "answer_form",
+        "cancel_form",
+        "interrupt",
+        "reset_peer",
+        "approve",
+        "deny",
+        "set_rate_limit",
+    ];
 }
 
 #[cfg(test)]

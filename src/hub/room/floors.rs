@@ -2,6 +2,7 @@
 //! never-freeze rule (a peer that can no longer hold it hands it on).
 
 use super::*;
+use crate::shared::wire::FloorVerb;
 
 impl Room {
     fn scope_label(scope: &str) -> &str {
@@ -37,7 +38,7 @@ impl Room {
     pub fn floor(
         &mut self,
         token: &str,
-        action: &str,
+        action: &FloorVerb,
         scope: &str,
         reason: &str,
     ) -> Result<Value, HubError> {
@@ -46,19 +47,19 @@ impl Room {
                 .map_err(|_| HubError::invalid("scope: must be \"all\" or a #channel"))?;
         }
         check_len("reason", reason, 0, MAX_REASON_CHARS)?;
-        if !matches!(action, "take" | "raise" | "lower" | "pass" | "drop") {
-            return Err(HubError::UnknownAction(action.to_string()));
+        if let FloorVerb::Unknown(word) = action {
+            return Err(HubError::UnknownAction(word.clone()));
         }
         let name = self.authenticate(token)?;
         // Every verb may change a floor; the record is written once, after.
         self.changed();
         self.dirty.floors = true;
         match action {
-            "take" => self.take_floor(&name, scope, reason),
-            "raise" => self.raise_hand(&name, scope),
-            "lower" => Ok(self.lower_hand(&name, scope)),
-            "pass" => Ok(self.pass_floor(&name, scope)),
-            _ => Ok(self.drop_floor(&name, scope)),
+            FloorVerb::Take => self.take_floor(&name, scope, reason),
+            FloorVerb::Raise => self.raise_hand(&name, scope),
+            FloorVerb::Lower => Ok(self.lower_hand(&name, scope)),
+            FloorVerb::Pass => Ok(self.pass_floor(&name, scope)),
+            FloorVerb::Drop | FloorVerb::Unknown(_) => Ok(self.drop_floor(&name, scope)),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Unit tests of the room's rules.
 
 use super::*;
+use crate::shared::wire::FloorVerb;
 use std::net::Ipv4Addr;
 
 const HOME: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -115,8 +116,11 @@ fn a_departing_holder_hands_the_stick_on() {
     let mut r = room();
     let a = join(&mut r, "a");
     let b = join(&mut r, "b");
-    assert_eq!(r.floor(&a, "take", "all", "fire").unwrap()["ok"], true);
-    let queued = r.floor(&b, "take", "all", "").unwrap();
+    assert_eq!(
+        r.floor(&a, &FloorVerb::Take, "all", "fire").unwrap()["ok"],
+        true
+    );
+    let queued = r.floor(&b, &FloorVerb::Take, "all", "").unwrap();
     assert_eq!(queued["error"], "floor_held");
     assert_eq!(queued["position"], 1);
     r.leave(&a).unwrap();

@@ -25,7 +25,7 @@ use super::room::{Batch, Sent};
 use super::state::Hub;
 use crate::shared::protocol;
 use crate::shared::wire::{
-    AckRequest, AskRequest, BROADCAST, ChannelRequest, ControlRequest, FloorRequest, Mode,
+    AckRequest, AskRequest, BROADCAST, ChannelRequest, Control, FloorRequest, Mode,
     RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
 };
 

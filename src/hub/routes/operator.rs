@@ -59,89 +59,86 @@ fn operator_role(hub: &Hub, call: &Call) -> Result<Role, HubError> {
         .ok_or(HubError::Unauthorized("operator token required"))
 }
 
-fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, HubError> {
-    value
-        .as_deref()
-        .ok_or_else(|| HubError::invalid(format!("{field}: required for this action")))
+/// `POST /control`: an action the hub does not know is 400 (as
+/// caucus-mcp), a known one missing a field it needs 422.
+fn control_body(call: &Call) -> Result<Control, HubError> {
+    let value: Value = body(call)?;
+    let Some(action) = value.get("action").and_then(Value::as_str) else {
+        return Err(HubError::invalid("body: action: a string is required"));
+    };
+    if !Control::ACTIONS.contains(&action) {
+        return Err(HubError::UnknownAction(action.to_string()));
+    }
+    serde_json::from_value(value).map_err(|e| HubError::invalid(format!("body: {e}")))
 }
 
 pub(super) fn control(hub: &Hub, call: &Call) -> Answer {
     if operator_role(hub, call)? != Role::Operator {
         return Err(HubError::Forbidden("observers may watch but not act"));
     }
-    let r: ControlRequest = body(call)?;
+    let action = control_body(call)?;
     let mut room = hub.room();
-    let result = match r.action.as_str() {
-        "pause" | "resume" | "reset" | "stop" => {
-            let mode = match r.action.as_str() {
-                "pause" => Mode::Paused,
-                "stop" => Mode::Stopped,
-                _ => Mode::Running,
+    let result = match &action {
+        Control::Pause | Control::Resume | Control::Reset | Control::Stop => {
+            let (word, mode) = match &action {
+                Control::Pause => ("pause", Mode::Paused),
+                Control::Stop => ("stop", Mode::Stopped),
+                Control::Resume => ("resume", Mode::Running),
+                _ => ("reset", Mode::Running),
             };
             room.set_mode(mode);
             if mode == Mode::Stopped {
                 log::warn!("operator: stop (room is stopped)");
             } else {
-                log::info!("operator: {} (room is {})", r.action, mode.as_str());
+                log::info!("operator: {word} (room is {})", mode.as_str());
             }
             json!({"mode": mode})
         }
-        "kick" => {
-            let peer = required(&r.peer, "peer")?;
+        Control::Kick { peer } => {
             room.kick(peer)?;
             json!({"kicked": peer})
         }
-        "say" => {
-            let content = required(&r.content, "content")?;
-            let to = r.to.as_deref().unwrap_or(BROADCAST);
+        Control::Say { content, to } => {
             let s = room.operator_say(to, content)?;
             json!({"message_id": s.message_id, "delivered_to": s.delivered_to,
                    "queue_full": s.queue_full, "unheard": s.unheard})
         }
-        "pause_peer" | "resume_peer" => {
-            let peer = required(&r.peer, "peer")?;
-            let paused = r.action == "pause_peer";
+        Control::PausePeer { peer } | Control::ResumePeer { peer } => {
+            let paused = matches!(action, Control::PausePeer { .. });
             room.set_peer_paused(peer, paused)?;
             json!({"peer": peer, "paused": paused})
         }
-        "heartbeat" => {
-            let peer = required(&r.peer, "peer")?;
-            json!({"result": room.heartbeat(peer)?})
-        }
-        "close_channel" => {
-            let channel = required(&r.channel, "channel")?;
+        Control::Heartbeat { peer } => json!({"result": room.heartbeat(peer)?}),
+        Control::CloseChannel { channel } => {
             room.close_channel(channel)?;
             json!({"closed": channel})
         }
-        "clear_floor" => {
-            let scope = r.scope.as_deref().unwrap_or(BROADCAST);
+        Control::ClearFloor { scope } => {
             room.clear_floor(scope)?;
             json!({"cleared": scope})
         }
-        "answer_form" => {
-            let id = required(&r.id, "id")?;
-            let answers = r.answers.clone().unwrap_or_default();
-            let answers = room.answer_form(id, answers)?;
+        Control::AnswerForm { id, answers } => {
+            let answers = room.answer_form(id, answers.clone())?;
             json!({"answered": id, "answers": answers})
         }
-        "cancel_form" => {
-            let id = required(&r.id, "id")?;
+        Control::CancelForm { id } => {
             room.cancel_form(id)?;
             json!({"cancelled": id})
         }
-        "interrupt" | "reset_peer" => {
-            let peer = required(&r.peer, "peer")?;
-            let content = r.content.as_deref().filter(|c| !c.trim().is_empty());
-            room.interrupt(peer, content, r.action == "reset_peer")?
+        Control::Interrupt { peer, content } | Control::ResetPeer { peer, content } => {
+            let reset = matches!(action, Control::ResetPeer { .. });
+            let content = content.as_deref().filter(|c| !c.trim().is_empty());
+            room.interrupt(peer, content, reset)?
         }
-        "approve" | "deny" => {
-            let id = required(&r.id, "id")?;
-            room.decide_approval(id, r.action == "approve", r.reason.as_deref())?
+        Control::Approve { id, reason } | Control::Deny { id, reason } => {
+            let allow = matches!(action, Control::Approve { .. });
+            room.decide_approval(id, allow, reason.as_deref())?
         }
-        "set_rate_limit" => {
-            json!({"rate_limit": room.set_rate_limit(r.enabled, r.burst, r.per_second)?})
-        }
-        other => return Err(HubError::UnknownAction(other.to_string())),
+        Control::SetRateLimit {
+            enabled,
+            burst,
+            per_second,
+        } => json!({"rate_limit": room.set_rate_limit(*enabled, *burst, *per_second)?}),
     };
     drop(room);
     Ok(Reply::json(&result))
