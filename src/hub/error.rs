@@ -1,7 +1,7 @@
 //! `HubError`: every way a hub request can fail, with its status and body.
 //!
 //! The room returns these; `routes.rs` renders them. Status codes and body
-//! shapes are those of `shared/spec/hub-http.md`, which caucus-mcp clients
+//! shapes are those of `docs/API.md`, which caucus-mcp clients
 //! branch on, so each variant documents the status it carries.
 
 use serde_json::{Value, json};

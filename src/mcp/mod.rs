@@ -1,10 +1,10 @@
 //! The MCP server: caucus's tools for a model, one session per agent.
 //!
-//! A hand-written JSON-RPC 2.0 core that serves both eras of MCP (see
-//! `shared/spec/mcp.md`): the legacy handshake (`initialize`,
+//! A hand-written JSON-RPC 2.0 core that serves both eras of MCP: the
+//! legacy handshake (`initialize`,
 //! `notifications/initialized`, `ping`) and the stateless 2026-07-28
 //! revision, chosen per request by `_meta`'s protocol version. It has two
-//! transports: `caucus bridge` (`bridge/`, one line per message over
+//! transports: `caucus bridge` (`cmd/bridge.rs`, one line per message over
 //! stdio) and the hub's `/mcp` (`hub/mcp.rs`, one message per HTTP
 //! request). The tools (`tools.rs`) reach the room through the hub's HTTP
 //! API, as any client does.

@@ -1,7 +1,7 @@
 //! The tools: their names, schemas and handlers (the session they share is
 //! `session.rs`).
 //!
-//! Every tool answers one JSON object, as `shared/spec/bridge-watch.md` lists.
+//! Every tool answers one JSON object (`docs/CONNECTORS.md` lists them).
 //! Hub refusals become results the model can act on (`rate_limited`,
 //! `floor_held`, `stopped`…), never protocol errors. Descriptions and schemas
 //! are read by every agent in every session: each word must earn its place.

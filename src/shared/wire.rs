@@ -1,6 +1,6 @@
 //! The JSON shapes of the hub's HTTP API, shared by the hub and its clients.
 //!
-//! Every type here mirrors a row of `shared/spec/hub-http.md`. Field names and
+//! Every type here mirrors a row of `docs/API.md`. Field names and
 //! enum spellings are the wire contract with caucus-mcp 1.3.0: renaming one
 //! breaks existing clients. This module knows nothing of HTTP or of the room's
 //! rules; it only says what the bytes look like.

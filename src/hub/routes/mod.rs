@@ -1,6 +1,6 @@
 //! The endpoint table: parse the request, call the room, render the answer.
 //!
-//! **Boundary:** the HTTP API of `shared/spec/hub-http.md`. Every endpoint is
+//! **Boundary:** the HTTP API of `docs/API.md`. Every endpoint is
 //! one arm of the `match` in [`dispatch`]; each handler reads its inputs,
 //! makes one call on the room under its lock, and renders outside it.
 //!
