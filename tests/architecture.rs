@@ -297,3 +297,23 @@ fn the_consoles_modules_import_one_another_without_a_circle() {
     );
     no_circle(&edges);
 }
+
+/// Every path the hub's endpoint table answers is in the API reference,
+/// so a new endpoint cannot land undocumented.
+#[test]
+fn every_endpoint_is_in_the_api_reference() {
+    let routes = std::fs::read_to_string(src().join("hub/routes/mod.rs")).unwrap();
+    let api = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/API.md"))
+        .unwrap();
+    let mut paths = 0;
+    for (at, _) in routes.match_indices(", \"/") {
+        let rest = &routes[at + 3..];
+        let path: String = rest.chars().take_while(|c| *c != '"').collect();
+        paths += 1;
+        assert!(
+            api.contains(&format!("`{path}")),
+            "{path} is answered by the hub but not in docs/API.md"
+        );
+    }
+    assert!(paths > 20, "the scan found the endpoint table ({paths})");
+}
