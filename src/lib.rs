@@ -122,9 +122,6 @@ fn run() -> Result<ExitCode, String> {
 pub fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("caucus: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => shared::cli::usage("caucus", e),
     }
 }

@@ -303,8 +303,8 @@ fn the_consoles_modules_import_one_another_without_a_circle() {
 #[test]
 fn every_endpoint_is_in_the_api_reference() {
     let routes = std::fs::read_to_string(src().join("hub/routes/mod.rs")).unwrap();
-    let api = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/API.md"))
-        .unwrap();
+    let api =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/API.md")).unwrap();
     let mut paths = 0;
     for (at, _) in routes.match_indices(", \"/") {
         let rest = &routes[at + 3..];

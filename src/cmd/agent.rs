@@ -28,7 +28,7 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::client::{HubClient, hub_url};
-use crate::shared::cli::{seconds, text};
+use crate::shared::cli::{self, seconds, text};
 use crate::shared::identity::{ClaimError, Slot};
 use crate::shared::lines;
 use crate::shared::platform;
@@ -148,10 +148,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
     let config = match parse(args) {
         Ok(Some(c)) => c,
         Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("caucus agent: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return cli::usage("caucus agent", e),
     };
     let mut agent = Agent {
         hub: HubClient::new(&config.hub),
@@ -180,10 +177,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
             eprintln!("caucus agent: {} replies sent; leaving", agent.replies);
             ExitCode::SUCCESS
         }
-        End::Refused(why) => {
-            eprintln!("caucus agent: {why}");
-            ExitCode::from(1)
-        }
+        End::Refused(why) => cli::fail("caucus agent", why),
         End::Stopped => {
             eprintln!("caucus agent: the operator stopped the room; leaving");
             ExitCode::from(3)

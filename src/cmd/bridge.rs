@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::client::{HubClient, check_hub_url, env_flag};
 use crate::mcp::session::{self, Session};
 use crate::mcp::{Out, Server};
+use crate::shared::cli;
 
 /// How long EOF waits for queued tool calls before leaving anyway.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -54,23 +55,14 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
                 print!("{HELP}");
                 return ExitCode::SUCCESS;
             }
-            Ok(Some(other)) => {
-                eprintln!("caucus bridge: {}", other.unexpected());
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("caucus bridge: {e}");
-                return ExitCode::from(2);
-            }
+            Ok(Some(other)) => return cli::usage("caucus bridge", other.unexpected()),
+            Err(e) => return cli::usage("caucus bridge", e),
         }
     }
     let url = std::env::var("CAUCUS_HUB_URL").unwrap_or_else(|_| "http://127.0.0.1:8765".into());
     let hub = match check_hub_url(&url, env_flag("CAUCUS_ALLOW_REMOTE_HUB")) {
         Ok(u) => u,
-        Err(e) => {
-            eprintln!("caucus bridge: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return cli::usage("caucus bridge", e),
     };
     // Before any other thread starts, so that every thread inherits the mask.
     let signals = block_signals();

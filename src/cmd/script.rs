@@ -9,7 +9,7 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::client::{Answer, HubClient, hub_url};
-use crate::shared::cli::text;
+use crate::shared::cli::{self, text};
 use crate::shared::identity::{ClaimError, Slot};
 
 pub const SAY_HELP: &str = "\
@@ -57,8 +57,10 @@ Exit codes (all three commands): 0 done, 1 refused by the hub, 2 usage,
 4 hub unreachable.
 ";
 
+/// How this command signs what it prints on stderr.
+const COMMAND: &str = "caucus";
+
 const REFUSED: u8 = 1;
-const USAGE: u8 = 2;
 const UNREACHABLE: u8 = 4;
 
 /// Options every scripting command shares.
@@ -116,11 +118,6 @@ fn strings(list: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn usage(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("caucus: {e}");
-    ExitCode::from(USAGE)
-}
-
 pub fn say(mut args: lexopt::Parser) -> ExitCode {
     let mut common = Common {
         hub: None,
@@ -149,15 +146,15 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
             print!("{SAY_HELP}");
             return ExitCode::SUCCESS;
         }
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
         Ok(()) => {}
     }
     if words.is_empty() {
-        return usage("nothing to say: give the message as arguments");
+        return cli::usage(COMMAND, "nothing to say: give the message as arguments");
     }
     let client = match common.client() {
         Ok(c) => c,
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     let token = if let Some(name) = name {
         // The name's token is kept on this machine, so the next `say --as`
@@ -165,10 +162,13 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
         let slot = match Slot::claim(client.base(), &name) {
             Ok(slot) => Some(slot),
             Err(ClaimError::Held) => {
-                return usage(format!(
-                    "another caucus process on this machine is joined as {name:?}; \
+                return cli::usage(
+                    COMMAND,
+                    format!(
+                        "another caucus process on this machine is joined as {name:?}; \
                      speak with its token (--token-file) or under another name"
-                ));
+                    ),
+                );
             }
             Err(ClaimError::Io(e)) => {
                 eprintln!("caucus say: cannot keep the token for {name}: {e}");
@@ -202,7 +202,7 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
         };
         match found {
             Ok(t) => t.trim().to_string(),
-            Err(e) => return usage(e),
+            Err(e) => return cli::usage(COMMAND, e),
         }
     };
     let content = words.join(" ");
@@ -230,20 +230,20 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
             Ok(None) => break,
             Ok(Some(Long("hub"))) => match text(args.value()) {
                 Ok(v) => common.hub = Some(v),
-                Err(e) => return usage(e),
+                Err(e) => return cli::usage(COMMAND, e),
             },
             Ok(Some(Long("json"))) => common.json = true,
             Ok(Some(Short('h') | Long("help"))) => {
                 print!("{PEERS_HELP}");
                 return ExitCode::SUCCESS;
             }
-            Ok(Some(other)) => return usage(other.unexpected()),
-            Err(e) => return usage(e),
+            Ok(Some(other)) => return cli::usage(COMMAND, other.unexpected()),
+            Err(e) => return cli::usage(COMMAND, e),
         }
     }
     let client = match common.client() {
         Ok(c) => c,
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     common.finish(client.get("/peers", None, None), |body| {
         let names = strings(&body["peers"]);
@@ -296,13 +296,14 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {
-            return usage(e);
+            return cli::usage(COMMAND, e);
         }
     }
     let (action, rest) = match words.split_first() {
         Some((a, rest)) => (a.as_str(), rest),
         None => {
-            return usage(
+            return cli::usage(
+                COMMAND,
                 "which action? pause, resume, stop, reset, interrupt, reset-peer, approvals, approve or deny",
             );
         }
@@ -338,23 +339,30 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
                 }
             };
         }
-        ("token", _) => return usage("token takes no arguments"),
-        ("interrupt", _) => return usage("interrupt needs a PEER and the words to say"),
-        ("reset-peer", _) => return usage("reset-peer needs a PEER"),
-        ("approve" | "deny", _) => return usage(format!("{action} needs one approval ID")),
+        ("token", _) => return cli::usage(COMMAND, "token takes no arguments"),
+        ("interrupt", _) => {
+            return cli::usage(COMMAND, "interrupt needs a PEER and the words to say");
+        }
+        ("reset-peer", _) => return cli::usage(COMMAND, "reset-peer needs a PEER"),
+        ("approve" | "deny", _) => {
+            return cli::usage(COMMAND, format!("{action} needs one approval ID"));
+        }
         ("pause" | "resume" | "stop" | "reset" | "approvals", _) => {
-            return usage(format!("{action} takes no arguments"));
+            return cli::usage(COMMAND, format!("{action} takes no arguments"));
         }
         (other, _) => {
-            return usage(format!(
-                "unknown action {other:?}: pause, resume, stop, reset, interrupt, reset-peer, \
+            return cli::usage(
+                COMMAND,
+                format!(
+                    "unknown action {other:?}: pause, resume, stop, reset, interrupt, reset-peer, \
                  approvals, approve or deny"
-            ));
+                ),
+            );
         }
     };
     let client = match common.client() {
         Ok(c) => c,
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     let operator = operator.or_else(|| local_operator_token(common.hub.clone()));
     if body.is_null() {

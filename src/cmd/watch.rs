@@ -14,15 +14,15 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::client::{HubClient, hub_url};
-use crate::shared::cli::{seconds, text};
+use crate::shared::cli::{self, seconds, text};
 use crate::shared::lines;
 
 /// Printed one or more messages.
 pub const EXIT_MESSAGE: u8 = 0;
 /// The hub rejected the token (left, kicked, or expired): re-join.
 pub const EXIT_TOKEN: u8 = 1;
-/// Bad arguments, no token, unreadable token file, bad hub URL.
-pub const EXIT_USAGE: u8 = 2;
+// 2 (`cli::EXIT_USAGE`): bad arguments, no token, unreadable token file,
+// bad hub URL.
 /// The operator stopped the room: do not relaunch.
 pub const EXIT_STOP: u8 = 3;
 /// The hub stayed unreachable for `--give-up` seconds.
@@ -176,10 +176,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
     let config = match parse(args) {
         Ok(Some(c)) => c,
         Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("caucus watch: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return cli::usage("caucus watch", e),
     };
     ExitCode::from(watch(&config))
 }

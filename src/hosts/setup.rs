@@ -24,9 +24,12 @@ use serde_json::{Map, Value, json};
 
 use super::codex_toml::{self, CodexConfig};
 use crate::client::hub_url;
-use crate::shared::cli::text;
+use crate::shared::cli::{self, text};
 use crate::shared::files;
 use crate::shared::platform::shell_quote;
+
+/// How this command signs what it prints on stderr.
+const COMMAND: &str = "caucus setup";
 
 pub const HELP: &str = "\
 caucus setup: wire a repository for an agent host
@@ -67,16 +70,6 @@ const STOP_WAIT: u64 = 45;
 /// request waits for the operator before the host's own dialog decides.
 const PERMISSION_TIMEOUT: u64 = 120;
 const PERMISSION_WAIT: u64 = 100;
-
-fn usage(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("caucus setup: {e}");
-    ExitCode::from(2)
-}
-
-fn fail(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("caucus setup: {e}");
-    ExitCode::from(1)
-}
 
 /// The options `setup` and `doctor` share: the hub, the agent's name and
 /// the repository.
@@ -120,7 +113,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         let arg = match args.next() {
             Ok(Some(a)) => a,
             Ok(None) => break,
-            Err(e) => return usage(e),
+            Err(e) => return cli::usage(COMMAND, e),
         };
         let parsed: Result<(), String> = match arg {
             Value(v) if host.is_none() => {
@@ -147,38 +140,44 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             other => Err(other.unexpected().to_string()),
         };
         if let Err(e) = parsed {
-            return usage(e);
+            return cli::usage(COMMAND, e);
         }
     }
     let host = match host.as_deref() {
         Some(word) => match Host::parse(word) {
             Some(h) => h,
-            None => return usage(format!("no setup for {word:?}: claude, codex or gemini")),
+            None => {
+                return cli::usage(
+                    COMMAND,
+                    format!("no setup for {word:?}: claude, codex or gemini"),
+                );
+            }
         },
         None => {
             print!("{HELP}");
-            return ExitCode::from(2);
+            return ExitCode::from(cli::EXIT_USAGE);
         }
     };
     if channel && host != Host::Claude {
-        return usage("--channel is for claude (Claude Code channels)");
+        return cli::usage(COMMAND, "--channel is for claude (Claude Code channels)");
     }
     if trust && host != Host::Gemini {
-        return usage(
+        return cli::usage(
+            COMMAND,
             "--trust is for gemini (Claude Code and Codex get the room's tools allowed anyway)",
         );
     }
     let hub = match hub_url(repo.hub.take()) {
         Ok(h) => h,
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     let dir = match repo.dir() {
         Ok(d) => d,
-        Err(e) => return fail(e),
+        Err(e) => return cli::fail(COMMAND, e),
     };
     let exe = match invoked_path() {
         Ok(p) => p.display().to_string(),
-        Err(e) => return fail(format!("cannot find this program's path: {e}")),
+        Err(e) => return cli::fail(COMMAND, format!("cannot find this program's path: {e}")),
     };
     // The name is written down, so the hooks find the agent the bridge
     // joined as whatever folder the agent's shell is in.
@@ -190,7 +189,12 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             .and_then(|d| d.file_name().map(|f| f.to_string_lossy().into_owned()))
         {
             Some(n) => n,
-            None => return fail(format!("{} has no folder name: give --name", dir.display())),
+            None => {
+                return cli::fail(
+                    COMMAND,
+                    format!("{} has no folder name: give --name", dir.display()),
+                );
+            }
         },
     };
     let wiring = Wiring {
@@ -202,7 +206,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     };
     match wire(host, &dir, &wiring) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
+        Err(e) => cli::fail(COMMAND, e),
     }
 }
 

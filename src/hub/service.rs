@@ -21,7 +21,12 @@ use std::process::{Command, ExitCode, Stdio};
 
 use lexopt::prelude::*;
 
+use crate::shared::cli;
+
 use crate::hub::config::HubConfig;
+
+/// How this command signs what it prints on stderr.
+const COMMAND: &str = "caucus service";
 
 pub const HELP: &str = "\
 caucus service: run the hub as a service of your user session
@@ -48,16 +53,6 @@ const MARKER: &str = "Written by `caucus service install`";
 const UNIT: &str = "caucus-hub.service";
 const LABEL: &str = "com.caucus.hub";
 
-fn usage(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("caucus service: {e}");
-    ExitCode::from(2)
-}
-
-fn fail(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("caucus service: {e}");
-    ExitCode::from(1)
-}
-
 pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let verb = match args.next() {
         Ok(Some(Value(v))) => v.to_string_lossy().into_owned(),
@@ -65,8 +60,8 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             print!("{HELP}");
             return ExitCode::SUCCESS;
         }
-        Ok(Some(other)) => return usage(other.unexpected()),
-        Err(e) => return usage(e),
+        Ok(Some(other)) => return cli::usage(COMMAND, other.unexpected()),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     let mut force = false;
     let mut start = true;
@@ -74,7 +69,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     // Our own flags come first; the rest belongs to the hub.
     let rest: Vec<OsString> = match args.raw_args() {
         Ok(raw) => raw.collect(),
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     for arg in rest {
         match arg.to_str() {
@@ -91,10 +86,11 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         "install" => install(&hub_flags, force, start),
         "status" if hub_flags.is_empty() => status(),
         "uninstall" if hub_flags.is_empty() => uninstall(force, start),
-        "status" | "uninstall" => usage(format!("{verb} takes no hub flags")),
-        other => usage(format!(
-            "unknown verb {other:?}: install, status or uninstall"
-        )),
+        "status" | "uninstall" => cli::usage(COMMAND, format!("{verb} takes no hub flags")),
+        other => cli::usage(
+            COMMAND,
+            format!("unknown verb {other:?}: install, status or uninstall"),
+        ),
     }
 }
 
@@ -316,24 +312,26 @@ fn install(hub_flags: &[OsString], force: bool, start: bool) -> ExitCode {
     let mut flags: Vec<OsString> = vec!["--no-browser".into()];
     flags.extend(hub_flags.iter().cloned());
     if let Err(e) = HubConfig::parse(lexopt::Parser::from_args(flags.clone())) {
-        return usage(format!("the hub would refuse these flags: {e}"));
+        return cli::usage(COMMAND, format!("the hub would refuse these flags: {e}"));
     }
     let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
         Ok(p) => p.display().to_string(),
-        Err(e) => return fail(format!("cannot find this program's path: {e}")),
+        Err(e) => return cli::fail(COMMAND, format!("cannot find this program's path: {e}")),
     };
     if flags
         .iter()
         .any(|f| f.to_string_lossy().chars().any(char::is_control))
     {
-        return usage(
+        return cli::usage(
+            COMMAND,
             "a flag value holds a control character (a line break would add a line to the \
              service file): refused",
         );
     }
     let (flags, secrets) = split_secrets(&absolute_paths(&flags));
     if !secrets.is_empty() && cfg!(windows) {
-        return usage(
+        return cli::usage(
+            COMMAND,
             "secrets (--operator-token, --observer-token, --agent-key) would sit in the \
              logon task's command line: leave --operator-token out (the hub makes one and \
              keeps it private) or set the CAUCUS_* variables in your user environment",
@@ -343,29 +341,35 @@ fn install(hub_flags: &[OsString], force: bool, start: bool) -> ExitCode {
     argv.extend(flags);
     let file = match service_file() {
         Ok(f) => f,
-        Err(e) => return fail(e),
+        Err(e) => return cli::fail(COMMAND, e),
     };
     let Some(path) = file else {
         return install_windows(&argv, start);
     };
     match existing(&path) {
         Existing::Link => {
-            return fail(format!(
-                "{} is a symbolic link: caucus does not write through links; remove it first",
-                path.display()
-            ));
+            return cli::fail(
+                COMMAND,
+                format!(
+                    "{} is a symbolic link: caucus does not write through links; remove it first",
+                    path.display()
+                ),
+            );
         }
         Existing::Foreign if !force => {
-            return fail(format!(
-                "{} exists and was not written by caucus: move it away, or pass --force to \
+            return cli::fail(
+                COMMAND,
+                format!(
+                    "{} exists and was not written by caucus: move it away, or pass --force to \
                  replace it",
-                path.display()
-            ));
+                    path.display()
+                ),
+            );
         }
         _ => {}
     }
     if let Err(e) = write_file(&path, &file_text(&argv, &secrets)) {
-        return fail(format!("cannot write {}: {e}", path.display()));
+        return cli::fail(COMMAND, format!("cannot write {}: {e}", path.display()));
     }
     println!("wrote {}", path.display());
     println!("it runs: {}", argv.join(" "));
@@ -422,7 +426,7 @@ fn install_windows(argv: &[String], start: bool) -> ExitCode {
             &task,
         ],
     ) {
-        return fail("the logon task could not be made");
+        return cli::fail(COMMAND, "the logon task could not be made");
     }
     println!("made the logon task caucus-hub: {task}");
     if start && run("schtasks", &["/Run", "/TN", "caucus-hub"]) {
@@ -434,13 +438,13 @@ fn install_windows(argv: &[String], start: bool) -> ExitCode {
 fn status() -> ExitCode {
     let file = match service_file() {
         Ok(f) => f,
-        Err(e) => return fail(e),
+        Err(e) => return cli::fail(COMMAND, e),
     };
     let Some(path) = file else {
         return if run("schtasks", &["/Query", "/TN", "caucus-hub"]) {
             ExitCode::SUCCESS
         } else {
-            fail("no logon task caucus-hub")
+            cli::fail(COMMAND, "no logon task caucus-hub")
         };
     };
     match existing(&path) {
@@ -467,13 +471,13 @@ fn status() -> ExitCode {
 fn uninstall(force: bool, stop: bool) -> ExitCode {
     let file = match service_file() {
         Ok(f) => f,
-        Err(e) => return fail(e),
+        Err(e) => return cli::fail(COMMAND, e),
     };
     let Some(path) = file else {
         return if run("schtasks", &["/Delete", "/F", "/TN", "caucus-hub"]) {
             ExitCode::SUCCESS
         } else {
-            fail("the logon task could not be removed")
+            cli::fail(COMMAND, "the logon task could not be removed")
         };
     };
     match existing(&path) {
@@ -482,16 +486,22 @@ fn uninstall(force: bool, stop: bool) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Existing::Link => {
-            return fail(format!(
-                "{} is a symbolic link caucus did not create: left alone",
-                path.display()
-            ));
+            return cli::fail(
+                COMMAND,
+                format!(
+                    "{} is a symbolic link caucus did not create: left alone",
+                    path.display()
+                ),
+            );
         }
         Existing::Foreign if !force => {
-            return fail(format!(
-                "{} was not written by caucus: left alone (--force removes it)",
-                path.display()
-            ));
+            return cli::fail(
+                COMMAND,
+                format!(
+                    "{} was not written by caucus: left alone (--force removes it)",
+                    path.display()
+                ),
+            );
         }
         _ => {}
     }
@@ -506,7 +516,7 @@ fn uninstall(force: bool, stop: bool) -> ExitCode {
         }
     }
     if let Err(e) = std::fs::remove_file(&path) {
-        return fail(format!("cannot remove {}: {e}", path.display()));
+        return cli::fail(COMMAND, format!("cannot remove {}: {e}", path.display()));
     }
     println!("removed {}", path.display());
     ExitCode::SUCCESS

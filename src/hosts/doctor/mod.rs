@@ -24,10 +24,13 @@ use serde_json::Value;
 use crate::client::{HubClient, hub_url};
 use crate::hosts::codex_toml::CodexConfig;
 use crate::hosts::setup::{Host, Repo};
-use crate::shared::cli::text;
+use crate::shared::cli::{self, text};
 use crate::shared::identity::{kept_token, private_dir, state_dir};
 
 mod trust;
+
+/// How this command signs what it prints on stderr.
+const COMMAND: &str = "caucus doctor";
 
 pub const HELP: &str = "\
 caucus doctor: check that an agent in this repository can reach the room
@@ -72,7 +75,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         let arg = match args.next() {
             Ok(Some(a)) => a,
             Ok(None) => break,
-            Err(e) => return usage(e),
+            Err(e) => return cli::usage(COMMAND, e),
         };
         let parsed: Result<(), String> = match arg {
             Long("host") => text(args.value()).map(|v| host = Some(v)),
@@ -88,19 +91,24 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
             other => Err(other.unexpected().to_string()),
         };
         if let Err(e) = parsed {
-            return usage(e);
+            return cli::usage(COMMAND, e);
         }
     }
     let dir = match repo.dir() {
         Ok(d) => d,
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     let mut report = Report { lines: Vec::new() };
     let hosts = match host.as_deref() {
         None => hosts_in(&dir),
         Some(word) => match Host::parse(word) {
             Some(h) => vec![h],
-            None => return usage(format!("no host {word:?}: claude, codex or gemini")),
+            None => {
+                return cli::usage(
+                    COMMAND,
+                    format!("no host {word:?}: claude, codex or gemini"),
+                );
+            }
         },
     };
     let servers: Vec<Option<Value>> = hosts
@@ -123,7 +131,7 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
     let guessed = repo.hub.is_none() && env("CAUCUS_HUB_URL").is_none() && unreadable;
     let hub = match hub_url(repo.hub.take().or_else(|| env("CAUCUS_HUB_URL"))) {
         Ok(h) => h,
-        Err(e) => return usage(e),
+        Err(e) => return cli::usage(COMMAND, e),
     };
     let name = repo
         .name
@@ -153,11 +161,6 @@ pub fn main(mut args: lexopt::Parser) -> ExitCode {
         println!("{problems} thing(s) to fix");
         ExitCode::from(1)
     }
-}
-
-fn usage(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("caucus doctor: {e}");
-    ExitCode::from(2)
 }
 
 /// This binary, as a host would name it, resolved.
