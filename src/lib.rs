@@ -26,7 +26,7 @@ use crate::hub::service;
 /// What the fuzz targets reach, and nothing more.
 pub mod fuzz {
     pub use crate::cmd::bridge::serve_lines;
-    pub use crate::cmd::watch::{read_batch, render};
+    pub use crate::cmd::watch::read_batch;
     pub use crate::hub::fuzzing::{hub_request, search_block};
     pub use crate::hub::http::head;
 }

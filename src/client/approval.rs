@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::HubClient;
+use super::{CallError, HubClient};
 
 /// The operator's answer to a tool call put before them.
 pub enum Verdict {
@@ -28,18 +28,10 @@ pub fn ask_operator(
 ) -> Result<Verdict, String> {
     let body = json!({"token": token, "tool": tool, "description": description,
                       "input": input, "window": wait});
-    let id = match hub.post("/approvals", &body) {
-        Ok(a) if a.status == 200 => match a.body["id"].as_str() {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => return Err(format!("the hub's answer names no approval: {}", a.body)),
-        },
-        Ok(a) => {
-            return Err(format!(
-                "the hub refused the approval request (HTTP {}: {})",
-                a.status, a.body
-            ));
-        }
-        Err(e) => return Err(format!("the hub is unreachable ({e})")),
+    let id = match hub.request_approval(&body) {
+        Ok(asked) => asked.id,
+        Err(e @ CallError::Unreachable(_)) => return Err(e.to_string()),
+        Err(e) => return Err(format!("the approval request was not taken: {e}")),
     };
     eprintln!("caucus: {tool} waits for the operator's answer (approval {id})");
     let deadline = std::time::Instant::now() + Duration::from_secs_f64(wait);
@@ -49,27 +41,13 @@ pub fn ask_operator(
         if left.is_zero() {
             return Err("no answer from the operator in time".into());
         }
-        let secs = left.as_secs_f64().min(25.0);
-        let path = format!("/approval?id={id}&timeout={secs:.1}");
-        let a = hub
-            .get(
-                &path,
-                Some(token),
-                Some(Duration::from_secs_f64(secs + 10.0)),
-            )
-            .map_err(|e| format!("the hub is unreachable ({e})"))?;
-        if a.status != 200 {
-            return Err(format!(
-                "the hub answered HTTP {} for approval {id}",
-                a.status
-            ));
-        }
-        match a.body["state"].as_str() {
-            Some("allow") => return Ok(Verdict::Allow),
-            Some("deny") => {
-                return Ok(Verdict::Deny(a.body["reason"].as_str().map(str::to_string)));
-            }
-            Some("pending") => {}
+        let now = hub
+            .approval(token, &id, left.as_secs_f64().min(25.0))
+            .map_err(|e| format!("approval {id}: {e}"))?;
+        match now.state.as_str() {
+            "allow" => return Ok(Verdict::Allow),
+            "deny" => return Ok(Verdict::Deny(now.reason)),
+            "pending" => {}
             _ => return Err("no answer from the operator in time".into()),
         }
     }

@@ -5,6 +5,12 @@
 //! this module knows nothing of MCP or exit codes.
 
 pub mod approval;
+pub mod join;
+pub mod poll;
+pub mod verbs;
+
+pub use poll::{Listener, Received};
+pub use verbs::CallError;
 
 use std::time::Duration;
 
@@ -227,50 +233,6 @@ impl HubClient {
             })?
         };
         Ok(Answer { status, body })
-    }
-}
-
-/// What one `/receive` answer holds, sorted for a reader that must not
-/// spend a model turn on the hub's own notices ("bob joined", "bob
-/// reconnected after 2m away"): those ride along with a real message, and
-/// alone are acknowledged and waited past.
-#[derive(Debug, Default)]
-pub struct Received {
-    /// Messages from agents and the operator, in the hub's order.
-    pub messages: Vec<Value>,
-    /// The hub's notices (kind `system`).
-    pub notices: Vec<Value>,
-    /// The operator stopped the room.
-    pub stop: bool,
-    /// The highest seq handed out: what to acknowledge.
-    pub max_seq: u64,
-}
-
-impl Received {
-    /// Reads an answer off the network; `None` when it has no message list.
-    pub fn read(answer: &Value) -> Option<Received> {
-        let mut r = Received::default();
-        for msg in answer.get("messages")?.as_array()? {
-            if msg["kind"] == "control" {
-                r.stop |= msg["content"] == "stop";
-                continue;
-            }
-            r.max_seq = r.max_seq.max(msg["seq"].as_u64().unwrap_or(0));
-            if msg["kind"] == "system" {
-                r.notices.push(msg.clone());
-            } else {
-                r.messages.push(msg.clone());
-            }
-        }
-        Some(r)
-    }
-
-    /// Every message worth handing over with a real one: notices first
-    /// where they came first, as the hub ordered them.
-    pub fn all(&self) -> Vec<Value> {
-        let mut all: Vec<Value> = self.notices.iter().chain(&self.messages).cloned().collect();
-        all.sort_by_key(|m| m["seq"].as_u64().unwrap_or(0));
-        all
     }
 }
 

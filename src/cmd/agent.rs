@@ -25,13 +25,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::client::{HubClient, hub_url};
+use crate::client::{CallError, HubClient, Listener, hub_url, join};
 use crate::shared::cli::{self, seconds, text};
-use crate::shared::identity::{ClaimError, Slot};
+use crate::shared::identity::Slot;
 use crate::shared::lines;
 use crate::shared::platform;
+use crate::shared::wire::{Interruption, Kind, Message, Mode, Origin};
 
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI
@@ -167,7 +168,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
     let end = agent.live(&done);
     done.store(true, Ordering::Relaxed);
     if !agent.token.is_empty() {
-        let _ = agent.hub.post("/leave", &json!({"token": agent.token}));
+        let _ = agent.hub.leave(&agent.token);
         if let Some(slot) = agent.slot.take() {
             slot.release();
         }
@@ -207,19 +208,19 @@ struct Agent {
     /// Interrupts already acted on (each reaches us by two doors).
     handled: VecDeque<String>,
     /// An interrupt that ended a command, to act on next.
-    pending: Option<Value>,
+    pending: Option<Interruption>,
 }
 
 /// What the gate watcher saw.
 enum Urgent {
-    Interrupt(Value),
+    Interrupt(Interruption),
     Stop,
 }
 
 /// What running the command came to.
 enum Thought {
     Said(Option<String>),
-    Interrupted(Value),
+    Interrupted(Interruption),
     Stopped,
 }
 
@@ -228,27 +229,24 @@ enum Thought {
 fn watch_gate(hub: HubClient, token: String, done: Arc<AtomicBool>) -> Receiver<Urgent> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let body = json!({"token": token, "wait": 20});
         let mut failures = 0u32;
         while !done.load(Ordering::Relaxed) {
-            match hub.post_timeout("/gate", &body, Duration::from_secs(35)) {
-                Ok(a) if a.status == 200 => {
+            match hub.gate(&token, Some(20.0)) {
+                Ok(gate) => {
                     failures = 0;
-                    if a.body["mode"] == "stopped" {
+                    if gate.mode == Mode::Stopped {
                         let _ = tx.send(Urgent::Stop);
                         return;
                     }
-                    if a.body["interrupt"].is_object()
-                        && tx
-                            .send(Urgent::Interrupt(a.body["interrupt"].clone()))
-                            .is_err()
+                    if let Some(i) = gate.interrupt
+                        && tx.send(Urgent::Interrupt(i)).is_err()
                     {
                         return;
                     }
                 }
                 // Gone from the room, or no hub: the main loop finds out
                 // and ends; until it does, ask again now and then.
-                _ => {
+                Err(_) => {
                     failures += 1;
                     thread::sleep(Duration::from_secs(u64::from(failures.min(5))));
                 }
@@ -259,11 +257,45 @@ fn watch_gate(hub: HubClient, token: String, done: Arc<AtomicBool>) -> Receiver<
 }
 
 /// The interrupt a message carries, if it is one (`meta.interrupt`).
-fn interrupt_of(m: &Value) -> Option<Value> {
-    (m["meta"]["interrupt"] == json!(true) && m["sender"] == "human").then(|| {
-        json!({"id": m["id"], "content": m["content"],
-               "reset": m["meta"]["reset"] == json!(true)})
+fn interrupt_of(m: &Message) -> Option<Interruption> {
+    let meta = m.meta.as_ref()?;
+    (meta["interrupt"] == true && m.origin == Origin::Operator).then(|| Interruption {
+        id: m.id.clone(),
+        content: m.content.clone(),
+        reset: meta["reset"] == true,
     })
+}
+
+/// What one poll brought, as the conversations to answer, in order of
+/// first arrival: one per channel, or per agent for direct messages; the
+/// agent's own messages left out, and an interrupt already heard (at the
+/// gate) not heard twice (`fresh` says whether one is new).
+pub fn conversations(
+    messages: &[Message],
+    me: &str,
+    mut fresh: impl FnMut(&Interruption) -> bool,
+) -> Vec<(String, Vec<Message>)> {
+    let mut found: Vec<(String, Vec<Message>)> = Vec::new();
+    for m in messages {
+        if let Some(i) = interrupt_of(m)
+            && !fresh(&i)
+        {
+            continue;
+        }
+        if !matches!(m.kind, Kind::Message | Kind::Answer) || m.sender == me {
+            continue;
+        }
+        let target = if m.recipient.starts_with('#') {
+            &m.recipient
+        } else {
+            &m.sender
+        };
+        match found.iter_mut().find(|(t, _)| t == target) {
+            Some((_, list)) => list.push(m.clone()),
+            None => found.push((target.clone(), vec![m.clone()])),
+        }
+    }
+    found
 }
 
 /// A stable, UUID-shaped id for one conversation of one agent.
@@ -298,7 +330,7 @@ pub fn prompt(
     name: &str,
     protocol: &str,
     mission: Option<&str>,
-    messages: &[Value],
+    messages: &[Message],
     reply_to: &str,
 ) -> String {
     let mut p = format!(
@@ -311,20 +343,19 @@ pub fn prompt(
     if !messages.is_empty() {
         p.push_str("\nNew messages:\n");
         for m in messages {
-            let field = |k: &str| m[k].as_str().unwrap_or("?").to_string();
-            let kind = if m["kind"] == "answer" {
+            let kind = if m.kind == Kind::Answer {
                 " (the operator's answer)"
             } else {
                 ""
             };
             p.push_str(&format!(
                 "\n--- from {} to {}{kind}\n",
-                lines::one_line(&field("sender")),
-                lines::one_line(&field("recipient")),
+                lines::one_line(&m.sender),
+                lines::one_line(&m.recipient),
             ));
             // Each line of the content is marked, so no sender can write a
             // line that passes for the prompt's own ("--- from human ...").
-            for line in lines::split(&field("content")) {
+            for line in lines::split(&m.content) {
                 p.push_str(lines::CONTINUATION);
                 p.push_str(&line);
                 p.push('\n');
@@ -340,8 +371,8 @@ pub fn prompt(
 
 impl Agent {
     /// Whether this interrupt is new; remembers it.
-    fn first_time(&mut self, interrupt: &Value) -> bool {
-        let id = interrupt["id"].as_str().unwrap_or_default().to_string();
+    fn first_time(&mut self, interrupt: &Interruption) -> bool {
+        let id = interrupt.id.clone();
         if self.handled.contains(&id) {
             return false;
         }
@@ -349,7 +380,7 @@ impl Agent {
             self.handled.pop_front();
         }
         self.handled.push_back(id);
-        if interrupt["reset"] == json!(true) {
+        if interrupt.reset {
             self.generation += 1;
             self.seen.clear();
             eprintln!(
@@ -360,9 +391,18 @@ impl Agent {
     }
 
     /// A turn on the operator's interrupt: its text, from `human`.
-    fn answer_interrupt(&mut self, interrupt: Value) -> Result<(), End> {
-        let msg = json!({"sender": "human", "recipient": self.config.name,
-                         "content": interrupt["content"], "kind": "message"});
+    fn answer_interrupt(&mut self, interrupt: Interruption) -> Result<(), End> {
+        let msg = Message {
+            id: interrupt.id,
+            sender: "human".into(),
+            recipient: self.config.name.clone(),
+            content: interrupt.content,
+            kind: Kind::Message,
+            ts: 0.0,
+            seq: 0,
+            origin: Origin::Operator,
+            meta: None,
+        };
         let mission = self.config.mission.clone().unwrap_or_default();
         match self.think("human", &mission, &[msg]) {
             Thought::Said(Some(text)) => self.reply("human", &text),
@@ -376,59 +416,8 @@ impl Agent {
     }
 
     fn live(&mut self, done: &Arc<AtomicBool>) -> End {
-        let proto = match self.hub.get("/protocol", None, None) {
-            Ok(a) if a.status == 200 => a.body,
-            Ok(a) => return End::Refused(format!("/protocol answered HTTP {}", a.status)),
-            Err(e) => return End::Unreachable(e),
-        };
-        self.protocol = proto["text"].as_str().unwrap_or_default().to_string();
-        let name = self.config.name.clone();
-        match Slot::claim(self.hub.base(), &name) {
-            Ok(slot) => self.slot = Some(slot),
-            Err(ClaimError::Held) => {
-                return End::Refused(format!(
-                    "another caucus process on this machine is joined to this hub as {name:?}; \
-                     give this agent another --name"
-                ));
-            }
-            Err(ClaimError::Io(e)) => eprintln!("caucus agent: cannot keep its token: {e}"),
-        }
-        let mut reg = json!({"project": name, "protocol_version": proto["version"]});
-        if let Some(kept) = self.slot.as_ref().and_then(Slot::token) {
-            reg["token"] = json!(kept);
-        }
-        match self.hub.post("/register", &reg) {
-            Ok(a) if a.status == 200 => {
-                self.token = a.body["token"].as_str().unwrap_or_default().to_string();
-                if let Some(slot) = &self.slot
-                    && let Err(e) = slot.save(&self.token)
-                {
-                    eprintln!("caucus agent: cannot keep its token: {e}");
-                }
-            }
-            Ok(a) => {
-                let why = a.body.get("note").or_else(|| a.body.get("detail")).cloned();
-                return End::Refused(format!(
-                    "the hub refused the name {:?}: {}",
-                    self.config.name,
-                    why.unwrap_or(a.body)
-                ));
-            }
-            Err(e) => return End::Unreachable(e),
-        }
-        eprintln!("caucus agent: joined as {}", self.config.name);
-        self.urgent = Some(watch_gate(
-            self.hub.clone(),
-            self.token.clone(),
-            Arc::clone(done),
-        ));
-        for channel in self.config.channels.clone() {
-            let body = json!({"token": self.token, "channel": channel});
-            match self.hub.post("/channels/join", &body) {
-                Ok(a) if a.status == 200 => {}
-                Ok(a) => return End::Refused(format!("cannot join {channel}: {}", a.body)),
-                Err(e) => return End::Unreachable(e),
-            }
+        if let Err(end) = self.join(done) {
+            return end;
         }
         if let Some(mission) = self.config.mission.clone() {
             match self.think("all", &mission, &[]) {
@@ -442,7 +431,8 @@ impl Agent {
                 Thought::Stopped => return End::Stopped,
             }
         }
-        let mut acked = 0u64;
+        let hub = self.hub.clone();
+        let mut listener = Listener::new(&hub, &self.token, 0);
         let mut failures = 0;
         loop {
             if self.replies >= self.config.max_replies {
@@ -455,67 +445,31 @@ impl Agent {
                 }
                 continue;
             }
-            let path = format!("/receive?timeout=25&ack_seq={acked}");
-            let answer = match self
-                .hub
-                .get(&path, Some(&self.token), Some(Duration::from_secs(40)))
-            {
-                Ok(a) => a,
+            let got = match listener.poll(25.0) {
+                Ok(got) => got,
+                Err(e) if e.status() == Some(401) => {
+                    return End::Refused("the hub no longer knows this agent (kicked?)".into());
+                }
+                Err(e) if e.is(409, "already_listening") => {
+                    return End::Refused(
+                        "another listener took this agent's slot (one listener per agent)".into(),
+                    );
+                }
                 Err(e) => {
                     failures += 1;
                     if failures > 8 {
-                        return End::Unreachable(e);
+                        return End::Unreachable(e.to_string());
                     }
                     thread::sleep(Duration::from_secs(1 << failures.min(4)));
                     continue;
                 }
             };
             failures = 0;
-            if answer.status == 401 {
-                return End::Refused("the hub no longer knows this agent (kicked?)".into());
-            }
-            if answer.status == 409 && answer.body["detail"] == "already_listening" {
-                return End::Refused(
-                    "another listener took this agent's slot (one listener per agent)".into(),
-                );
-            }
-            let messages = answer.body["messages"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if messages
-                .iter()
-                .any(|m| m["kind"] == "control" && m["content"] == "stop")
-            {
+            if got.stop {
                 return End::Stopped;
             }
-            // One batch per conversation, in order of first arrival; an
-            // interrupt heard already (at the gate) is not heard twice.
-            let mut batches: Vec<(String, Vec<Value>)> = Vec::new();
-            for m in messages {
-                if let Some(i) = interrupt_of(&m)
-                    && !self.first_time(&i)
-                {
-                    continue;
-                }
-                let seq = m["seq"].as_u64().unwrap_or(0);
-                let wanted = matches!(m["kind"].as_str(), Some("message" | "answer"))
-                    && m["sender"] != self.config.name.as_str()
-                    && seq > acked;
-                if !wanted {
-                    continue;
-                }
-                let to = m["recipient"].as_str().unwrap_or_default();
-                let target = if to.starts_with('#') {
-                    to
-                } else {
-                    m["sender"].as_str().unwrap_or_default()
-                };
-                match batches.iter_mut().find(|(t, _)| t == target) {
-                    Some((_, list)) => list.push(m.clone()),
-                    None => batches.push((target.to_string(), vec![m.clone()])),
-                }
-            }
+            let name = self.config.name.clone();
+            let batches = conversations(&got.messages, &name, |i| self.first_time(i));
             for (target, batch) in batches {
                 let mission = self.config.mission.clone().unwrap_or_default();
                 match self.think(&target, &mission, &batch) {
@@ -534,29 +488,61 @@ impl Agent {
                     Thought::Stopped => return End::Stopped,
                 }
                 // Acknowledged only now: a crash before this point replays it.
-                if let Some(max) = batch.iter().filter_map(|m| m["seq"].as_u64()).max() {
-                    acked = acked.max(max);
-                }
+                listener.handed_over(batch.iter().map(|m| m.seq).max().unwrap_or(0));
                 if self.replies >= self.config.max_replies {
-                    let _ = self
-                        .hub
-                        .post("/ack", &json!({"token": self.token, "seq": acked}));
+                    let _ = listener.ack();
                     return End::Done;
                 }
             }
             // Whatever was skipped (our own, notices) is done with too,
             // unless an interrupt cut the round short.
-            if self.pending.is_none()
-                && let Some(max) = answer.body["messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m["seq"].as_u64())
-                    .max()
-            {
-                acked = acked.max(max);
+            if self.pending.is_none() {
+                listener.handed_over(got.max_seq);
             }
         }
+    }
+
+    /// Reads the room's protocol, joins under the agent's name (keeping
+    /// its token on this machine), starts the gate watcher, and joins the
+    /// configured channels.
+    fn join(&mut self, done: &Arc<AtomicBool>) -> Result<(), End> {
+        let refused = |e: CallError| match e {
+            CallError::Unreachable(e) => End::Unreachable(e),
+            other => End::Refused(other.to_string()),
+        };
+        let protocol = self.hub.protocol().map_err(refused)?;
+        self.protocol = protocol.text;
+        let name = self.config.name.clone();
+        self.slot = join::claim(&self.hub, &name, "caucus agent")
+            .map_err(|held| End::Refused(format!("{held}; give this agent another --name")))?;
+        let reg = join::register_kept(
+            &self.hub,
+            &name,
+            self.slot.as_ref(),
+            None,
+            Some(protocol.version),
+            "caucus agent",
+        )
+        .map_err(|e| match e {
+            CallError::Unreachable(e) => End::Unreachable(e),
+            other => End::Refused(format!("the hub refused the name {name:?}: {other}")),
+        })?;
+        self.token = reg.token;
+        eprintln!("caucus agent: joined as {name}");
+        self.urgent = Some(watch_gate(
+            self.hub.clone(),
+            self.token.clone(),
+            Arc::clone(done),
+        ));
+        for channel in self.config.channels.clone() {
+            self.hub
+                .join_channel(&self.token, &channel)
+                .map_err(|e| match e {
+                    CallError::Unreachable(e) => End::Unreachable(e),
+                    other => End::Refused(format!("cannot join {channel}: {other}")),
+                })?;
+        }
+        Ok(())
     }
 
     /// The session id of a conversation: stable, and new after each reset.
@@ -589,7 +575,7 @@ impl Agent {
 
     /// Runs the command on a conversation: its trimmed output, if any, or
     /// what ended it early.
-    fn think(&mut self, target: &str, mission: &str, batch: &[Value]) -> Thought {
+    fn think(&mut self, target: &str, mission: &str, batch: &[Message]) -> Thought {
         let session = self.session(target);
         let first = !self.seen.contains_key(target);
         self.seen.insert(target.to_string(), true);
@@ -677,40 +663,43 @@ impl Agent {
 
     /// Sends one reply, waiting out rate limits and talking sticks.
     fn reply(&mut self, to: &str, text: &str) -> Result<(), End> {
-        let body = json!({"token": self.token, "to": to, "content": text});
         for _ in 0..100 {
-            let a = self.hub.post("/send", &body).map_err(End::Unreachable)?;
-            match a.status {
-                200 => {
+            let refusal = match self.hub.send(&self.token, to, text) {
+                Ok(_) => {
                     self.replies += 1;
                     return Ok(());
                 }
-                429 => {
-                    let wait = a.body["retry_after"]
-                        .as_f64()
-                        .unwrap_or(1.0)
-                        .clamp(0.05, 60.0);
+                Err(CallError::Unreachable(e)) => return Err(End::Unreachable(e)),
+                Err(CallError::Refused { status, refusal }) => (status, refusal),
+                Err(e) => {
+                    eprintln!("caucus agent: a reply went unanswered: {e}");
+                    return Ok(());
+                }
+            };
+            match refusal {
+                (429, said) => {
+                    let wait = said.retry_after.unwrap_or(1.0).clamp(0.05, 60.0);
                     eprintln!("caucus agent: rate limited; waiting {wait:.2} s");
                     thread::sleep(Duration::from_secs_f64(wait));
                 }
-                423 => {
-                    let scope = a.body["scope"].as_str().unwrap_or("all").to_string();
+                (423, said) => {
+                    let scope = said.scope.clone().unwrap_or_else(|| "all".into());
                     let _ = self.hub.post(
                         "/floor",
                         &json!({"token": self.token, "action": "raise", "scope": scope}),
                     );
                     eprintln!(
                         "caucus agent: {} holds the talking stick; hand raised, waiting",
-                        a.body["held_by"]
+                        said.held_by.as_deref().unwrap_or("someone")
                     );
                     thread::sleep(Duration::from_secs(2));
                 }
-                409 if a.body["detail"] == "room stopped" => return Err(End::Stopped),
-                401 => return Err(End::Refused("the hub no longer knows this agent".into())),
-                status => {
+                (409, said) if said.says("room stopped") => return Err(End::Stopped),
+                (401, _) => return Err(End::Refused("the hub no longer knows this agent".into())),
+                (status, said) => {
                     eprintln!(
                         "caucus agent: the hub refused a reply (HTTP {status}): {}",
-                        a.body
+                        said.detail.map(|d| d.to_string()).unwrap_or_default()
                     );
                     return Ok(());
                 }
@@ -725,6 +714,61 @@ impl Agent {
 mod tests {
     use super::*;
 
+    fn message(seq: u64, sender: &str, to: &str, content: &str) -> Message {
+        Message {
+            id: format!("{seq:012x}"),
+            sender: sender.into(),
+            recipient: to.into(),
+            content: content.into(),
+            kind: Kind::Message,
+            ts: 0.0,
+            seq,
+            origin: if sender == "human" {
+                Origin::Operator
+            } else {
+                Origin::Agent
+            },
+            meta: None,
+        }
+    }
+
+    #[test]
+    fn a_poll_becomes_one_batch_per_conversation_in_order_of_first_arrival() {
+        let mut interrupt = message(5, "human", "planner", "stop that");
+        interrupt.meta = Some(json!({"interrupt": true, "reset": false}));
+        let mut answer = message(6, "human", "#api", "yes");
+        answer.kind = Kind::Answer;
+        let messages = [
+            message(1, "alice", "#api", "v2?"),
+            message(2, "bob", "planner", "hi"),
+            message(3, "planner", "#api", "my own"),
+            message(4, "alice", "#api", "and v3?"),
+            interrupt.clone(),
+            answer,
+        ];
+        let mut heard = Vec::new();
+        let found = conversations(&messages, "planner", |i| {
+            heard.push(i.id.clone());
+            false
+        });
+        let shape: Vec<(String, Vec<u64>)> = found
+            .iter()
+            .map(|(t, list)| (t.clone(), list.iter().map(|m| m.seq).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("#api".to_string(), vec![1, 4, 6]),
+                ("bob".to_string(), vec![2])
+            ],
+            "own messages out, an interrupt heard before out"
+        );
+        assert_eq!(heard, [interrupt.id.clone()]);
+        // A new interrupt is a conversation with the operator.
+        let found = conversations(std::slice::from_ref(&interrupt), "planner", |_| true);
+        assert_eq!(found[0].0, "human");
+    }
+
     #[test]
     fn session_ids_are_stable_uuid_shaped_and_distinct() {
         let a = session_id("planner", "alice");
@@ -738,8 +782,7 @@ mod tests {
 
     #[test]
     fn the_prompt_names_everything_the_command_needs() {
-        let m =
-            json!({"sender": "alice", "recipient": "#api", "content": "v2?", "kind": "message"});
+        let m = message(1, "alice", "#api", "v2?");
         let p = prompt("planner", "RULES", Some("ship it"), &[m], "#api");
         for needle in [
             "\"planner\"",

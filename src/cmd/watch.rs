@@ -11,11 +11,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::client::{HubClient, hub_url};
+use crate::client::{CallError, HubClient, Listener, Received, hub_url};
 use crate::shared::cli::{self, seconds, text};
 use crate::shared::lines;
+use crate::shared::wire::{self, Message};
 
 /// Printed one or more messages.
 pub const EXIT_MESSAGE: u8 = 0;
@@ -146,22 +147,13 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
 /// The text for one message: one line that begins with `[caucus]`, then a
 /// continuation line for each further line of its content (see `lines`),
 /// so no sender can print a line that passes for the watcher's own.
-pub fn render(msg: &Value) -> String {
-    let field = |k: &str, default: &str| match &msg[k] {
-        Value::String(s) => s.clone(),
-        Value::Null => default.to_string(),
-        other => other.to_string(),
-    };
+pub fn render(msg: &Message) -> String {
     let head = format!(
         "[caucus] msg {} -> {}: ",
-        lines::one_line(&field("sender", "?")),
-        lines::one_line(&field("recipient", "?")),
+        lines::one_line(&msg.sender),
+        lines::one_line(&msg.recipient),
     );
-    lines::with_content(&head, &field("content", ""))
-}
-
-fn is_stop(msg: &Value) -> bool {
-    msg["kind"] == "control" && msg["content"] == "stop"
+    lines::with_content(&head, &msg.content)
 }
 
 /// Writes a line and flushes; a closed stdout ends the watcher quietly.
@@ -183,39 +175,36 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
 
 fn watch(config: &Config) -> u8 {
     let client = HubClient::new(&config.hub);
-    let poll_deadline = Duration::from_secs_f64(config.timeout.min(25.0) + 15.0);
     let mut backoff = Duration::from_secs(1);
     let mut failing_since: Option<Instant> = None;
     // The first poll says `ack_seq=0`: it acknowledges nothing, but tells the
     // hub this client acknowledges, so what it hands out and we never print
     // (killed mid-poll) comes back on the next run.
-    let path = format!("/receive?timeout={}&ack_seq=0", config.timeout);
+    let mut listener = Listener::new(&client, &config.token, 0);
     loop {
-        let problem = match client.get(&path, Some(&config.token), Some(poll_deadline)) {
-            Err(e) => format!("hub unreachable at {}: {e}", config.hub),
-            Ok(a) if a.status == 401 => {
+        let problem = match listener.poll(config.timeout) {
+            Err(CallError::Unreachable(e)) => format!("hub unreachable at {}: {e}", config.hub),
+            Err(e) if e.status() == Some(401) => {
                 eprintln!("caucus watch: the hub rejected the token; join again for a fresh one");
                 return EXIT_TOKEN;
             }
-            Ok(a) if a.status == 409 && a.body["detail"] == "already_listening" => {
+            Err(e) if e.is(409, "already_listening") => {
                 eprintln!(
                     "caucus watch: another listener took this agent's slot (one listener \
                      per agent); stepping aside"
                 );
                 return EXIT_REPLACED;
             }
-            Ok(a) if a.status != 200 => format!("the hub answered HTTP {}", a.status),
-            Ok(a) => match read_batch(&a.body, config.json) {
-                None => "the hub's answer has no message list".to_string(),
-                Some(batch) => {
-                    if let Some(code) = deliver(&client, config, &batch) {
-                        return code;
-                    }
-                    backoff = Duration::from_secs(1);
-                    failing_since = None;
-                    continue;
+            Err(e) => e.to_string(),
+            Ok(got) => {
+                let batch = Batch::of(&got, config.json);
+                if let Some(code) = deliver(&mut listener, config, &batch) {
+                    return code;
                 }
-            },
+                backoff = Duration::from_secs(1);
+                failing_since = None;
+                continue;
+            }
         };
         let since = *failing_since.get_or_insert_with(Instant::now);
         if since.elapsed() >= config.give_up {
@@ -246,36 +235,46 @@ pub struct Batch {
     pub messages: bool,
 }
 
-/// Reads a hub answer (any JSON at all: it comes off the network). `None`
-/// when it has no message list; odd entries are printed as best they can be.
-pub fn read_batch(answer: &Value, json: bool) -> Option<Batch> {
-    let mut batch = Batch::default();
-    for msg in answer.get("messages")?.as_array()? {
-        if is_stop(msg) {
-            batch.stop = true;
+impl Batch {
+    /// The lines for what one poll brought (the hub's notices ride along
+    /// with a real message; alone they are acknowledged and waited past,
+    /// never a wake, a model turn).
+    pub fn of(got: &Received, json: bool) -> Batch {
+        let mut batch = Batch {
+            stop: got.stop,
+            max_seq: got.max_seq,
+            messages: !got.messages.is_empty(),
+            ..Batch::default()
+        };
+        let line = |m: &Message| {
             if json {
-                batch.lines.push(msg.to_string());
+                serde_json::to_string(m).unwrap_or_default()
+            } else {
+                render(m)
             }
-            continue;
+        };
+        batch.lines = got.all().iter().map(line).collect();
+        match &got.stop_message {
+            Some(stop) if json => batch.lines.push(line(stop)),
+            Some(_) => batch.lines.push(STOP_LINE.to_string()),
+            None => {}
         }
         batch
-            .lines
-            .push(if json { msg.to_string() } else { render(msg) });
-        // The hub's notices ride along with a real message; alone they are
-        // acknowledged and waited past, never a wake (a model turn).
-        batch.messages |= msg["kind"] != "system";
-        batch.max_seq = batch.max_seq.max(msg["seq"].as_u64().unwrap_or(0));
     }
-    if batch.stop && !json {
-        batch.lines.push(STOP_LINE.to_string());
-    }
-    Some(batch)
+}
+
+/// Reads a hub answer (any JSON at all: it comes off the network). `None`
+/// when it is not a `/receive` answer.
+pub fn read_batch(answer: &Value, json: bool) -> Option<Batch> {
+    let answer: wire::Batch = serde_json::from_value(answer.clone()).ok()?;
+    let got = Received::sort(answer.messages, answer.mode, 0);
+    Some(Batch::of(&got, json))
 }
 
 /// Prints a batch, acknowledges it, and says how to exit (`None`: poll again).
 /// In push mode a batch of messages becomes a turn of the Codex session and
 /// the watcher goes on; the stop, and a batch it cannot push, are printed.
-fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
+fn deliver(listener: &mut Listener, config: &Config, batch: &Batch) -> Option<u8> {
     let pushed = match &config.push {
         Some(target) if batch.messages && !batch.stop => {
             let text = format!(
@@ -300,15 +299,10 @@ fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
             emit(line);
         }
     }
-    if batch.max_seq > 0 {
-        let ack = client.post(
-            "/ack",
-            &json!({"token": config.token, "seq": batch.max_seq}),
-        );
-        if let Err(e) = ack {
-            // The hub will hand these out again; that is the safe side.
-            eprintln!("caucus watch: could not acknowledge ({e})");
-        }
+    listener.handed_over(batch.max_seq);
+    if let Err(e) = listener.ack() {
+        // The hub will hand these out again; that is the safe side.
+        eprintln!("caucus watch: could not acknowledge ({e})");
     }
     if batch.stop {
         return Some(EXIT_STOP);
@@ -319,25 +313,47 @@ fn deliver(client: &HubClient, config: &Config, batch: &Batch) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn message(sender: &str, to: &str, content: &str, kind: &str, seq: u64) -> Value {
+        json!({"id": format!("{seq:012x}"), "sender": sender, "recipient": to,
+               "content": content, "kind": kind, "ts": 0.0, "seq": seq,
+               "origin": if sender == "hub" { "hub" } else { "agent" }})
+    }
 
     #[test]
     fn a_batch_prints_messages_then_the_stop_and_acks_the_highest_seq() {
         let answer = json!({"messages": [
-            {"sender": "a", "recipient": "b", "content": "x", "kind": "message", "seq": 7},
-            {"sender": "hub", "recipient": "all", "content": "stop", "kind": "control", "seq": 0},
+            message("a", "b", "x", "message", 7),
+            message("hub", "all", "stop", "control", 0),
         ], "mode": "stopped"});
         let b = read_batch(&answer, false).unwrap();
         assert_eq!(b.lines, ["[caucus] msg a -> b: x", STOP_LINE]);
         assert!(b.stop && b.messages);
         assert_eq!(b.max_seq, 7);
+        let raw = read_batch(&answer, true).unwrap();
+        assert_eq!(raw.lines.len(), 2);
+        assert_eq!(
+            serde_json::from_str::<Value>(&raw.lines[1]).unwrap()["kind"],
+            "control"
+        );
         assert_eq!(read_batch(&json!({"messages": 3}), false), None);
         assert_eq!(read_batch(&json!([1]), true), None);
     }
 
     #[test]
+    fn notices_alone_are_no_wake() {
+        let answer = json!({"messages": [message("hub", "all", "bob joined", "system", 3)],
+                            "mode": "running"});
+        let b = read_batch(&answer, false).unwrap();
+        assert!(!b.messages && !b.stop);
+        assert_eq!(b.max_seq, 3);
+    }
+
+    #[test]
     fn renders_the_upstream_line() {
-        let m = json!({"sender": "a", "recipient": "#ops", "content": "hi there"});
+        let m: Message =
+            serde_json::from_value(message("a", "#ops", "hi there", "message", 1)).unwrap();
         assert_eq!(render(&m), "[caucus] msg a -> #ops: hi there");
-        assert_eq!(render(&json!({})), "[caucus] msg ? -> ?: ");
     }
 }

@@ -40,10 +40,11 @@ use lexopt::prelude::*;
 use serde_json::{Value, json};
 
 use crate::client::approval::{Verdict, ask_operator};
-use crate::client::{HubClient, Received, hub_url};
+use crate::client::{HubClient, Listener, hub_url};
 use crate::shared::cli::{seconds, text};
 use crate::shared::identity::kept_token;
 use crate::shared::lines;
+use crate::shared::wire::{Kind, Message, Mode, Origin};
 
 pub const HELP: &str = "\
 caucus hook: what a host runs at its hook points (installed by `caucus setup`)
@@ -242,25 +243,20 @@ fn pre_tool(hub: &HubClient, token: &str, name: &str, event: &Value) -> ExitCode
     if room_tool(event) {
         return quiet();
     }
-    let gate = match hub.post_timeout("/gate", &json!({"token": token}), Duration::from_secs(5)) {
-        Ok(a) if a.status == 200 => a.body,
-        Ok(a) if a.status == 401 => match rejoin(hub, name) {
+    let gate = match hub.gate(token, None) {
+        Ok(gate) => gate,
+        Err(e) if e.status() == Some(401) => match rejoin(hub, name) {
             Some(fresh) => return pre_tool(hub, &fresh, name, event),
             None => return pass("the hub no longer knows this agent: the tool runs"),
         },
-        Ok(a) => {
-            return pass(&format!(
-                "the hub answered HTTP {} at the tool gate: the tool runs",
-                a.status
-            ));
-        }
-        Err(e) => return pass(&format!("the hub is unreachable ({e}): the tool runs")),
+        Err(e) => return pass(&format!("{e} at the tool gate: the tool runs")),
     };
-    if gate["allow"] != json!(false) {
+    if gate.allow {
         return quiet();
     }
-    let reason = gate["reason"]
-        .as_str()
+    let reason = gate
+        .reason
+        .as_deref()
         .unwrap_or("The operator holds the caucus room: wait.");
     let name = host_event(event, "PreToolUse");
     let answer = if name == "BeforeTool" {
@@ -318,29 +314,24 @@ fn permission(hub: &HubClient, token: &str, event: &Value, wait: f64) -> ExitCod
 /// (the same run) nothing. Bounded: the kept run is then the current one.
 fn rejoin(hub: &HubClient, name: &str) -> Option<String> {
     let kept = crate::shared::identity::kept_instance(hub.base(), name)?;
-    let now = hub
-        .get("/version", None, Some(Duration::from_secs(3)))
-        .ok()?;
-    let current = now.body["instance"].as_str()?.to_string();
+    let current = hub.version().ok()?.instance?;
     if current == kept {
         return None;
     }
-    let joined = hub.post("/register", &json!({"project": name})).ok()?;
-    if joined.status != 200 {
-        eprintln!(
-            "caucus hook: the hub restarted; joining again as {name} was refused (HTTP {})",
-            joined.status
-        );
-        return None;
-    }
-    let token = joined.body["token"].as_str().filter(|t| !t.is_empty())?;
-    let instance = joined.body["instance"].as_str().unwrap_or(&current);
-    if let Err(e) = crate::shared::identity::rekeep(hub.base(), name, token, instance) {
+    let joined = match hub.register(name, None, None) {
+        Ok(joined) => joined,
+        Err(e) => {
+            eprintln!("caucus hook: the hub restarted; joining again as {name} failed: {e}");
+            return None;
+        }
+    };
+    let instance = joined.instance.as_deref().unwrap_or(&current);
+    if let Err(e) = crate::shared::identity::rekeep(hub.base(), name, &joined.token, instance) {
         eprintln!("caucus hook: joined again as {name} but cannot keep the token: {e}");
         return None;
     }
     eprintln!("caucus hook: the hub restarted and had forgotten {name}: joined again");
-    Some(token.to_string())
+    Some(joined.token)
 }
 
 /// The event's own name as the host sent it (Gemini CLI's `BeforeAgent`,
@@ -354,7 +345,7 @@ fn host_event<'a>(event: &'a Value, default: &'a str) -> &'a str {
 }
 
 /// Messages as the compact lines a model reads (see `lines::compact`).
-fn message_lines(messages: &[Value]) -> String {
+fn message_lines(messages: &[Message]) -> String {
     messages
         .iter()
         .map(lines::compact)
@@ -412,6 +403,7 @@ fn stop(hub: &HubClient, token: &str, name: &str, event: &Value, wait: f64, max:
     let deadline = std::time::Instant::now() + Duration::from_secs_f64(wait);
     // The first look does not wait: a paused room lets the session end now.
     let mut first = true;
+    let mut listener = Listener::new(hub, token, 0);
     // Bounded by the deadline; each round either waits on the hub or
     // acknowledges notices, and the count stops a hub that answers at once.
     for _ in 0..1000 {
@@ -422,36 +414,23 @@ fn stop(hub: &HubClient, token: &str, name: &str, event: &Value, wait: f64, max:
                 .saturating_duration_since(std::time::Instant::now())
                 .as_secs_f64()
         };
-        let path = format!("/receive?timeout={left:.1}&ack_seq=0");
-        let answer = match hub.get(
-            &path,
-            Some(token),
-            Some(Duration::from_secs_f64(left + 10.0)),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                return pass(&format!(
-                    "the hub is unreachable ({e}): the session may stop"
-                ));
-            }
-        };
-        match answer.status {
-            200 => {}
-            401 => {
+        let got = match listener.poll(left) {
+            Ok(got) => got,
+            Err(e) if e.status() == Some(401) => {
                 return match rejoin(hub, name) {
                     Some(fresh) => stop(hub, &fresh, name, event, wait, max),
                     None => pass("the hub no longer knows this agent: the session may stop"),
                 };
             }
-            409 => return pass("another listener holds this agent's slot: the session may stop"),
-            s => return pass(&format!("the hub answered HTTP {s}: the session may stop")),
-        }
-        let Some(got) = Received::read(&answer.body) else {
-            return pass("the hub's answer has no message list: the session may stop");
+            Err(e) if e.status() == Some(409) => {
+                return pass("another listener holds this agent's slot: the session may stop");
+            }
+            Err(e) => return pass(&format!("{e}: the session may stop")),
         };
         if got.stop {
             return pass("the operator stopped the room: the session may stop");
         }
+        listener.handed_over(got.max_seq);
         if !got.messages.is_empty() {
             let reason = format!(
                 "New messages in the caucus room:\n{}\nAnswer with the caucus tools (say), or \
@@ -461,14 +440,15 @@ fn stop(hub: &HubClient, token: &str, name: &str, event: &Value, wait: f64, max:
             println!("{}", json!({"decision": "block", "reason": reason}));
             set_continuations(event, continued + 1);
             // Acknowledged only now that they are handed over.
-            acknowledge(hub, token, got.max_seq);
+            acknowledge(&listener);
             return ExitCode::SUCCESS;
         }
         if !got.notices.is_empty() {
-            acknowledge(hub, token, got.max_seq);
+            // Acknowledged by the next poll.
             continue;
         }
-        if answer.body["mode"] == "paused" || answer.body["paused"] == json!(true) {
+        if got.mode == Some(Mode::Paused) {
+            acknowledge(&listener);
             set_continuations(event, 0);
             return pass("the operator holds the room: the session may stop");
         }
@@ -477,34 +457,28 @@ fn stop(hub: &HubClient, token: &str, name: &str, event: &Value, wait: f64, max:
         }
         first = false;
     }
+    acknowledge(&listener);
     set_continuations(event, 0);
     quiet()
 }
 
-fn acknowledge(hub: &HubClient, token: &str, seq: u64) {
-    if seq > 0
-        && let Err(e) = hub.post("/ack", &json!({"token": token, "seq": seq}))
-    {
+fn acknowledge(listener: &Listener) {
+    if let Err(e) = listener.ack() {
         eprintln!("caucus hook: could not acknowledge ({e}); the messages may come again");
     }
 }
 
 fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
-    let peek = match hub.get("/peek?detail=1", Some(token), None) {
-        Ok(a) if a.status == 200 => a.body,
-        Ok(a) if a.status == 401 => match rejoin(hub, name) {
+    let peek = match hub.peek(token, true) {
+        Ok(peek) => peek,
+        Err(e) if e.status() == Some(401) => match rejoin(hub, name) {
             Some(fresh) => return context(hub, &fresh, name, event),
             None => return pass("the hub no longer knows this agent"),
         },
-        Ok(a) => return pass(&format!("the hub answered HTTP {} to peek", a.status)),
-        Err(e) => return pass(&format!("the hub is unreachable ({e})")),
+        Err(e) => return pass(&e.to_string()),
     };
-    let peers = hub
-        .get("/peers", None, None)
-        .ok()
-        .map(|a| a.body["peers"].clone())
-        .and_then(|p| p.as_array().cloned())
-        .unwrap_or_default();
+    let peers = hub.peers().unwrap_or_default();
+    // `/forms` is a list nobody but the console reads whole: its length.
     let forms = hub
         .get("/forms", None, None)
         .ok()
@@ -512,13 +486,13 @@ fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
         .unwrap_or(0);
     let others: Vec<&str> = peers
         .iter()
-        .filter_map(Value::as_str)
+        .map(String::as_str)
         .filter(|p| *p != name)
         .collect();
     let mut text = format!(
         "caucus: you are {name} in the room at {}; the room is {}. Here: {}.",
         hub.base(),
-        peek["mode"].as_str().unwrap_or("running"),
+        peek.mode.unwrap_or(Mode::Running).as_str(),
         if others.is_empty() {
             "nobody else".to_string()
         } else {
@@ -528,19 +502,23 @@ fn context(hub: &HubClient, token: &str, name: &str, event: &str) -> ExitCode {
     if forms > 0 {
         text.push_str(&format!(" {forms} question(s) wait for the operator."));
     }
-    let waiting: Vec<Value> = peek["messages"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|m| m["kind"] != "system")
-                .map(|m| {
-                    let mut m = m.clone();
-                    m["content"] = m["excerpt"].clone();
-                    m
-                })
-                .collect()
+    let waiting: Vec<Message> = peek
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.kind != Kind::System)
+        .map(|m| Message {
+            id: String::new(),
+            sender: m.sender,
+            recipient: m.recipient,
+            content: m.excerpt,
+            kind: m.kind,
+            ts: 0.0,
+            seq: m.seq,
+            origin: Origin::Agent,
+            meta: None,
         })
-        .unwrap_or_default();
+        .collect();
     if !waiting.is_empty() {
         text.push_str(&format!(
             "\n{} message(s) wait for you (listen to read them):\n{}",

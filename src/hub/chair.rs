@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::error::HubError;
 use super::room::Gate;
 use super::state::Hub;
-use crate::shared::wire::{ApprovalRequest, GateRequest};
+use crate::shared::wire::{ApprovalRequest, GateAnswer, GateRequest};
 
 /// The longest a request here waits, as `/receive` does.
 const MAX_WAIT: Duration = Duration::from_secs(25);
@@ -32,7 +32,7 @@ pub fn wait_of(secs: Option<f64>, field: &str) -> Result<Duration, HubError> {
 /// `POST /gate`: the tool gate a host's `PreToolUse` hook asks (see
 /// `room::chair`). With `wait`, a `caucus agent` watching its running
 /// command waits for an interrupt or a stop.
-pub fn gate(hub: &Hub, r: GateRequest) -> Answer {
+pub fn gate(hub: &Hub, r: GateRequest) -> Result<GateAnswer, HubError> {
     let wait = match r.wait {
         None => Duration::ZERO,
         w => wait_of(w, "wait")?,
@@ -67,10 +67,18 @@ pub fn gate(hub: &Hub, r: GateRequest) -> Answer {
     let mode = room.mode();
     drop(room);
     Ok(match gate {
-        Some(Gate::Deny { reason, interrupt }) => {
-            json!({"allow": false, "reason": reason, "interrupt": interrupt, "mode": mode})
-        }
-        Some(Gate::Allow) | None => json!({"allow": true, "mode": mode}),
+        Some(Gate::Deny { reason, interrupt }) => GateAnswer {
+            allow: false,
+            reason: Some(reason),
+            interrupt,
+            mode,
+        },
+        Some(Gate::Allow) | None => GateAnswer {
+            allow: true,
+            reason: None,
+            interrupt: None,
+            mode,
+        },
     })
 }
 

@@ -28,7 +28,9 @@ use serde_json::{Map, Value, json};
 
 use super::push::Channel;
 use super::session::{Session, lock};
+use crate::client::Listener;
 use crate::shared::lines;
+use crate::shared::wire::Message;
 
 /// The host's permission prompt, and our verdict on it.
 pub(super) const PERMISSION_REQUEST: &str = "notifications/claude/channel/permission_request";
@@ -87,25 +89,20 @@ fn defused(text: &str) -> String {
 
 /// The push for what one poll brought: one message with its own meta, or a
 /// burst as lines under one push.
-fn event(messages: &[Value]) -> (String, Map<String, Value>) {
+fn event(messages: &[Message]) -> (String, Map<String, Value>) {
     let mut meta = Map::new();
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     if let [m] = messages {
-        meta.insert("from".into(), json!(text(&m["sender"])));
-        let to = text(&m["recipient"]);
-        if to.starts_with('#') {
-            meta.insert("channel".into(), json!(to));
+        meta.insert("from".into(), json!(m.sender));
+        if m.recipient.starts_with('#') {
+            meta.insert("channel".into(), json!(m.recipient));
         } else {
-            meta.insert("to".into(), json!(to));
+            meta.insert("to".into(), json!(m.recipient));
         }
-        meta.insert("seq".into(), json!(text(&m["seq"])));
-        meta.insert("kind".into(), json!(text(&m["kind"])));
-        return (defused(&text(&m["content"])), meta);
+        meta.insert("seq".into(), json!(m.seq.to_string()));
+        meta.insert("kind".into(), json!(m.kind.as_str()));
+        return (defused(&m.content), meta);
     }
-    let seqs = messages.iter().filter_map(|m| m["seq"].as_u64());
+    let seqs = messages.iter().map(|m| m.seq);
     meta.insert("kind".into(), json!("burst"));
     meta.insert("count".into(), json!(messages.len().to_string()));
     meta.insert(
@@ -220,40 +217,28 @@ fn run(session: &Mutex<Session>, channel: &Channel) {
             marked = Some(path);
         }
         // What `listen` handed the model before is acknowledged here.
-        let path = format!("/receive?timeout={POLL_SECONDS}&ack_seq={}", me.last_seq);
-        let answer = hub.get(
-            &path,
-            Some(&me.token),
-            Some(Duration::from_secs(POLL_SECONDS + 15)),
-        );
-        let body = match answer {
-            Ok(a) if a.status == 200 => a.body,
-            Ok(a) => {
-                log::info!("channel mode: the hub answered HTTP {} to a poll", a.status);
-                channel.pause(BACKOFF);
-                continue;
-            }
+        let mut listener = Listener::new(&hub, &me.token, me.last_seq);
+        let got = match listener.poll(POLL_SECONDS as f64) {
+            Ok(got) => got,
             Err(e) => {
-                log::info!("channel mode: poll failed: {e}");
+                log::info!("channel mode: a poll failed: {e}");
                 channel.pause(BACKOFF);
                 continue;
             }
         };
-        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        // A burst that arrived together is one push; the stop rides last.
+        let mut messages = got.all();
+        messages.extend(got.stop_message.clone());
         if messages.is_empty() {
             continue;
         }
-        let stop = messages
-            .iter()
-            .any(|m| m["kind"] == "control" && m["content"] == "stop");
         let (content, meta) = event(&messages);
         channel.push(&content, meta);
-        if let Some(seq) = messages.iter().filter_map(|m| m["seq"].as_u64()).max()
-            && let Err(e) = hub.post("/ack", &json!({"token": me.token, "seq": seq}))
-        {
+        listener.handed_over(got.max_seq);
+        if let Err(e) = listener.ack() {
             log::warn!("channel mode: could not acknowledge ({e}); they may come again");
         }
-        if stop {
+        if got.stop {
             break;
         }
     }
@@ -276,8 +261,10 @@ mod tests {
 
     #[test]
     fn meta_keys_are_identifiers_and_values_strings() {
-        let one = json!({"sender": "bravo", "recipient": "#ops", "seq": 7,
-                         "kind": "message", "content": "hi"});
+        let one: Message = serde_json::from_value(json!({"id": "000000000007", "sender": "bravo",
+            "recipient": "#ops", "seq": 7, "kind": "message", "content": "hi", "ts": 0.0,
+            "origin": "agent"}))
+        .unwrap();
         let (text, meta) = event(std::slice::from_ref(&one));
         assert_eq!(text, "hi");
         assert_eq!(meta["channel"], "#ops");

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::client::{Answer, HubClient};
+use crate::client::{Answer, CallError, HubClient};
 use crate::shared::identity::{ClaimError, Slot};
+use crate::shared::wire::Refusal;
 
 /// What the tools share for the life of the bridge.
 pub struct Session {
@@ -140,8 +141,22 @@ pub(super) fn unreachable(hub: &HubClient, detail: String) -> Value {
 
 /// The result for a hub status a tool has no special meaning for.
 pub(super) fn refusal(session: &Mutex<Session>, a: &Answer) -> Value {
-    let detail = a.body.get("detail").cloned().unwrap_or(Value::Null);
-    match a.status {
+    let said: Refusal = serde_json::from_value(a.body.clone()).unwrap_or_default();
+    refused(session, a.status, &said)
+}
+
+/// The result for a verb that has no answer.
+pub(super) fn call_refusal(session: &Mutex<Session>, hub: &HubClient, e: CallError) -> Value {
+    match e {
+        CallError::Unreachable(detail) => unreachable(hub, detail),
+        CallError::Refused { status, refusal } => refused(session, status, &refusal),
+        CallError::BadAnswer(detail) => json!({"error": "hub_error", "detail": detail}),
+    }
+}
+
+fn refused(session: &Mutex<Session>, status: u16, said: &Refusal) -> Value {
+    let detail = said.detail.clone().unwrap_or(Value::Null);
+    match status {
         401 => {
             let mut s = lock(session);
             if let Some(j) = s.joined.take() {
@@ -150,23 +165,23 @@ pub(super) fn refusal(session: &Mutex<Session>, a: &Answer) -> Value {
             }
             json!({"error": "not_joined", "hint": "the hub no longer knows you (left, kicked or expired); call join() again"})
         }
-        409 if detail == "already_listening" => json!({
+        409 if said.says("already_listening") => json!({
             "error": "already_listening",
             "hint": "another listener (a watcher you started?) holds your one listening slot \
                      and got what arrived; call listen again to take the slot back",
         }),
-        409 if detail == "room stopped" => json!({
+        409 if said.says("room stopped") => json!({
             "stopped": true,
             "note": "the operator stopped the room: stop sending and finish",
         }),
         423 => json!({
             "error": "floor_held",
-            "held_by": a.body["held_by"],
-            "scope": a.body["scope"],
-            "reason": a.body["reason"],
-            "hint": a.body["hint"],
+            "held_by": said.held_by,
+            "scope": said.scope,
+            "reason": said.reason,
+            "hint": said.hint,
         }),
-        429 => json!({"error": "rate_limited", "retry_after": a.body["retry_after"]}),
+        429 => json!({"error": "rate_limited", "retry_after": said.retry_after}),
         422 => json!({"error": "invalid", "detail": detail}),
         status => json!({"error": "hub_error", "status": status, "detail": detail}),
     }

@@ -14,12 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::session::{Joined, Session, heal, join, leave, lock, refusal, setup, unreachable};
-use crate::client::{Answer, HubClient};
+use super::session::{
+    Joined, Session, call_refusal, heal, join, leave, lock, refusal, setup, unreachable,
+};
+use crate::client::{Answer, CallError, HubClient, Listener};
 use crate::shared::lines;
 use crate::shared::platform::shell_quote;
+use crate::shared::wire::{Message, Mode};
 
 /// One tool: name, description, parameters (JSON Schema properties and
 /// required names), and whether it only reads.
@@ -274,10 +278,9 @@ impl ToolCall {
             || (value.get("stopped") == Some(&json!(true)) && self.name != "listen");
         // What the model reads: messages as compact lines; everything else
         // (and any error) as its JSON. The JSON is in structuredContent too.
-        let text = if self.name == "listen" && !failed {
-            heard_text(&value)
-        } else {
-            value.to_string()
+        let text = match serde_json::from_value::<Heard>(value.clone()) {
+            Ok(heard) if self.name == "listen" && !failed => heard_text(&heard),
+            _ => value.to_string(),
         };
         Some(json!({
             "content": [{"type": "text", "text": text}],
@@ -551,24 +554,21 @@ fn listen(
     // once. Anything that poll is handed but we never show is not
     // acknowledged, so the hub hands it out again.
     let (tx, rx) = mpsc::channel();
-    let path = format!("/receive?timeout={wait}&ack_seq={}", me.last_seq);
     let poll_hub = hub.clone();
-    let token = me.token.clone();
+    let (token, handed) = (me.token.clone(), me.last_seq);
     thread::spawn(move || {
-        let _ = tx.send(poll_hub.get(
-            &path,
-            Some(&token),
-            Some(Duration::from_secs_f64(wait + 15.0)),
-        ));
+        let _ = tx.send(Listener::new(&poll_hub, &token, handed).poll(wait));
     });
-    let answer = loop {
+    let got = loop {
         if cancel.try_recv().is_ok() {
             return Err(Cancelled);
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(a) => break a,
+            Ok(got) => break got,
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break Err("the poll thread ended".into()),
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err(CallError::Unreachable("the poll thread ended".into()));
+            }
         }
     };
     // A cancel that came while the answer was on its way still wins: what
@@ -576,34 +576,33 @@ fn listen(
     if cancel.try_recv().is_ok() {
         return Err(Cancelled);
     }
-    let a = match answer {
-        Ok(a) => a,
-        Err(e) => return Ok(unreachable(hub, e)),
+    let got = match got {
+        Ok(got) => got,
+        Err(e) => return Ok(call_refusal(session, hub, e)),
     };
-    if a.status != 200 {
-        return Ok(refusal(session, &a));
-    }
-    let mut stop = false;
-    let mut last = me.last_seq;
-    let mut messages = Vec::new();
-    for m in a.body["messages"].as_array().into_iter().flatten() {
-        if m["kind"] == "control" {
-            stop |= m["content"] == "stop";
-            continue;
-        }
-        let seq = m["seq"].as_u64().unwrap_or(0);
-        if seq != 0 && seq <= me.last_seq {
-            continue; // already shown: the hub handed it out again
-        }
-        last = last.max(seq);
-        messages.push(m.clone());
-    }
+    let last = got.messages.iter().chain(&got.notices).map(|m| m.seq).max();
     if let Some(j) = lock(session).joined.as_mut()
         && j.token == me.token
     {
-        j.last_seq = j.last_seq.max(last);
+        j.last_seq = j.last_seq.max(last.unwrap_or(0));
     }
-    Ok(json!({"messages": messages, "mode": a.body["mode"], "stop": stop}))
+    let heard = Heard {
+        messages: got.all(),
+        mode: got.mode,
+        stop: got.stop,
+    };
+    Ok(serde_json::to_value(&heard).unwrap_or(Value::Null))
+}
+
+/// What `listen` answers: the messages, the room's mode, and whether the
+/// operator stopped the room.
+#[derive(Serialize, Deserialize)]
+struct Heard {
+    messages: Vec<Message>,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    stop: bool,
 }
 
 /// What `listen` heard, for a model's context: one line per message,
@@ -611,16 +610,13 @@ fn listen(
 /// not plain chat), each further line of the content behind `  | `, then
 /// the operator's stop if it came. About 20 characters beside the content,
 /// where the message's JSON spends about 180.
-fn heard_text(result: &Value) -> String {
-    let mut out = Vec::new();
-    for m in result["messages"].as_array().into_iter().flatten() {
-        out.push(lines::compact(m));
-    }
-    if result["stop"] == json!(true) {
+fn heard_text(heard: &Heard) -> String {
+    let mut out: Vec<String> = heard.messages.iter().map(lines::compact).collect();
+    if heard.stop {
         out.push("STOP: the operator stopped the room. Stop sending and finish.".into());
     }
     if out.is_empty() {
-        let mode = result["mode"].as_str().unwrap_or("running");
+        let mode = heard.mode.unwrap_or(Mode::Running).as_str();
         out.push(format!("no messages (the room is {mode})"));
     }
     out.join("\n")
@@ -775,23 +771,25 @@ mod tests {
         let message = json!({"id": "3f2a9c1b7d4e", "sender": "alice", "recipient": "bob",
             "content": "Can you take the schema review?", "kind": "message",
             "ts": 1_764_032_000.123, "seq": 42, "origin": "agent"});
+        let heard = |v: Value| serde_json::from_value::<Heard>(v).unwrap();
         let result = json!({"messages": [message], "mode": "running", "stop": false});
-        let text = heard_text(&result);
+        let text = heard_text(&heard(result));
         assert_eq!(text, "[42] alice -> bob: Can you take the schema review?");
         let content = 31;
         let overhead = text.chars().count() - content;
         let json_overhead = message.to_string().chars().count() - content;
         println!("per-message overhead: {overhead} characters as a line, {json_overhead} as JSON");
         assert!(overhead <= 40, "{overhead}");
-        let answer = json!({"messages": [{"sender": "human", "recipient": "#ops", "kind": "answer",
-            "content": "yes\nship it", "seq": 7}], "stop": true});
+        let answer = json!({"messages": [{"id": "000000000007", "sender": "human",
+            "recipient": "#ops", "kind": "answer", "content": "yes\nship it", "seq": 7,
+            "ts": 0.0, "origin": "operator"}], "stop": true});
         assert_eq!(
-            heard_text(&answer),
+            heard_text(&heard(answer)),
             "[7] human -> #ops (answer): yes\n  | ship it\nSTOP: the operator stopped the room. \
              Stop sending and finish."
         );
         let none = json!({"messages": [], "mode": "paused", "stop": false});
-        assert_eq!(heard_text(&none), "no messages (the room is paused)");
+        assert_eq!(heard_text(&heard(none)), "no messages (the room is paused)");
     }
 
     #[test]

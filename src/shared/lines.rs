@@ -13,6 +13,8 @@
 //! its own marker; nothing a sender writes can begin a line any other way
 //! than [`CONTINUATION`].
 
+use crate::shared::wire::{Kind, Message};
+
 /// What every line after a message's first begins with.
 pub const CONTINUATION: &str = "  | ";
 
@@ -60,25 +62,29 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// A message (its JSON, as the hub sends it) as a model reads it:
-/// `[seq] sender -> recipient: content`, the kind in brackets after the
-/// recipient when it is not plain chat, further content lines behind
-/// [`CONTINUATION`]. About 20 characters beside the content.
-pub fn compact(m: &serde_json::Value) -> String {
-    let field = |k: &str| m[k].as_str().unwrap_or("?");
-    let kind = match field("kind") {
-        _ if m["meta"]["reset"] == serde_json::json!(true) => " (reset)".to_string(),
-        _ if m["meta"]["interrupt"] == serde_json::json!(true) => " (interrupt)".to_string(),
-        "message" => String::new(),
-        other => format!(" ({other})"),
+/// A message as a model reads it: `[seq] sender -> recipient: content`,
+/// the kind in brackets after the recipient when it is not plain chat,
+/// further content lines behind [`CONTINUATION`]. About 20 characters
+/// beside the content.
+pub fn compact(m: &Message) -> String {
+    let said = |k: &str| m.meta.as_ref().is_some_and(|meta| meta[k] == true);
+    let kind = if said("reset") {
+        " (reset)".to_string()
+    } else if said("interrupt") {
+        " (interrupt)".to_string()
+    } else {
+        match m.kind {
+            Kind::Message => String::new(),
+            other => format!(" ({})", other.as_str()),
+        }
     };
     let head = format!(
         "[{}] {} -> {}{kind}: ",
-        m["seq"].as_u64().unwrap_or(0),
-        one_line(field("sender")),
-        one_line(field("recipient")),
+        m.seq,
+        one_line(&m.sender),
+        one_line(&m.recipient),
     );
-    with_content(&head, field("content"))
+    with_content(&head, &m.content)
 }
 
 /// `head` followed by the content: its first line on the same line, every

@@ -12,6 +12,7 @@
 
 use super::*;
 use crate::shared::lines;
+use crate::shared::wire::Interruption;
 
 /// Text of a reset the operator gave no words for.
 const RESET_TEXT: &str = "The operator reset you: drop what you know of this room's \
@@ -45,9 +46,16 @@ pub(super) struct Interrupt {
 }
 
 impl Interrupt {
-    fn summary(&self) -> Value {
-        json!({"id": self.msg.id, "content": self.msg.content,
-               "reset": self.msg.meta.as_ref().is_some_and(|m| m["reset"] == json!(true))})
+    fn summary(&self) -> Interruption {
+        Interruption {
+            id: self.msg.id.clone(),
+            content: self.msg.content.clone(),
+            reset: self
+                .msg
+                .meta
+                .as_ref()
+                .is_some_and(|m| m["reset"] == json!(true)),
+        }
     }
 }
 
@@ -107,7 +115,7 @@ pub enum Gate {
     Allow,
     Deny {
         reason: String,
-        interrupt: Option<Value>,
+        interrupt: Option<Interruption>,
     },
 }
 
@@ -200,7 +208,7 @@ impl Room {
             }
             let reason = format!(
                 "The operator interrupts you (this tool call did not run): {}",
-                summary["content"].as_str().unwrap_or_default()
+                summary.content
             );
             self.changed();
             self.dirty.peers = true;

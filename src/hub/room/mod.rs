@@ -391,29 +391,9 @@ pub struct Registered {
     pub project: String,
 }
 
-/// What `send` hands back.
-#[derive(Debug)]
-pub struct Sent {
-    pub message_id: String,
-    pub delivered_to: Vec<String>,
-    /// Recipients whose queue was full: the message was not queued for them.
-    pub queue_full: Vec<String>,
-    /// A direct message's recipient that is not in the room (never joined,
-    /// left, kicked, or past its grace): nobody will hear it.
-    pub missed: Vec<String>,
-    /// Recipients it was queued for that are not listening right now.
-    pub unheard: Vec<Unheard>,
-}
-
-/// A recipient in the room that is not listening: no poll in flight.
-#[derive(Debug, serde::Serialize)]
-pub struct Unheard {
-    pub peer: String,
-    /// Messages waiting for it, this one included.
-    pub waiting: usize,
-    /// Seconds since its oldest waiting message was sent.
-    pub oldest_age: f64,
-}
+/// What `send` hands back: the wire's answer, its `warning` and `hint`
+/// left to the route.
+pub use crate::shared::wire::{Sent, Unheard};
 
 /// Characters of each message `/peek` shows.
 pub const PEEK_CHARS: usize = 120;

@@ -2,6 +2,7 @@
 //! and handed out by the long-poll, and how an acknowledgement releases it.
 
 use super::*;
+use crate::shared::wire::{Peek, PeekLast, PeekMessage};
 
 impl Room {
     pub(super) fn message(
@@ -227,6 +228,7 @@ impl Room {
             queue_full,
             missed,
             unheard,
+            ..Sent::default()
         })
     }
 
@@ -261,8 +263,8 @@ impl Room {
             message_id: routed.msg.id.clone(),
             delivered_to,
             queue_full,
-            missed: Vec::new(),
             unheard,
+            ..Sent::default()
         })
     }
 
@@ -445,7 +447,7 @@ impl Room {
     /// `GET /peek`: what the next poll would hand out, without taking it:
     /// how many, and an excerpt of each (caucus-mcp 5.x's `pending` and
     /// `last`, and ours, `messages`).
-    pub fn peek(&mut self, token: &str) -> Result<Value, HubError> {
+    pub fn peek(&mut self, token: &str) -> Result<Peek, HubError> {
         let name = self.authenticate(token)?;
         let peer = self.peer_mut(&name)?;
         let paused = peer.paused;
@@ -467,22 +469,35 @@ impl Room {
             (text, cut, chars)
         };
         let last = waiting.last().map(|m| {
-            let (preview, cut, chars) = excerpt(m);
-            json!({"sender": m.sender, "preview": preview, "preview_truncated": cut,
-                   "content_chars": chars})
+            let (preview, preview_truncated, content_chars) = excerpt(m);
+            PeekLast {
+                sender: m.sender.clone(),
+                preview,
+                preview_truncated,
+                content_chars,
+            }
         });
-        let messages: Vec<Value> = waiting
+        let messages: Vec<PeekMessage> = waiting
             .iter()
             .map(|m| {
-                let (text, cut, chars) = excerpt(m);
-                json!({"seq": m.seq, "sender": m.sender, "recipient": m.recipient,
-                       "kind": m.kind, "excerpt": text, "excerpt_cut": cut,
-                       "content_chars": chars})
+                let (excerpt, excerpt_cut, content_chars) = excerpt(m);
+                PeekMessage {
+                    seq: m.seq,
+                    sender: m.sender.clone(),
+                    recipient: m.recipient.clone(),
+                    kind: m.kind,
+                    excerpt,
+                    excerpt_cut,
+                    content_chars,
+                }
             })
             .collect();
-        Ok(
-            json!({"pending": waiting.len(), "last": last, "messages": messages,
-                   "mode": self.mode, "paused": paused}),
-        )
+        Ok(Peek {
+            pending: waiting.len(),
+            last,
+            messages: Some(messages),
+            mode: Some(self.mode),
+            paused: Some(paused),
+        })
     }
 }

@@ -28,6 +28,7 @@ use crate::shared::wire::{
     AckRequest, AskRequest, BROADCAST, ChannelRequest, Control, FloorRequest, Mode,
     RegisterRequest, SendRequest, StatusRequest, TokenRequest, TopicRequest,
 };
+use crate::shared::wire::{PeerList, ProtocolDoc, Registered, VersionInfo};
 
 /// The most bytes of messages one `/receive` answer carries (always at
 /// least one message): the rest comes with the next poll.
@@ -51,8 +52,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(value: &Value) -> Reply {
-        Reply::raw_json(value.to_string())
+    /// An answer of JSON: a `Value`, or one of the wire's answer types.
+    fn json(value: &impl serde::Serialize) -> Reply {
+        // Serializing our own types and `Value`s cannot fail (string keys,
+        // finite numbers); were it to, the client gets an explicit null.
+        Reply::raw_json(serde_json::to_string(value).unwrap_or_else(|_| "null".into()))
     }
 
     fn raw_json(text: String) -> Reply {
@@ -225,9 +229,10 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         (Get, p) if p.starts_with("/assets/") => asset(&p["/assets/".len()..]),
         (Post, "/ui/ticket") => ticket(hub, call),
         (Post, "/ui/launch") => launch(hub, call),
-        (Get, "/version") => Ok(Reply::json(
-            &json!({"version": env!("CARGO_PKG_VERSION"), "instance": hub.instance}),
-        )),
+        (Get, "/version") => Ok(Reply::json(&VersionInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            instance: Some(hub.instance.clone()),
+        })),
         (Get, "/protocol") => protocol_text(query),
         (Post, "/register") => register(hub, call),
         (Post, "/leave") => leave(hub, call),
@@ -333,11 +338,11 @@ fn asset(name: &str) -> Answer {
 fn protocol_text(query: &str) -> Answer {
     let sections = protocol::section_names();
     match query_param(query, "section")? {
-        None => Ok(Reply::json(&json!({
-            "version": protocol::VERSION,
-            "text": protocol::TEXT,
-            "sections": sections,
-        }))),
+        None => Ok(Reply::json(&ProtocolDoc {
+            version: protocol::VERSION,
+            text: protocol::TEXT.into(),
+            sections: sections.iter().map(|s| s.to_string()).collect(),
+        })),
         Some(name) => match protocol::section(&name) {
             Some(text) => Ok(Reply::json(&json!({
                 "version": protocol::VERSION,
@@ -382,16 +387,16 @@ fn register(hub: &Hub, call: &Call) -> Answer {
     };
     let stale = r.protocol_version.is_none_or(|v| v < protocol::VERSION);
     log::info!("registered {}", reg.project);
-    Ok(Reply::json(&json!({
-        "token": reg.token,
-        "project": reg.project,
-        "protocol_version": protocol::VERSION,
-        "protocol_stale": stale,
-        "protocol_text": stale.then_some(protocol::TEXT),
-        "channels": channels,
-        "note": null,
-        "instance": hub.instance,
-    })))
+    Ok(Reply::json(&Registered {
+        token: reg.token,
+        project: reg.project,
+        protocol_version: protocol::VERSION,
+        protocol_stale: stale,
+        protocol_text: stale.then(|| protocol::TEXT.to_string()),
+        channels,
+        note: None,
+        instance: Some(hub.instance.clone()),
+    }))
 }
 
 fn leave(hub: &Hub, call: &Call) -> Answer {
@@ -403,34 +408,23 @@ fn leave(hub: &Hub, call: &Call) -> Answer {
 /// `/send`'s answer: caucus-mcp's fields (`message_id`, `delivered_to`, and
 /// 5.x's `missed`, `warning`, `hint`), and ours: who was full, and who is in
 /// the room but not listening.
-fn sent(s: &Sent, to: &str) -> Reply {
-    let mut v = json!({
-        "message_id": s.message_id,
-        "delivered_to": s.delivered_to,
-        "missed": s.missed,
-    });
-    if !s.queue_full.is_empty() {
-        v["queue_full"] = json!(s.queue_full);
-    }
-    if !s.unheard.is_empty() {
-        v["unheard"] = json!(s.unheard);
-    }
+fn sent(mut s: Sent, to: &str) -> Reply {
     let direct = to != BROADCAST && !to.starts_with('#');
     if s.delivered_to.is_empty() && s.queue_full.is_empty() && !direct {
-        v["warning"] = json!("no_recipients");
-        v["hint"] = json!(format!(
+        s.warning = Some("no_recipients".into());
+        s.hint = Some(format!(
             "nobody is in {}: the message reached no one and no later joiner will see \
              it; check list_peers or list_channels before saying it again",
             if to == BROADCAST { "the room" } else { to }
         ));
     }
-    Reply::json(&v)
+    Reply::json(&s)
 }
 
 fn send(hub: &Hub, call: &Call) -> Answer {
     let r: SendRequest = body(call)?;
     let s = hub.room().send(&r.token, &r.to, &r.content)?;
-    Ok(sent(&s, &r.to))
+    Ok(sent(s, &r.to))
 }
 
 fn receive(hub: &Hub, call: &Call, query: &str) -> Answer {
@@ -543,8 +537,10 @@ fn peek(hub: &Hub, call: &Call, query: &str) -> Answer {
     let token = token_of(call, query)?;
     let detail = query_param(query, "detail")?.is_some_and(|d| d != "0" && d != "false");
     let mut answer = hub.room().peek(&token)?;
-    if !detail && let Value::Object(map) = &mut answer {
-        map.retain(|k, _| k == "pending" || k == "last");
+    if !detail {
+        answer.messages = None;
+        answer.mode = None;
+        answer.paused = None;
     }
     Ok(Reply::json(&answer))
 }
@@ -562,7 +558,9 @@ fn peers(hub: &Hub, query: &str) -> Answer {
     if detail {
         Ok(Reply::json(&json!({"peers": hub.room().peer_details()})))
     } else {
-        Ok(Reply::json(&json!({"peers": hub.room().peers()})))
+        Ok(Reply::json(&PeerList {
+            peers: hub.room().peers(),
+        }))
     }
 }
 

@@ -5,6 +5,10 @@
 //! breaks existing clients. This module knows nothing of HTTP or of the room's
 //! rules; it only says what the bytes look like.
 
+mod answers;
+
+pub use answers::*;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -41,6 +45,18 @@ pub enum Kind {
     System,
     /// An operator form's answer or cancellation.
     Answer,
+}
+
+impl Kind {
+    /// The kind as spelled on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Control => "control",
+            Kind::System => "system",
+            Kind::Answer => "answer",
+        }
+    }
 }
 
 /// Who wrote a message. Set by the hub only; clients trust it over `sender`.
