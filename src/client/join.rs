@@ -46,21 +46,26 @@ pub fn register_kept(
     who: &str,
 ) -> Result<Registered, CallError> {
     let kept = slot.and_then(Slot::token);
-    let presented = kept.as_deref().or(known);
-    let reg = hub.register(name, presented, protocol_version)?;
+    let reg = hub.register(name, kept.as_deref().or(known), protocol_version)?;
     if let Some(slot) = slot {
-        let saved = if kept.as_deref() == Some(reg.token.as_str()) {
-            Ok(())
-        } else {
-            slot.save(&reg.token)
-        };
-        let saved = saved.and_then(|()| match &reg.instance {
-            Some(instance) => slot.save_instance(instance),
-            None => Ok(()),
-        });
-        if let Err(e) = saved {
-            eprintln!("{who}: cannot keep the token for {name} on this machine: {e}");
-        }
+        keep(slot, name, &reg, who);
     }
     Ok(reg)
+}
+
+/// Keeps the token and the hub's run a registration issued in `slot`, for
+/// the next process (or hook) that joins as `name` here.
+pub fn keep(slot: &Slot, name: &str, reg: &Registered, who: &str) {
+    let saved = if slot.token().as_deref() == Some(reg.token.as_str()) {
+        Ok(())
+    } else {
+        slot.save(&reg.token)
+    };
+    let saved = saved.and_then(|()| match &reg.instance {
+        Some(instance) => slot.save_instance(instance),
+        None => Ok(()),
+    });
+    if let Err(e) = saved {
+        eprintln!("{who}: cannot keep the token for {name} on this machine: {e}");
+    }
 }

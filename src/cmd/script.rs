@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 
-use crate::client::{Answer, HubClient, hub_url};
+use serde::de::DeserializeOwned;
+
+use crate::client::{Answer, CallError, HubClient, hub_url, join, verbs};
 use crate::shared::cli::{self, text};
-use crate::shared::identity::{ClaimError, Slot};
+use crate::shared::wire::{Approvals, PeerList, Sent};
 
 pub const SAY_HELP: &str = "\
 caucus say: send one message into the room
@@ -74,48 +76,47 @@ impl Common {
         Ok(HubClient::new(&hub_url(self.hub.clone())?))
     }
 
-    /// Prints an answer and turns it into the exit code.
-    fn finish(&self, result: Result<Answer, String>, human: impl Fn(&Value) -> String) -> ExitCode {
-        match result {
-            Err(e) => {
-                eprintln!("caucus: the hub is unreachable: {e}");
-                ExitCode::from(UNREACHABLE)
-            }
-            Ok(a) if a.status == 200 => {
+    /// Prints an answer (the hub's JSON with `--json`, else what `human`
+    /// makes of it) and turns it into the exit code.
+    fn finish<T: DeserializeOwned>(
+        &self,
+        result: Result<Answer, String>,
+        human: impl Fn(&T) -> String,
+    ) -> ExitCode {
+        let raw = result.as_ref().map(|a| a.body.clone()).unwrap_or_default();
+        match verbs::read::<T>(result) {
+            Ok(answer) => {
                 if self.json {
-                    println!("{}", a.body);
+                    println!("{raw}");
                 } else {
-                    println!("{}", human(&a.body));
+                    println!("{}", human(&answer));
                 }
                 ExitCode::SUCCESS
             }
-            Ok(a) => {
+            Err(e) => self.failed(e, &raw),
+        }
+    }
+
+    /// What a call that has no answer prints, and its exit code.
+    fn failed(&self, e: CallError, raw: &Value) -> ExitCode {
+        match e {
+            CallError::Unreachable(e) => {
+                eprintln!("caucus: the hub is unreachable: {e}");
+                ExitCode::from(UNREACHABLE)
+            }
+            CallError::Refused { status, .. } => {
                 if self.json {
-                    println!("{}", json!({"status": a.status, "error": a.body}));
+                    println!("{}", json!({"status": status, "error": raw}));
                 }
-                let detail = a
-                    .body
-                    .get("detail")
-                    .or_else(|| a.body.get("error"))
-                    .cloned();
-                eprintln!(
-                    "caucus: the hub refused (HTTP {}): {}",
-                    a.status,
-                    detail.unwrap_or(a.body)
-                );
+                eprintln!("caucus: {e}");
+                ExitCode::from(REFUSED)
+            }
+            CallError::BadAnswer(_) => {
+                eprintln!("caucus: {e}");
                 ExitCode::from(REFUSED)
             }
         }
     }
-}
-
-/// The strings of a JSON array (none if it is not one).
-fn strings(list: &Value) -> Vec<&str> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect()
 }
 
 pub fn say(mut args: lexopt::Parser) -> ExitCode {
@@ -159,37 +160,18 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
     let token = if let Some(name) = name {
         // The name's token is kept on this machine, so the next `say --as`
         // under the same name is the same peer, not a refused stranger.
-        let slot = match Slot::claim(client.base(), &name) {
-            Ok(slot) => Some(slot),
-            Err(ClaimError::Held) => {
+        let slot = match join::claim(&client, &name, "caucus say") {
+            Ok(slot) => slot,
+            Err(held) => {
                 return cli::usage(
                     COMMAND,
-                    format!(
-                        "another caucus process on this machine is joined as {name:?}; \
-                     speak with its token (--token-file) or under another name"
-                    ),
+                    format!("{held}; speak with its token (--token-file) or under another name"),
                 );
             }
-            Err(ClaimError::Io(e)) => {
-                eprintln!("caucus say: cannot keep the token for {name}: {e}");
-                None
-            }
         };
-        let mut body = json!({"project": name});
-        if let Some(kept) = slot.as_ref().and_then(Slot::token) {
-            body["token"] = json!(kept);
-        }
-        match client.post("/register", &body) {
-            Ok(a) if a.status == 200 => {
-                let token = a.body["token"].as_str().unwrap_or_default().to_string();
-                if let Some(slot) = &slot
-                    && let Err(e) = slot.save(&token)
-                {
-                    eprintln!("caucus say: cannot keep the token for {name}: {e}");
-                }
-                token
-            }
-            other => return common.finish(other, |_| String::new()),
+        match join::register_kept(&client, &name, slot.as_ref(), None, None, "caucus say") {
+            Ok(reg) => reg.token,
+            Err(e) => return common.failed(e, &Value::Null),
         }
     } else {
         let found = match (token, token_file) {
@@ -210,12 +192,11 @@ pub fn say(mut args: lexopt::Parser) -> ExitCode {
         "/send",
         &json!({"token": token, "to": to, "content": content}),
     );
-    common.finish(result, |body| {
-        let names = strings(&body["delivered_to"]);
-        if names.is_empty() {
+    common.finish(result, |sent: &Sent| {
+        if sent.delivered_to.is_empty() {
             "sent; nobody is there to receive it".to_string()
         } else {
-            format!("sent to {}", names.join(", "))
+            format!("sent to {}", sent.delivered_to.join(", "))
         }
     })
 }
@@ -245,12 +226,11 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
         Ok(c) => c,
         Err(e) => return cli::usage(COMMAND, e),
     };
-    common.finish(client.get("/peers", None, None), |body| {
-        let names = strings(&body["peers"]);
-        if names.is_empty() {
+    common.finish(client.get("/peers", None, None), |list: &PeerList| {
+        if list.peers.is_empty() {
             "(nobody)".to_string()
         } else {
-            names.join("\n")
+            list.peers.join("\n")
         }
     })
 }
@@ -367,20 +347,16 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
     let operator = operator.or_else(|| local_operator_token(common.hub.clone()));
     if body.is_null() {
         let result = client.get("/approvals", operator.as_deref(), None);
-        return common.finish(result, |body| {
-            let list = body["approvals"].as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
+        return common.finish(result, |list: &Approvals| {
+            if list.approvals.is_empty() {
                 return "no tool call waits for approval".into();
             }
-            list.iter()
+            list.approvals
+                .iter()
                 .map(|a| {
                     crate::shared::lines::one_line(&format!(
                         "{}  {} asks to run {}: {} (asked {}s ago)",
-                        a["id"].as_str().unwrap_or("?"),
-                        a["peer"].as_str().unwrap_or("?"),
-                        a["tool"].as_str().unwrap_or("?"),
-                        a["preview"].as_str().unwrap_or(""),
-                        a["age"]
+                        a.id, a.peer, a.tool, a.preview, a.age
                     ))
                 })
                 .collect::<Vec<_>>()
@@ -388,7 +364,8 @@ pub fn control(mut args: lexopt::Parser) -> ExitCode {
         });
     }
     let result = client.post_as("/control", &body, operator.as_deref());
-    common.finish(result, |body| {
+    // Each action answers its own shape (docs/API.md): open JSON here.
+    common.finish(result, |body: &Value| {
         if let Some(mode) = body["mode"].as_str() {
             format!("the room is {mode}")
         } else if let Some(state) = body["state"].as_str() {

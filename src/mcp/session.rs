@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::client::{Answer, CallError, HubClient};
+use crate::client::{Answer, CallError, HubClient, join};
 use crate::shared::identity::{ClaimError, Slot};
 use crate::shared::wire::Refusal;
 
@@ -277,42 +277,41 @@ pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<
             .and_then(Slot::token)
             .or_else(|| s.tokens.get(&project).cloned())
     };
-    let mut body = json!({"project": project, "protocol_version": version});
-    if let Some(t) = &cached {
-        body["token"] = json!(t);
-    }
-    let a = hub
-        .post("/register", &body)
-        .map_err(|e| unreachable(&hub, e))?;
-    match a.status {
-        200 => {}
-        409 if a.body["error"] == "name_in_use" => {
+    let reg = match hub.register(&project, cached.as_deref(), version) {
+        Ok(reg) => reg,
+        Err(CallError::Refused {
+            status: 409,
+            refusal,
+        }) if refusal.says("name_in_use") => {
             return Err(json!({
                 "error": "name_in_use",
                 "project": project,
-                "note": a.body["note"],
+                "note": refusal.note,
                 "hub": hub.base(),
             }));
         }
-        409 => return Err(json!({"error": "hub_full", "detail": a.body["detail"]})),
-        422 => return Err(json!({"error": "invalid_name", "detail": a.body["detail"]})),
-        _ => return Err(refusal(session, &a)),
-    }
-    let token = a.body["token"].as_str().unwrap_or_default().to_string();
-    let stale = a.body["protocol_stale"] == json!(true);
+        Err(CallError::Refused {
+            status: 409,
+            refusal,
+        }) => {
+            return Err(json!({"error": "hub_full", "detail": refusal.detail}));
+        }
+        Err(CallError::Refused {
+            status: 422,
+            refusal,
+        }) => {
+            return Err(json!({"error": "invalid_name", "detail": refusal.detail}));
+        }
+        Err(e) => return Err(call_refusal(session, &hub, e)),
+    };
+    let token = reg.token.clone();
+    let stale = reg.protocol_stale;
     let mut s = lock(session);
     if let Some(slot) = new_slot {
         s.slot = Some((project.clone(), slot));
     }
     if let Some((_, slot)) = &s.slot {
-        if slot.token().as_deref() != Some(token.as_str())
-            && let Err(e) = slot.save(&token)
-        {
-            log::warn!("cannot keep the token for {project} on this machine: {e}");
-        }
-        if let Some(instance) = a.body["instance"].as_str() {
-            let _ = slot.save_instance(instance);
-        }
+        join::keep(slot, &project, &reg, "caucus bridge");
     }
     let same = cached.as_deref() == Some(token.as_str());
     let last_seq = match &s.joined {
@@ -320,7 +319,7 @@ pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<
         _ => 0,
     };
     s.tokens.insert(project.clone(), token.clone());
-    s.instance = a.body["instance"].as_str().map(str::to_string);
+    s.instance = reg.instance.clone();
     s.lost = None;
     s.joined = Some(Joined {
         project: project.clone(),
@@ -328,21 +327,21 @@ pub(super) fn join(session: &Mutex<Session>, project: Option<String>) -> Result<
         last_seq,
     });
     if stale {
-        s.protocol_version = a.body["protocol_version"].as_i64();
+        s.protocol_version = Some(reg.protocol_version);
     }
     let mut out = json!({
         "joined": true,
         "project": project,
         "hub": s.hub.base(),
-        "protocol_version": a.body["protocol_version"],
+        "protocol_version": reg.protocol_version,
         "protocol_stale": stale,
-        "channels": a.body["channels"],
+        "channels": reg.channels,
     });
     if stale {
-        out["protocol"] = a.body["protocol_text"].clone();
+        out["protocol"] = json!(reg.protocol_text);
         out["note"] = json!("the protocol changed since you last read it: read it now");
-    } else if !a.body["note"].is_null() {
-        out["note"] = a.body["note"].clone();
+    } else if let Some(note) = &reg.note {
+        out["note"] = json!(note);
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@
 
 use super::*;
 use crate::shared::lines;
-use crate::shared::wire::Interruption;
+use crate::shared::wire::{Interruption, PendingApproval};
 
 /// Text of a reset the operator gave no words for.
 const RESET_TEXT: &str = "The operator reset you: drop what you know of this room's \
@@ -478,15 +478,20 @@ impl Room {
     }
 
     /// Pending approvals, oldest first, with their age.
-    pub fn approvals(&self) -> Vec<Value> {
+    pub fn approvals(&self) -> Vec<PendingApproval> {
         let now = now_unix();
         self.approvals
             .iter()
             .filter(|a| a.state == "pending")
-            .map(|a| {
-                json!({"id": a.id, "peer": a.peer, "tool": a.tool, "description": a.description,
-                       "summary": a.summary, "preview": a.preview, "age": age(now - a.ts),
-                       "expires_in": age(a.expires - now)})
+            .map(|a| PendingApproval {
+                id: a.id.clone(),
+                peer: a.peer.clone(),
+                tool: a.tool.clone(),
+                description: a.description.clone(),
+                summary: a.summary.clone(),
+                preview: a.preview.clone(),
+                age: age(now - a.ts),
+                expires_in: age(a.expires - now),
             })
             .collect()
     }

@@ -118,7 +118,7 @@ impl Room {
             self.channels(),
             self.floors(),
             serde_json::to_string(&self.forms).unwrap_or_else(|_| "[]".into()),
-            Value::Array(self.approvals()),
+            serde_json::to_string(&self.approvals()).unwrap_or_else(|_| "[]".into()),
             self.rate_limit(),
             serde_json::to_string(&health).unwrap_or_else(|_| "{}".into()),
             log.join(","),

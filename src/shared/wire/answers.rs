@@ -140,6 +140,35 @@ pub struct ApprovalState {
     pub expires_in: Option<f64>,
 }
 
+/// A tool request waiting for the chair, as `GET /approvals` and the
+/// console show it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub id: String,
+    pub peer: String,
+    pub tool: String,
+    /// The model's own words about the call.
+    #[serde(default)]
+    pub description: String,
+    /// What runs, read from the input: the command, else the file or URL.
+    #[serde(default)]
+    pub summary: String,
+    /// The whole input as JSON.
+    #[serde(default)]
+    pub preview: String,
+    /// Seconds since it was asked.
+    #[serde(default)]
+    pub age: f64,
+    #[serde(default)]
+    pub expires_in: f64,
+}
+
+/// `GET /approvals`'s answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Approvals {
+    pub approvals: Vec<PendingApproval>,
+}
+
 /// `GET /version`'s answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VersionInfo {
