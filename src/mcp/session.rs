@@ -189,20 +189,14 @@ fn refused(session: &Mutex<Session>, status: u16, said: &Refusal) -> Value {
 
 pub(super) fn setup(session: &Mutex<Session>) -> Result<Value, Value> {
     let hub = lock(session).hub.clone();
-    let a = hub
-        .get("/protocol", None, None)
-        .map_err(|e| unreachable(&hub, e))?;
-    if a.status != 200 {
-        return Err(refusal(session, &a));
-    }
-    let version = a.body["version"].as_i64();
+    let doc = hub.protocol().map_err(|e| call_refusal(session, &hub, e))?;
     let mut s = lock(session);
     s.setup_done = true;
-    s.protocol_version = version;
+    s.protocol_version = Some(doc.version);
     Ok(json!({
         "ready": true,
-        "protocol_version": version,
-        "protocol": a.body["text"],
+        "protocol_version": doc.version,
+        "protocol": doc.text,
         "default_project": s.default_project,
         "hub": s.hub.base(),
     }))
@@ -365,8 +359,7 @@ pub(super) fn heal(session: &Mutex<Session>) -> Option<String> {
         let s = lock(session);
         (s.hub.clone(), s.lost.clone()?, s.instance.clone()?)
     };
-    let now = hub.get("/version", None, None).ok()?;
-    let current = now.body["instance"].as_str()?;
+    let current = hub.version().ok()?.instance?;
     if current == instance {
         return None;
     }

@@ -23,7 +23,7 @@ use super::session::{
 use crate::client::{Answer, CallError, HubClient, Listener};
 use crate::shared::lines;
 use crate::shared::platform::shell_quote;
-use crate::shared::wire::{Message, Mode};
+use crate::shared::wire::{Message, Mode, Refusal};
 
 /// One tool: name, description, parameters (JSON Schema properties and
 /// required names), and whether it only reads.
@@ -402,6 +402,11 @@ fn read(session: &Mutex<Session>, path: &str) -> Result<Value, Value> {
 }
 
 /// Tools that need a joined session.
+/// What a hub's error answer said (empty when it said nothing we read).
+fn said(a: &Answer) -> Refusal {
+    serde_json::from_value(a.body.clone()).unwrap_or_default()
+}
+
 /// A tool that needs a joined session. If the hub no longer knows our
 /// token because it restarted, the session joins again once and the call
 /// is made again, with a note saying so (see `session::heal`).
@@ -490,7 +495,7 @@ fn member_tool_once(
             )?;
             Ok(match a.status {
                 403 => json!({"error": "not_a_member", "hint": "join_channel first"}),
-                422 => json!({"error": "invalid_channel", "detail": a.body["detail"]}),
+                422 => json!({"error": "invalid_channel", "detail": said(&a).detail}),
                 _ => ok_or(a),
             })
         })(),
@@ -508,10 +513,11 @@ fn member_tool_once(
                 .cloned()
                 .ok_or_else(|| invalid("`fields` must be an array of field objects".into()))?;
             let a = post("/ask", json!({"title": title, "fields": fields, "to": to}))?;
+            let refusal = said(&a);
             Ok(match a.status {
-                422 => json!({"error": "invalid_form", "detail": a.body["detail"]}),
-                409 if a.body["detail"] != "room stopped" => {
-                    json!({"error": "too_many_forms", "detail": a.body["detail"]})
+                422 => json!({"error": "invalid_form", "detail": refusal.detail}),
+                409 if !refusal.says("room stopped") => {
+                    json!({"error": "too_many_forms", "detail": refusal.detail})
                 }
                 _ => ok_or(a),
             })

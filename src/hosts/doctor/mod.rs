@@ -16,12 +16,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use lexopt::prelude::*;
 use serde_json::Value;
 
-use crate::client::{HubClient, hub_url};
+use crate::client::{CallError, HubClient, hub_url};
 use crate::hosts::codex_toml::CodexConfig;
 use crate::hosts::setup::{Host, Repo};
 use crate::shared::cli::{self, text};
@@ -337,28 +336,27 @@ fn hooks(host: Host, dir: &Path, report: &mut Report) {
 }
 
 fn hub_answers(client: &HubClient, report: &mut Report) -> bool {
-    match client.get("/version", None, Some(Duration::from_secs(3))) {
-        Ok(a) if a.status == 200 && a.body["version"].is_string() => {
+    match client.version() {
+        Ok(v) => {
             report.ok(format!(
                 "the hub at {} answers (version {})",
                 client.base(),
-                a.body["version"].as_str().unwrap_or_default()
+                v.version
             ));
             true
         }
-        Ok(a) => {
+        Err(CallError::Unreachable(e)) => {
             report.fix(format!(
-                "{} answered HTTP {} to /version: is it a caucus hub? Check the URL",
-                client.base(),
-                a.status
+                "the hub at {} does not answer ({e}): start it with `caucus hub` (or `caucus \
+                 service install` to keep it running)",
+                client.base()
             ));
             false
         }
         Err(e) => {
             report.fix(format!(
-                "the hub at {} does not answer ({e}): start it with `caucus hub` (or `caucus \
-                 service install` to keep it running)",
-                client.base()
+                "{} did not answer /version as a caucus hub ({e}): is it one? Check the URL",
+                client.base(),
             ));
             false
         }
@@ -388,17 +386,19 @@ fn identity(client: &HubClient, name: &str, report: &mut Report) {
         ));
         return;
     };
-    match client.get("/peek", Some(&token), None) {
-        Ok(a) if a.status == 200 => report.ok(format!(
+    match client.peek(&token, false) {
+        Ok(peek) => report.ok(format!(
             "{name:?} is joined; {} message(s) wait for it",
-            a.body["pending"].as_u64().unwrap_or(0)
+            peek.pending
         )),
-        Ok(a) if a.status == 401 => report.fix(format!(
+        Err(e) if e.status() == Some(401) => report.fix(format!(
             "the token kept for {name:?} is one the hub does not know (it was reset, or the \
              agent left): the agent's next `join` takes the name again"
         )),
-        Ok(a) => report.fix(format!("the hub answered HTTP {} for {name:?}", a.status)),
-        Err(e) => report.fix(format!("the hub stopped answering ({e})")),
+        Err(e @ CallError::Unreachable(_)) => {
+            report.fix(format!("the hub stopped answering ({e})"))
+        }
+        Err(e) => report.fix(format!("{e}, for {name:?}")),
     }
 }
 
