@@ -53,10 +53,11 @@ pub enum HubError {
     NotFound(String),
     /// 405: a known path with the wrong method.
     MethodNotAllowed,
-    /// 503: the connection cap is reached.
-    Busy,
     /// 503: large answers not yet read hold the whole `--max-answer-mib`.
     AnswersFull,
+    /// 503: the OS's random generator failed, so no token, ticket or
+    /// session id can be made (logged where it happened).
+    NoRandomness,
 }
 
 impl HubError {
@@ -82,7 +83,7 @@ impl HubError {
             HubError::UnknownAction(_) => 400,
             HubError::NotFound(_) => 404,
             HubError::MethodNotAllowed => 405,
-            HubError::Busy | HubError::AnswersFull => 503,
+            HubError::AnswersFull | HubError::NoRandomness => 503,
         }
     }
 
@@ -146,7 +147,10 @@ impl HubError {
                 json!({ "detail": detail })
             }
             HubError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
-            HubError::Busy => json!({ "detail": "too many connections, retry shortly" }),
+            HubError::NoRandomness => json!({
+                "detail": "the hub cannot read the OS random generator, so it cannot make a \
+                           token now: see its log"
+            }),
             HubError::AnswersFull => json!({
                 "detail": "the hub holds too many large answers that are not read yet \
                            (--max-answer-mib): retry shortly"

@@ -406,6 +406,12 @@ impl Journal {
         self.pending.extend_from_slice(&line(record));
     }
 
+    /// Forgets the operation's records unwritten: the operation did not
+    /// finish (a panic), and its answer was an error, not a confirmation.
+    pub fn discard(&mut self) {
+        self.pending.clear();
+    }
+
     /// Writes the operation's records (one write), and syncs per the policy.
     pub fn flush(&mut self) {
         if self.pending.is_empty() {

@@ -179,7 +179,10 @@ pub fn post(
             (bridge, None)
         }
         None if method == "initialize" => {
-            let id = new_token().map_err(|_| HubError::Busy)?;
+            let id = new_token().map_err(|e| {
+                log::error!("cannot read the OS random generator: {e}");
+                HubError::NoRandomness
+            })?;
             let bridge = sessions
                 .insert(
                     format!("session:{id}"),

@@ -56,6 +56,15 @@ impl DerefMut for RoomGuard<'_> {
 
 impl Drop for RoomGuard<'_> {
     fn drop(&mut self) {
+        // A panic mid-operation unwinds through here: writing the journal
+        // then could persist half an operation, and a second panic would
+        // abort the whole hub. The records are dropped instead; the next
+        // operation writes the room's meta afresh.
+        if std::thread::panicking() {
+            log::error!("an operation panicked: its journal records are dropped");
+            self.0.abandon_journal();
+            return;
+        }
         self.0.flush_events();
     }
 }
@@ -117,5 +126,35 @@ impl Hub {
             return Err(HubError::Forbidden("origin not allowed"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::journal::{Fsync, Journal};
+    use crate::hub::room::RoomConfig;
+
+    #[test]
+    fn an_operation_that_panics_writes_nothing_to_the_journal() {
+        let dir = std::env::temp_dir().join(format!("caucus-guard-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (journal, loaded) = Journal::open(&dir, Fsync::Off, 1 << 24).unwrap();
+        let mut room = Room::new(RoomConfig::default());
+        room.restore(journal, loaded).unwrap();
+        let hub = Hub::new(room, Access::default());
+        let journal = || std::fs::read_to_string(dir.join("journal")).unwrap_or_default();
+        let before = journal();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut room = hub.room();
+            room.register("ghost", None, None).unwrap();
+            panic!("midway");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(journal(), before, "nothing of the panicked operation");
+        // The room goes on, and the next operation is written.
+        hub.room().register("alive", None, None).unwrap();
+        assert!(journal().contains("alive"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -103,6 +103,15 @@ impl Room {
         }
     }
 
+    /// An operation that panicked midway: nothing of it reaches the file
+    /// (its request was answered 500, so nobody was told it happened), and
+    /// no I/O runs while the thread unwinds.
+    pub fn abandon_journal(&mut self) {
+        if let Some(j) = &mut self.journal {
+            j.discard();
+        }
+    }
+
     fn write_meta_if_changed(&mut self) {
         if !self.meta_changed {
             return;

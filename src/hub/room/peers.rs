@@ -119,7 +119,7 @@ impl Room {
         }
         let token = new_token().map_err(|e| {
             log::error!("cannot read the OS random generator: {e}");
-            HubError::Limit("the hub cannot mint tokens right now")
+            HubError::NoRandomness
         })?;
         let id = self.next_peer_id;
         self.next_peer_id += 1;

@@ -19,7 +19,7 @@ pub(super) fn ticket(hub: &Hub, call: &Call) -> Answer {
         ))?;
     let ticket = hub.tickets.mint(role).map_err(|e| {
         log::error!("cannot mint a ticket: {e}");
-        HubError::Busy
+        HubError::NoRandomness
     })?;
     Ok(Reply::json(&json!({
         "ticket": ticket,
