@@ -314,3 +314,105 @@ fn the_operators_interrupt_ends_the_running_command_and_a_reset_starts_afresh() 
     assert!(err.contains("the operator cut"), "{err}");
     assert!(err.contains("starts afresh"), "{err}");
 }
+
+/// A folder of stand-in CLIs (`claude`, `codex`, `gemini`) that print what
+/// the real ones print in their JSON mode, and a folder where they keep
+/// what they were given.
+#[cfg(unix)]
+fn standins(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("standins-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (bin, log) = (root.join("bin"), root.join("log"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&log).unwrap();
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/standin-cli.sh"),
+    )
+    .unwrap();
+    for name in ["claude", "codex", "gemini"] {
+        let path = bin.join(name);
+        std::fs::write(&path, &script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (bin, log)
+}
+
+#[cfg(unix)]
+#[test]
+fn each_runtime_is_run_headless_and_its_json_read_for_the_reply() {
+    for runtime in ["claude", "codex", "gemini"] {
+        let hub = Hub::start(&[]);
+        let bob = hub.join("bob");
+        let (bin, log) = standins(runtime);
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let seat = common::caucus()
+            .args([
+                "agent",
+                "--hub",
+                &hub.url(),
+                "--name",
+                "seat",
+                "--runtime",
+                runtime,
+            ])
+            .args(["--model", "m-1", "--max-replies", "2"])
+            .env("PATH", &path)
+            .env("STANDIN_LOG", &log)
+            .env("CAUCUS_OPERATOR_TOKEN", "never-passed-on")
+            .env_remove("CAUCUS_PROJECT")
+            .env_remove("CAUCUS_MISSION")
+            .current_dir(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        hub.wait_for_peer("seat", |p| p["listening"] == true);
+        assert_eq!(bob.say("seat", "first question").status, 200);
+        let first = bob.chat(30.0);
+        assert_eq!(
+            first[0]["content"],
+            format!("reply 1 from {runtime}"),
+            "{first:?}"
+        );
+        assert_eq!(bob.say("seat", "second question").status, 200);
+        let second = bob.chat(30.0);
+        assert_eq!(second[0]["content"], format!("reply 2 from {runtime}"));
+        let (code, err) = finish(seat);
+        assert_eq!(code, Some(0), "{err}");
+        let read = |n: u32, what: &str| {
+            std::fs::read_to_string(log.join(format!("{runtime}.{n}.{what}"))).unwrap()
+        };
+        assert!(
+            read(1, "prompt").contains("first question"),
+            "the prompt on stdin"
+        );
+        assert!(read(2, "prompt").contains("second question"));
+        let args = read(2, "args");
+        assert!(args.lines().any(|a| a == "--model=m-1"), "{args}");
+        let expected = match runtime {
+            "claude" => "--output-format",
+            "codex" => "--json",
+            _ => "--output-format",
+        };
+        assert!(args.lines().any(|a| a == expected), "{args}");
+        // Claude Code resumes the conversation's session.
+        assert_eq!(
+            args.lines().any(|a| a == "--resume=sess-1"),
+            runtime == "claude",
+            "{args}"
+        );
+        let env = read(1, "env");
+        assert!(env.contains("CAUCUS_REPLY_TO=bob"), "{env}");
+        assert!(
+            !env.contains("never-passed-on"),
+            "no secret reaches the CLI: {env}"
+        );
+        assert!(err.contains("tokens in"), "the turn's usage is said: {err}");
+        if runtime == "claude" {
+            assert!(err.contains("$0.0125"), "{err}");
+        }
+    }
+}

@@ -39,6 +39,7 @@ class Model:
         self.lock = threading.Condition()
         self.plan = []
         self.turns = []  # (provider, text the host sent back, tool names offered)
+        self.histories = []  # each Anthropic request's whole conversation, as JSON
         self.requests = []  # (method, path)
         self.bodies = []  # (path, JSON body), for a failing test's report
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -57,6 +58,7 @@ class Model:
         with self.lock:
             self.plan = list(steps)
             self.turns = []
+            self.histories = []
 
     def wait_turns(self, n, timeout):
         """Waits until at least n turns were taken; returns them."""
@@ -68,6 +70,12 @@ class Model:
         """Whether any turn showed the model `needle`."""
         with self.lock:
             return any(needle in t[1] for t in self.turns)
+
+    def in_history(self, needle):
+        """Whether a request carried `needle` anywhere in its conversation,
+        the model's own earlier answers included (a resumed session)."""
+        with self.lock:
+            return any(needle in h for h in self.histories)
 
     def transcript(self):
         with self.lock:
@@ -194,6 +202,8 @@ class Model:
                     name, args, text = None, None, "ok"
                 else:
                     seen = anthropic_seen(body.get("messages") or [])
+                    with model.lock:
+                        model.histories.append(json.dumps(body.get("messages") or []))
                     name, args, text = model._next("claude", seen, tools)
                 usage = {"input_tokens": 12, "output_tokens": 3,
                          "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}

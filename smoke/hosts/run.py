@@ -534,6 +534,52 @@ def codex_tui_turn(w, env, watchers, session):
     daemon.close()
 
 
+def runtime_seats(w):
+    """`caucus agent --runtime` with each real CLI headless: the room's
+    message reaches the model through the CLI, the CLI's JSON answer is the
+    reply, and Claude Code resumes its session for the conversation's
+    second turn."""
+    claude_user(w, allow_bash=False)
+    codex_user(w)
+    gemini_user(w)
+    bob = w.hub.register("bob")
+    path = HOSTS + os.pathsep + os.environ["PATH"]
+    envs = {
+        "claude": claude_env(w),
+        "codex": codex_env(w),
+        "gemini": w.env(GEMINI_API_KEY="stand-in", GOOGLE_GEMINI_BASE_URL=w.model.url),
+    }
+    for runtime, env in envs.items():
+        seat = f"{runtime}-seat"
+        env = dict(env, PATH=path)
+        w.model.script([{"text": f"first answer from {runtime}"},
+                        {"text": f"second answer from {runtime}"}])
+        proc = subprocess.Popen([BIN, "agent", "--name", seat, "--runtime", runtime,
+                                 "--max-replies", "2", "--exec-timeout", "120"],
+                                cwd=w.repo, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            w.wait(f"{seat} to listen", lambda: w.listening(seat))
+            said = []
+            for n, question in enumerate(["what is two and two?", "and three and three?"]):
+                w.hub.post("/send", {"token": bob, "to": seat, "content": question})
+                w.wait(f"{seat}'s answer {n + 1}", lambda: said.extend(
+                    m["content"] for m in w.receive(bob) if m["sender"] == seat) or len(said) > n)
+            assert said == [f"first answer from {runtime}", f"second answer from {runtime}"], said
+            assert w.model.seen("what is two and two?"), "the CLI showed the model the message"
+            if runtime == "claude":
+                # The second turn resumed the first session: the model was
+                # shown the first answer again, as the session's history.
+                assert w.model.in_history("first answer from claude"), "no --resume"
+            _, err = proc.communicate(timeout=RUN_LIMIT)
+            assert proc.returncode == 0, err
+            assert "tokens in" in err, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 SCENARIOS = {
     "claude-room": ("alpha", claude_room),
     "claude-approval": ("beta", claude_approval_and_interrupt),
@@ -543,6 +589,7 @@ SCENARIOS = {
     "doctor": ("zeta", doctor_trust),
     "codex-push": ("eta", codex_push),
     "codex-tui-push": ("theta", codex_tui_push),
+    "runtime-seats": ("iota", runtime_seats),
 }
 
 

@@ -28,6 +28,7 @@ use lexopt::prelude::*;
 use serde_json::json;
 
 use crate::client::{CallError, HubClient, Listener, hub_url, join};
+use crate::hosts::runtime::Runtime;
 use crate::shared::cli::{self, seconds, text};
 use crate::shared::identity::Slot;
 use crate::shared::lines;
@@ -37,16 +38,21 @@ use crate::shared::wire::{Interruption, Kind, Message, Mode, Origin};
 pub const HELP: &str = "\
 caucus agent: a peer that lives in the room, thinking with any agent CLI
 
-Usage: caucus agent --name NAME --exec COMMAND [OPTIONS]
+Usage: caucus agent --name NAME (--runtime CLI | --exec COMMAND) [OPTIONS]
 
 Each batch of new messages in a conversation (one peer, or one #channel)
-goes to COMMAND (run with sh -c; cmd /C on Windows) on stdin, with the
-sender, the channel and the room's protocol. What it prints is sent back to that peer or channel;
-printing nothing stays silent.
+goes to the agent CLI on stdin, with the sender, the channel and the
+room's protocol. What it answers is sent back to that peer or channel;
+answering nothing stays silent.
 
 Options:
   --name NAME          name in the room [env: CAUCUS_PROJECT]
-  --exec COMMAND       the agent to run, e.g. 'claude -p' or 'codex exec -'
+  --runtime CLI        claude, codex or gemini: run headless (no shell), its
+                       JSON read for the reply and the turn's usage; Claude
+                       Code resumes its session per conversation
+  --model MODEL        the model the runtime asks for (its --model)
+  --exec COMMAND       any other agent CLI, run with sh -c (cmd /C on
+                       Windows); what it prints is the reply
   --mission TEXT       open the room: the command's answer to it goes to all
                        [env: CAUCUS_MISSION]
   --join #CHANNEL      subscribe to a channel at start (repeatable)
@@ -75,7 +81,10 @@ the token, 2 usage, 3 the operator stopped the room, 4 hub unreachable.
 struct Config {
     hub: String,
     name: String,
+    /// The shell command of `--exec`, or empty with `--runtime`.
     exec: String,
+    runtime: Option<Runtime>,
+    model: Option<String>,
     mission: Option<String>,
     channels: Vec<String>,
     session: Option<String>,
@@ -88,6 +97,8 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
     let mut hub = None;
     let mut name = std::env::var("CAUCUS_PROJECT").ok();
     let mut exec = None;
+    let mut runtime = None;
+    let mut model = None;
     let mut mission = std::env::var("CAUCUS_MISSION")
         .ok()
         .filter(|m| !m.trim().is_empty());
@@ -99,6 +110,8 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
         match arg {
             Long("name") => name = Some(text(args.value())?),
             Long("exec") => exec = Some(text(args.value())?),
+            Long("runtime") => runtime = Some(Runtime::parse(&text(args.value())?)?),
+            Long("model") => model = Some(text(args.value())?),
             Long("mission") => mission = Some(text(args.value())?),
             Long("join") => channels.push(text(args.value())?),
             Long("session") => session = Some(text(args.value())?),
@@ -120,14 +133,23 @@ fn parse(mut args: lexopt::Parser) -> Result<Option<Config>, String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
+    let exec = exec.filter(|e| !e.trim().is_empty());
+    match (&exec, runtime) {
+        (None, None) => return Err("--runtime or --exec is required".into()),
+        (Some(_), Some(_)) => return Err("--runtime and --exec: give one".into()),
+        _ => {}
+    }
+    if model.is_some() && runtime.is_none() {
+        return Err("--model goes with --runtime (put it in the --exec command)".into());
+    }
     Ok(Some(Config {
         hub: hub_url(hub)?,
         name: name
             .filter(|n| !n.trim().is_empty())
             .ok_or("--name is required")?,
-        exec: exec
-            .filter(|e| !e.trim().is_empty())
-            .ok_or("--exec is required")?,
+        exec: exec.unwrap_or_default(),
+        runtime,
+        model,
         mission,
         channels,
         session,
@@ -158,6 +180,7 @@ pub fn main(args: lexopt::Parser) -> ExitCode {
         slot: None,
         protocol: String::new(),
         seen: BTreeMap::new(),
+        sessions: BTreeMap::new(),
         replies: 0,
         generation: 0,
         urgent: None,
@@ -200,6 +223,8 @@ struct Agent {
     protocol: String,
     /// Conversations the command has already seen (for `--session`).
     seen: BTreeMap<String, bool>,
+    /// A runtime's own session per conversation, to resume it.
+    sessions: BTreeMap<String, String>,
     replies: u64,
     /// Resets so far: each gives every conversation a fresh session id.
     generation: u64,
@@ -383,6 +408,7 @@ impl Agent {
         if interrupt.reset {
             self.generation += 1;
             self.seen.clear();
+            self.sessions.clear();
             eprintln!(
                 "caucus agent: the operator reset this agent; every conversation starts afresh"
             );
@@ -573,6 +599,39 @@ impl Agent {
         }
     }
 
+    /// The reply in what the command printed: its trimmed text, or what a
+    /// runtime's JSON says (whose session is kept for the conversation,
+    /// and whose usage is said on stderr).
+    fn reply_in(&mut self, target: &str, out: &str) -> Option<String> {
+        let Some(runtime) = self.config.runtime else {
+            let text = out.trim();
+            return (!text.is_empty()).then(|| text.to_string());
+        };
+        match runtime.read(out) {
+            Ok(said) => {
+                if runtime == Runtime::Claude
+                    && let Some(session) = said.session
+                {
+                    self.sessions.insert(target.to_string(), session);
+                }
+                let u = said.usage;
+                let cost = u.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
+                eprintln!(
+                    "caucus agent: {} turn for {target}: {} tokens in ({} cached), {} out{cost}",
+                    runtime.program(),
+                    u.input_tokens,
+                    u.cached_tokens,
+                    u.output_tokens
+                );
+                said.text
+            }
+            Err(why) => {
+                eprintln!("caucus agent: {why}; no reply");
+                None
+            }
+        }
+    }
+
     /// Runs the command on a conversation: its trimmed output, if any, or
     /// what ended it early.
     fn think(&mut self, target: &str, mission: &str, batch: &[Message]) -> Thought {
@@ -587,14 +646,36 @@ impl Agent {
         } else {
             self.config.session.as_ref()
         };
-        let mut command = self.config.exec.clone();
-        if let Some(args) = extra {
-            command.push(' ');
-            command.push_str(&args.replace("{session}", &session));
-        }
+        let (mut run, command) = match self.config.runtime {
+            Some(runtime) => {
+                let resume = self.sessions.get(target).map(String::as_str);
+                let args = runtime.args(self.config.model.as_deref(), resume);
+                (
+                    platform::direct(runtime.program(), &args),
+                    runtime.program().to_string(),
+                )
+            }
+            None => {
+                let mut command = self.config.exec.clone();
+                if let Some(args) = extra {
+                    command.push(' ');
+                    command.push_str(&args.replace("{session}", &session));
+                }
+                (platform::shell(&command), command)
+            }
+        };
         let mission = (!mission.is_empty()).then_some(mission);
         let input = prompt(&self.config.name, &self.protocol, mission, batch, target);
-        let child = platform::shell(&command)
+        // The model's CLI never sees a secret of the room's: it could say it.
+        for secret in [
+            "CAUCUS_OPERATOR_TOKEN",
+            "CAUCUS_OBSERVER_TOKEN",
+            "CAUCUS_AGENT_KEY",
+            "CAUCUS_TOKEN",
+        ] {
+            run.env_remove(secret);
+        }
+        let child = run
             .env("CAUCUS_AGENT", &self.config.name)
             .env("CAUCUS_REPLY_TO", target)
             .env("CAUCUS_CONVERSATION", target)
@@ -649,10 +730,7 @@ impl Agent {
         match (cut, status) {
             (Some(Urgent::Interrupt(i)), _) => Thought::Interrupted(i),
             (Some(Urgent::Stop), _) => Thought::Stopped,
-            (None, Some(s)) if s.success() => {
-                let text = out.trim();
-                Thought::Said((!text.is_empty()).then(|| text.to_string()))
-            }
+            (None, Some(s)) if s.success() => Thought::Said(self.reply_in(target, &out)),
             (None, Some(s)) => {
                 eprintln!("caucus agent: {command:?} failed ({s}); no reply");
                 Thought::Said(None)

@@ -6,4 +6,5 @@ pub mod codex_push;
 pub mod codex_toml;
 pub mod doctor;
 pub mod hook;
+pub mod runtime;
 pub mod setup;

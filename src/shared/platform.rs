@@ -26,6 +26,39 @@ pub fn shell(line: &str) -> Command {
     }
 }
 
+/// `program` run directly with `args` (no shell reads them), in a process
+/// group of its own as [`shell`]'s commands are, so [`end_tree`] ends it
+/// and all it started. On Windows the program is looked up on `PATH` with
+/// `PATHEXT` (npm installs CLIs as `.cmd` shims, which std then runs with
+/// its own safe quoting, or refuses).
+pub fn direct(program: &str, args: &[String]) -> Command {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(program);
+        cmd.args(args).process_group(0);
+        cmd
+    }
+    #[cfg(windows)]
+    {
+        let mut cmd = Command::new(on_path(program).unwrap_or_else(|| program.into()));
+        cmd.args(args);
+        cmd
+    }
+}
+
+/// `program` as found on `PATH` with one of `PATHEXT`'s extensions.
+#[cfg(windows)]
+fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    let exts = std::env::var("PATHEXT").unwrap_or_else(|_| ".EXE;.CMD;.BAT".into());
+    std::env::split_paths(&std::env::var_os("PATH")?).find_map(|dir| {
+        exts.split(';')
+            .filter(|e| !e.is_empty())
+            .map(|e| dir.join(format!("{program}{}", e.to_ascii_lowercase())))
+            .find(|p| p.is_file())
+    })
+}
+
 /// Ends `child` and every process it started, then reaps it: on Unix the
 /// whole process group [`shell`] gave it, on Windows the process tree
 /// (`taskkill /T`). An agent CLI that outlived its shell would otherwise
