@@ -315,37 +315,13 @@ fn the_operators_interrupt_ends_the_running_command_and_a_reset_starts_afresh() 
     assert!(err.contains("starts afresh"), "{err}");
 }
 
-/// A folder of stand-in CLIs (`claude`, `codex`, `gemini`) that print what
-/// the real ones print in their JSON mode, and a folder where they keep
-/// what they were given.
-#[cfg(unix)]
-fn standins(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("standins-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let (bin, log) = (root.join("bin"), root.join("log"));
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(&log).unwrap();
-    let script = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/standin-cli.sh"),
-    )
-    .unwrap();
-    for name in ["claude", "codex", "gemini"] {
-        let path = bin.join(name);
-        std::fs::write(&path, &script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    (bin, log)
-}
-
 #[cfg(unix)]
 #[test]
 fn each_runtime_is_run_headless_and_its_json_read_for_the_reply() {
     for runtime in ["claude", "codex", "gemini"] {
         let hub = Hub::start(&[]);
         let bob = hub.join("bob");
-        let (bin, log) = standins(runtime);
+        let (bin, log) = common::standins(runtime);
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
         let seat = common::caucus()
             .args([

@@ -46,6 +46,10 @@ pub struct HubConfig {
     pub max_queued_bytes: usize,
     /// Bytes large answers being written may hold together.
     pub max_answer_bytes: usize,
+    /// `--agent-max`: seats the launcher runs at once.
+    pub agent_max: usize,
+    /// `--allow-remote-launch`: the launcher on a hub bound beyond loopback.
+    pub allow_remote_launch: bool,
 }
 
 pub const HELP: &str = "\
@@ -116,6 +120,10 @@ Options:
                               head, or body, for this long [default: 20]
   --max-peers N               peer records (live and reaped) before /register
                               answers 409 [default: 512]
+  --agent-max N               agents the chair's launcher (POST /agents) runs at
+                              once [default: 8]
+  --allow-remote-launch       let the chair launch agents on a hub bound beyond
+                              loopback (off: only a loopback hub launches)
   -h, --help                  print this help
 
 Environment variables give a value when its flag is absent.
@@ -189,6 +197,8 @@ impl HubConfig {
         let mut history_bytes = None;
         let mut max_queued = None;
         let mut max_answer = None;
+        let mut agent_max = super::seats::DEFAULT_MAX;
+        let mut allow_remote_launch = false;
         let mut send_bucket = super::room::SEND_BUCKET;
         let mut register_bucket = super::room::REGISTER_BUCKET;
         while let Some(arg) = args.next().map_err(|e| e.to_string())? {
@@ -241,6 +251,8 @@ impl HubConfig {
                     read_deadline = Some(seconds(&text(args.value())?, "--read-deadline")?)
                 }
                 Long("max-peers") => max_peers = Some(count(&text(args.value())?, "--max-peers")?),
+                Long("agent-max") => agent_max = count(&text(args.value())?, "--agent-max")?,
+                Long("allow-remote-launch") => allow_remote_launch = true,
                 Long("send-rate") => send_bucket = bucket(&text(args.value())?, "--send-rate")?,
                 Long("register-rate") => {
                     register_bucket = bucket(&text(args.value())?, "--register-rate")?
@@ -353,6 +365,8 @@ impl HubConfig {
             log_file: log_file.or_else(|| env("CAUCUS_LOG_FILE").map(PathBuf::from)),
             log_retention: retention,
             allowed_origins: origins,
+            agent_max,
+            allow_remote_launch,
             rate_limit,
             max_connections: max_connections.unwrap_or(4096),
             read_deadline: read_deadline.unwrap_or(Duration::from_secs(20)),

@@ -39,6 +39,8 @@ pub enum HubError {
     Limit(&'static str),
     /// 409: an approval already answered, withdrawn or expired.
     Settled(String),
+    /// 409: what the request would make exists already (a running seat).
+    Conflict(String),
     /// 423: a talking stick is up for the scope and the caller is not holding it.
     FloorHeld {
         scope: String,
@@ -77,7 +79,8 @@ impl HubError {
             | HubError::Limit(_)
             | HubError::AlreadyListening
             | HubError::Replaced
-            | HubError::Settled(_) => 409,
+            | HubError::Settled(_)
+            | HubError::Conflict(_) => 409,
             HubError::FloorHeld { .. } => 423,
             HubError::RateLimited(_) => 429,
             HubError::UnknownAction(_) => 400,
@@ -143,7 +146,7 @@ impl HubError {
             HubError::UnknownAction(action) => {
                 json!({ "detail": format!("unknown action {action:?}") })
             }
-            HubError::NotFound(detail) | HubError::Settled(detail) => {
+            HubError::NotFound(detail) | HubError::Settled(detail) | HubError::Conflict(detail) => {
                 json!({ "detail": detail })
             }
             HubError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),

@@ -27,6 +27,7 @@ pub mod reply;
 pub mod room;
 pub mod routes;
 pub mod search;
+pub mod seats;
 pub mod service;
 pub mod state;
 pub mod transcript;
@@ -176,6 +177,11 @@ pub fn run(config: HubConfig) -> Result<(), String> {
     );
     hub.history = history_dir;
     hub.answers = answers::Budget::new(config.max_answer_bytes);
+    hub.seats = seats::Seats::new(
+        std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?,
+        config.agent_max,
+    );
+    hub.launch_beyond_loopback = config.allow_remote_launch;
     // Only a hub on loopback: its local clients are this machine's, and
     // reach it at a loopback address.
     if auth::is_loopback_name(&config.host)

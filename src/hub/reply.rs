@@ -21,12 +21,22 @@ fn hex_value(b: u8) -> Option<u8> {
 
 /// Decodes one `application/x-www-form-urlencoded` component.
 fn decode(s: &str) -> Result<String, HubError> {
+    unescape(s, true)
+}
+
+/// Decodes a path segment (`/agents/NAME`): percent-escapes only, a `+`
+/// is itself.
+pub fn path_segment(s: &str) -> Result<String, HubError> {
+    unescape(s, false)
+}
+
+fn unescape(s: &str, plus_is_space: bool) -> Result<String, HubError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' => {
                 let pair = bytes
                     .get(i + 1..i + 3)

@@ -35,6 +35,10 @@ pub struct Hub {
     /// What the hub's own `/mcp` tools present when they call it back
     /// (`X-Caucus-Internal`), so their joins spend no address's bucket.
     pub internal_key: String,
+    /// The agents the chair launched (`/agents`).
+    pub seats: super::seats::Seats,
+    /// Whether the launcher works on a hub bound beyond loopback.
+    pub launch_beyond_loopback: bool,
 }
 
 /// The locked room. Releasing it publishes what the operation changed to
@@ -86,6 +90,11 @@ impl Hub {
             // Never empty: with no OS randomness, a key nobody can present.
             internal_key: crate::shared::secret::new_token()
                 .unwrap_or_else(|_| "\u{0}unavailable".into()),
+            seats: super::seats::Seats::new(
+                std::env::current_exe().unwrap_or_else(|_| "caucus".into()),
+                super::seats::DEFAULT_MAX,
+            ),
+            launch_beyond_loopback: false,
         }
     }
 

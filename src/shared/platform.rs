@@ -86,6 +86,35 @@ pub fn end_tree(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Asks the process group a [`direct`] or [`shell`] child leads to end
+/// (`SIGTERM`), or with `force` ends it (`SIGKILL`); on Windows the
+/// process tree, by its id (`taskkill /T`, with `/F` when forced).
+pub fn signal_tree(pid: u32, force: bool) {
+    #[cfg(unix)]
+    {
+        if let Ok(group) = libc::pid_t::try_from(pid) {
+            let signal = if force { libc::SIGKILL } else { libc::SIGTERM };
+            // SAFETY: killpg only sends a signal, to the group the child
+            // was started in (its id is the group's id).
+            unsafe {
+                libc::killpg(group, signal);
+            }
+        }
+    }
+    #[cfg(windows)]
+    {
+        let mut cmd = Command::new("taskkill");
+        cmd.args(["/T", "/PID", &pid.to_string()]);
+        if force {
+            cmd.arg("/F");
+        }
+        let _ = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// Opens `url` in the user's browser, best effort: `open` on macOS, the
 /// URL handler on Windows, `xdg-open` elsewhere.
 pub fn open_url(url: &str) -> std::io::Result<Child> {

@@ -678,3 +678,27 @@ pub fn join_and_read_probe(b: &mut Bridge, id: u64) -> String {
     let code = text.split("probe=\"").nth(1).expect("a probe code");
     code.split('"').next().expect("a closed code").to_string()
 }
+
+/// A folder of stand-in CLIs (`claude`, `codex`, `gemini`) that print what
+/// the real ones print in their JSON mode, and a folder where they keep
+/// what they were given.
+#[cfg(unix)]
+pub fn standins(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("standins-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (bin, log) = (root.join("bin"), root.join("log"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&log).unwrap();
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/standin-cli.sh"),
+    )
+    .unwrap();
+    for name in ["claude", "codex", "gemini"] {
+        let path = bin.join(name);
+        std::fs::write(&path, &script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (bin, log)
+}

@@ -1,13 +1,15 @@
 #!/bin/sh
 # A stand-in for an agent CLI (claude, codex or gemini, by the name it is
 # run as): keeps its arguments, working folder and prompt under
-# $STANDIN_LOG, then prints what the real CLI prints in its JSON mode.
+# $STANDIN_LOG (else its working folder), then prints what the real CLI
+# prints in its JSON mode.
 name=$(basename "$0")
+STANDIN_LOG=${STANDIN_LOG:-$PWD}
 n=$(ls "$STANDIN_LOG" | grep -c "^$name\..*\.args$")
 n=$((n + 1))
 printf '%s\n' "$@" > "$STANDIN_LOG/$name.$n.args"
 pwd > "$STANDIN_LOG/$name.$n.cwd"
-env | grep '^CAUCUS_' | sort > "$STANDIN_LOG/$name.$n.env"
+env | sort > "$STANDIN_LOG/$name.$n.env"
 cat > "$STANDIN_LOG/$name.$n.prompt"
 case "$name" in
 claude)

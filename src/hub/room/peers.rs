@@ -207,6 +207,14 @@ impl Room {
         Ok(())
     }
 
+    /// The operator ended `name`'s process (its seat): it leaves the room
+    /// as by `leave`, said with `why`. Nothing when it is not in the room.
+    pub fn dismiss(&mut self, name: &str, why: &str) {
+        if self.peers.get(name).is_some_and(Peer::is_live) {
+            self.drop_peer(name, why);
+        }
+    }
+
     /// Sorted names of live peers.
     pub fn peers(&self) -> Vec<String> {
         self.peers

@@ -105,6 +105,7 @@ const PATHS: &[&str] = &[
     "/export",
     "/search",
     "/mcp",
+    "/agents",
 ];
 
 /// Answers one request read by the HTTP server.
@@ -270,6 +271,11 @@ pub fn dispatch(hub: &Hub, call: &Call, method: &Method, path: &str, query: &str
         }
         (Post, "/mcp") => mcp_post(hub, call, query),
         (Method::Delete, "/mcp") => mcp_reply(super::mcp::end_session(&hub.mcp, call.mcp_session)?),
+        (Post, "/agents") => seats::launch_seat(hub, call),
+        (Get, "/agents") => seats::list_seats(hub, call),
+        (Method::Delete, p) if p.starts_with("/agents/") => {
+            seats::stop_seat(hub, call, &p["/agents/".len()..])
+        }
         (_, p) if PATHS.contains(&p) => Err(HubError::MethodNotAllowed),
         _ => Err(HubError::NotFound("Not Found".into())),
     }
@@ -654,6 +660,8 @@ fn mcp_reply(r: super::mcp::McpReply) -> Answer {
 
 mod operator;
 use operator::{approval, control, export, launch, ticket};
+
+mod seats;
 
 #[cfg(test)]
 mod tests {
