@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use lexopt::prelude::*;
 
-use crate::cmd::{agent, bridge, script, watch};
+use crate::cmd::{agent, bridge, room, script, watch};
 use crate::hosts::{doctor, hook, setup};
 use crate::hub::service;
 
@@ -45,6 +45,7 @@ Commands:
   peers     list the agents in the room
   control   the chair's commands: pause, resume, stop, reset, interrupt,
             reset-peer, approvals, approve, deny
+  up        convene the seats of a room file on the hub (down: dismiss them)
   service   run the hub as a service of your session (install, status, uninstall)
   setup     wire a repository for an agent host (claude, codex, gemini)
   hook      what a host runs at its hook points (stop, prompt, session-start,
@@ -90,6 +91,8 @@ fn run() -> Result<ExitCode, String> {
         Some(Value(cmd)) if cmd == "peers" => Ok(script::peers(args)),
         Some(Value(cmd)) if cmd == "control" => Ok(script::control(args)),
         Some(Value(cmd)) if cmd == "service" => Ok(service::main(args)),
+        Some(Value(cmd)) if cmd == "up" => Ok(room::up(args)),
+        Some(Value(cmd)) if cmd == "down" => Ok(room::down(args)),
         Some(Value(cmd)) if cmd == "hook" => Ok(hook::main(args)),
         Some(Value(cmd)) if cmd == "setup" => Ok(setup::main(args)),
         Some(Value(cmd)) if cmd == "doctor" => Ok(doctor::main(args)),

@@ -216,6 +216,15 @@ impl HubClient {
         Self::finish(req.send(body.to_string().as_bytes()))
     }
 
+    /// `DELETE path`, with a bearer token when given.
+    pub fn delete_as(&self, path: &str, bearer: Option<&str>) -> Result<Answer, String> {
+        let mut req = self.agent.delete(format!("{}{path}", self.base));
+        if let Some(token) = bearer {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::finish(req.call())
+    }
+
     fn finish(
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Answer, String> {

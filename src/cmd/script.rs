@@ -237,7 +237,7 @@ pub fn peers(mut args: lexopt::Parser) -> ExitCode {
 
 /// The operator token a hub on this machine keeps for its port, when the
 /// hub URL is on loopback (`--hub`, `CAUCUS_HUB_URL` or the default).
-fn local_operator_token(flag: Option<String>) -> Option<String> {
+pub fn local_operator_token(flag: Option<String>) -> Option<String> {
     let url = crate::client::hub_url(flag).ok()?;
     crate::shared::identity::kept_operator_token(crate::client::loopback_port(&url)?)
 }

@@ -19,11 +19,10 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::error::HubError;
 use crate::shared::clock::now_unix;
 use crate::shared::platform;
+pub use crate::shared::wire::{Launch, SeatView};
 
 /// Seats running at once (`--agent-max`).
 pub const DEFAULT_MAX: usize = 8;
@@ -80,47 +79,6 @@ const PASSED_PREFIXES: &[&str] = &[
     "CLAUDE_CODE_",
     "DISABLE_",
 ];
-
-/// `POST /agents`: a seat to start.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Launch {
-    pub name: String,
-    /// `claude`, `codex`, `gemini`, or `command` (any CLI, with `command`).
-    pub runtime: String,
-    #[serde(default)]
-    pub mission: Option<String>,
-    /// The seat's working folder (absolute); the hub's own by default.
-    #[serde(default)]
-    pub cwd: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    /// The command line of a `command` seat, run with the system's shell.
-    #[serde(default)]
-    pub command: Option<String>,
-}
-
-/// A seat as `GET /agents` shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct SeatView {
-    pub name: String,
-    pub runtime: String,
-    /// `running`, `stopping`, `exited` or `stopped`.
-    pub state: &'static str,
-    pub pid: u32,
-    pub cwd: String,
-    pub started: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ended: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mission: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// The last lines it wrote on stderr.
-    pub output: Vec<String>,
-}
 
 struct Seat {
     view: SeatView,
@@ -210,7 +168,7 @@ impl Seats {
         let view = SeatView {
             name: l.name.clone(),
             runtime: l.runtime.clone(),
-            state: "running",
+            state: "running".into(),
             pid: child.id(),
             cwd: cwd.display().to_string(),
             started: now_unix(),
@@ -266,9 +224,9 @@ impl Seats {
                 let mut all = seats.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(s) = all.iter_mut().find(|s| s.view.pid == pid) {
                     s.view.state = if s.view.state == "stopping" {
-                        "stopped"
+                        "stopped".into()
                     } else {
-                        "exited"
+                        "exited".into()
                     };
                     s.view.exit_code = code;
                     s.view.ended = Some(now_unix());
@@ -291,7 +249,7 @@ impl Seats {
             else {
                 return false;
             };
-            s.view.state = "stopping";
+            s.view.state = "stopping".into();
             s.view.pid
         };
         platform::signal_tree(pid, false);

@@ -169,6 +169,30 @@ pub struct Approvals {
     pub approvals: Vec<PendingApproval>,
 }
 
+/// A seat of the chair's launcher, as `POST /agents` and `GET /agents`
+/// show it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeatView {
+    pub name: String,
+    pub runtime: String,
+    /// `running`, `stopping`, `exited` or `stopped`.
+    pub state: String,
+    pub pid: u32,
+    pub cwd: String,
+    pub started: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The last lines it wrote on stderr.
+    #[serde(default)]
+    pub output: Vec<String>,
+}
+
 /// `GET /version`'s answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VersionInfo {

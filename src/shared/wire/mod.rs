@@ -272,6 +272,26 @@ pub struct Form {
     pub seq: u64,
 }
 
+/// `POST /agents`: a seat for the chair's launcher to start, as a room
+/// file's `[[seat]]` says it too.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    pub name: String,
+    /// `claude`, `codex`, `gemini`, or `command` (any CLI, with `command`).
+    pub runtime: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<String>,
+    /// The seat's working folder (absolute); the hub's own by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The command line of a `command` seat, run with the system's shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
 /// `POST /control`: the four room actions of caucus-mcp (`pause`,
 /// `resume`, `reset`, `stop`) and the console's, one variant each with the
 /// fields it takes; `action` names the variant on the wire.
