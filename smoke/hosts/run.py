@@ -26,7 +26,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from hubproc import start_ours  # noqa: E402
+from hubproc import start_ours, state_dir  # noqa: E402
 from appserver import AppServer  # noqa: E402
 from model import Model  # noqa: E402
 
@@ -580,6 +580,42 @@ def runtime_seats(w):
                 proc.wait()
 
 
+def launched_seat(w):
+    """The chair's launcher with a real CLI: a hub whose environment is the
+    user's (the temporary HOME, the provider's base URL) starts a claude
+    seat on POST /agents; it answers through Claude Code, is listed, and
+    stops on DELETE, leaving the room."""
+    claude_user(w, allow_bash=False)
+    env = dict(claude_env(w), PATH=HOSTS + os.pathsep + os.environ["PATH"],
+               CAUCUS_STATE_DIR=state_dir())
+    hub = start_ours(BIN, env=env)
+    try:
+        bob = hub.register("bob")
+        w.model.script([{"text": "answer from a launched seat"}])
+        status, seat = hub.post("/agents", {"name": "launched", "runtime": "claude",
+                                            "cwd": w.repo})
+        assert status == 200, seat
+        hub.wait_listening("launched")
+        hub.post("/send", {"token": bob, "to": "launched", "content": "are you there?"})
+        said = []
+        hub.wait("the seat's answer", lambda: said.extend(
+            m["content"] for m in hub.call("GET", "/receive?timeout=0", headers={
+                "Authorization": f"Bearer {bob}"})[1]["messages"]
+            if m["sender"] == "launched") or said, seconds=RUN_LIMIT)
+        assert said == ["answer from a launched seat"], said
+        assert w.model.seen("are you there?")
+        status, listed = hub.call("GET", "/agents")
+        assert status == 200 and listed["agents"][0]["state"] == "running", listed
+        assert any("tokens in" in line for line in listed["agents"][0]["output"]), listed
+        status, _ = hub.call("DELETE", "/agents/launched")
+        assert status == 200
+        hub.wait("the seat to stop", lambda: hub.call("GET", "/agents")[1]["agents"][0]["state"]
+                 == "stopped", seconds=30)
+        assert "launched" not in hub.get("/peers")[1]["peers"]
+    finally:
+        hub.stop()
+
+
 SCENARIOS = {
     "claude-room": ("alpha", claude_room),
     "claude-approval": ("beta", claude_approval_and_interrupt),
@@ -590,6 +626,7 @@ SCENARIOS = {
     "codex-push": ("eta", codex_push),
     "codex-tui-push": ("theta", codex_tui_push),
     "runtime-seats": ("iota", runtime_seats),
+    "launched-seat": ("kappa", launched_seat),
 }
 
 

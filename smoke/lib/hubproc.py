@@ -25,7 +25,7 @@ def state_dir():
 
 
 # The chair's own paths: the operator token goes with them.
-CHAIR_PATHS = ("/control", "/export", "/search", "/ui/ticket")
+CHAIR_PATHS = ("/control", "/export", "/search", "/ui/ticket", "/agents")
 
 
 class Hub:
@@ -86,12 +86,15 @@ class Hub:
                 self.proc.wait()
 
 
-def start_ours(binary, *extra):
+def start_ours(binary, *extra, env=None):
+    """`env`: the hub's whole environment (else this process's); keep its
+    CAUCUS_STATE_DIR this process's so the kept token is found."""
     proc = subprocess.Popen(
         [binary, "hub", "--port", "0", "--no-browser", "--log-level", "warn", *extra],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     line = proc.stdout.readline().strip()
     prefix = "caucus hub listening on "
