@@ -121,6 +121,19 @@ impl HubClient {
     /// A client for the hub at `base` (already checked by [`check_hub_url`]).
     pub fn new(base: &str) -> Self {
         let base = base.trim_end_matches('/');
+        // A hub on this machine's loopback knows its own clients by the
+        // local key it keeps: they never share the registration bucket.
+        let key = loopback_port(base).and_then(crate::shared::identity::kept_local_key);
+        HubClient::with_keys(base, key)
+    }
+
+    /// A client the hub makes to call itself back (its `/mcp` tools),
+    /// presenting `key`, the hub's own, read from nowhere.
+    pub fn for_hub_itself(base: &str, key: &str) -> Self {
+        HubClient::with_keys(base.trim_end_matches('/'), Some(key.to_string()))
+    }
+
+    fn with_keys(base: &str, internal_key: Option<String>) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(QUICK))
@@ -132,16 +145,8 @@ impl HubClient {
             agent_key: std::env::var("CAUCUS_AGENT_KEY")
                 .ok()
                 .filter(|k| !k.trim().is_empty()),
-            // A hub on this machine's loopback knows its own clients by the
-            // local key it keeps: they never share the registration bucket.
-            internal_key: loopback_port(base).and_then(crate::shared::identity::kept_local_key),
+            internal_key,
         }
-    }
-
-    /// The same client, calling back the hub that holds `key`.
-    pub fn with_internal_key(mut self, key: &str) -> Self {
-        self.internal_key = Some(key.to_string());
-        self
     }
 
     /// The same client presenting `key` at the agent door instead.

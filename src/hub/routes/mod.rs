@@ -630,9 +630,8 @@ fn mcp_post(hub: &Hub, call: &Call, query: &str) -> Answer {
         None => call.bearer.or(key.as_deref()),
     };
     let body = call.body.as_ref().map_err(Clone::clone)?;
-    let client = crate::client::HubClient::new(&hub.self_url())
-        .with_agent_key(hub.access.agent_key.as_deref())
-        .with_internal_key(&hub.internal_key);
+    let client = crate::client::HubClient::for_hub_itself(&hub.self_url(), &hub.internal_key)
+        .with_agent_key(hub.access.agent_key.as_deref());
     mcp_reply(super::mcp::post(
         &hub.mcp,
         &client,
